@@ -1,0 +1,8 @@
+"""ar2-tf: attention-guided repair (AR2) of image classifiers for corruption robustness.
+
+AR2 aligns the class activation maps (CAMs) of a model on corrupted images with
+those of a frozen copy of the pretrained model on clean images (paper Eq. 2),
+alternating that refinement with ordinary fine-tuning.
+"""
+
+__version__ = "0.1.0"

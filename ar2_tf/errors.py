@@ -1,0 +1,29 @@
+"""The one exception type for mistakes in user input.
+
+Library code raises `UserError` when a flag, file or dataset is wrong in a way
+the user can fix; command-line entry points print its message (no traceback)
+and exit with status 2. Everything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """A problem with user input; the message names the problem and the fix."""
+
+
+def check_choice(kind: str, value: str, choices, hint: str = "") -> str:
+    """Returns `value` if it is one of `choices`, else raises a `UserError`."""
+    if value not in choices:
+        listed = ", ".join(sorted(choices))
+        raise UserError(f"unknown {kind} {value!r}; choose one of: {listed}.{(' ' + hint) if hint else ''}")
+    return value
+
+
+def check_severity(severity) -> int:
+    """Returns the severity as an int if it is 1-5, else raises a `UserError`."""
+    try:
+        value = int(severity)
+    except (TypeError, ValueError):
+        raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}.") from None
+    if value != severity and not isinstance(severity, str) or not 1 <= value <= 5:
+        raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}.")
+    return value
