@@ -20,10 +20,7 @@ def check_choice(kind: str, value: str, choices, hint: str = "") -> str:
 
 def check_severity(severity) -> int:
     """Returns the severity as an int if it is 1-5, else raises a `UserError`."""
-    try:
-        value = int(severity)
-    except (TypeError, ValueError):
-        raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}.") from None
-    if value != severity and not isinstance(severity, str) or not 1 <= value <= 5:
+    text = str(severity).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 5:
         raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}.")
-    return value
+    return int(text)
