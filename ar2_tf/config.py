@@ -1,0 +1,126 @@
+"""Run configuration: AR2's hyperparameters and everything else a repair run needs.
+
+Both are frozen dataclasses with one comment per field; `to_dict`/`from_dict`
+round-trip them through the JSON stored in every run folder, and a tuning
+search's best-config JSON (`--config best.json`) is read the same way.
+"""
+
+import dataclasses
+import json
+
+from ar2_tf.errors import UserError
+
+STEP_UNITS = ("epoch", "batch")
+TOPK_SOURCES = ("repaired", "reference")
+METHODS = ("ar2", "finetune")
+
+
+@dataclasses.dataclass(frozen=True)
+class RepairConfig:
+    """AR2's hyperparameters (paper Algorithm 1 and Eq. 2). Defaults: the paper's CIFAR setting."""
+
+    k: int = 3  # classes per view in C = topk(x) ∪ topk(x'), Eq. 2
+    alpha: float = 1.0  # weight of the corrupted-view term of Eq. 2
+    iterations: int = 30  # T: outer iterations
+    refine_steps: int = 1  # N: refinement steps per iteration (0 gives fine-tuning alone)
+    finetune_steps: int = 1  # M: fine-tuning steps per iteration
+    step_unit: str = "epoch"  # what one step is: "epoch" (a pass over the data) or "batch"
+    cam_normalization: str = "l2"  # CAM scaling before the MSE: "l2" (unit norm per map) or "none"
+    topk_from: str = "repaired"  # whose clean prediction gives topk(x): the "repaired" model or the "reference"
+    refine_learning_rate: float = 0.01  # SGD learning rate of the refinement (CAM alignment) phase
+    finetune_learning_rate: float = 0.01  # SGD learning rate of the fine-tuning (cross-entropy) phase
+    momentum: float = 0.9  # SGD momentum of both phases (each phase keeps its own optimizer state)
+
+    def validate(self):
+        for name in ("k", "iterations"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.refine_steps < 0 or self.finetune_steps < 0 or self.refine_steps + self.finetune_steps == 0:
+            raise UserError("refine_steps (N) and finetune_steps (M) must be >= 0 and not both 0.")
+        if self.alpha < 0:
+            raise UserError(f"alpha must be >= 0, got {self.alpha}.")
+        for name, choices in (("step_unit", STEP_UNITS), ("topk_from", TOPK_SOURCES),
+                              ("cam_normalization", ("l2", "none"))):
+            if getattr(self, name) not in choices:
+                raise UserError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}.")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One repair run: data, model, corruption and method. `repair` holds AR2's hyperparameters."""
+
+    dataset: str = "demo"  # demo | cifar10 | cifar100 | imagenet | folder
+    data_dir: str = None  # folder or .npz file with the data; None: tfds download (or the demo generator)
+    eval_data_dir: str = None  # optional other source for the test split (e.g. exact-pixel CIFAR test images)
+    model: str = "resnet8"  # a .keras/.h5 file, or an architecture name (resnet8/20/32/34/50)
+    weights: str = None  # resnet50 only: "imagenet" (download) or "none" (random init, then pre-training)
+    pretrain_epochs: int = 0  # vanilla pre-training on clean data for a randomly initialised architecture
+    corruption: str = "gaussian_noise"  # the corruption to repair for (one model per corruption)
+    severity: int = 3  # training severity (the paper: 3)
+    corruption_params: str = None  # "cifar" or "imagenet" parameter set; None: by dataset
+    corruption_backend: str = "native"  # "native" TF ops or the imagecorruptions "reference"
+    preprocessing: str = None  # model input preprocessing (see ar2_tf.preprocessing); None: by model
+    image_size: int = None  # resize images to this square size; None: keep (CIFAR) or 224 (ImageNet)
+    batch_size: int = 128  # images per batch (each yields a clean and a corrupted view)
+    train_size: int = None  # seeded random subset of the training split (CPU runs); None: all
+    test_size: int = None  # seeded random subset of the test split; None: all
+    method: str = "ar2"  # "ar2", or "finetune" (the ablation: same schedule with N = 0)
+    feature_layer: str = None  # override: the layer whose output is the last feature map
+    dense_layer: str = None  # override: the class Dense layer
+    seed: int = 0  # seeds data order, corruption noise and subsets
+    unsafe_model_loading: bool = False  # allow .keras files with Python lambdas (runs their code)
+    repair: RepairConfig = RepairConfig()
+
+    @property
+    def params(self) -> str:
+        """The corruption parameter set: explicit, else ImageNet-C's for ImageNet-size data."""
+        if self.corruption_params:
+            return self.corruption_params
+        return "imagenet" if self.dataset in ("imagenet", "folder") else "cifar"
+
+    @property
+    def effective_repair(self) -> RepairConfig:
+        """The schedule actually run: fine-tuning alone is AR2 with N = 0 (the paper's ablation)."""
+        if self.method == "finetune":
+            return dataclasses.replace(self.repair, refine_steps=0)
+        return self.repair
+
+
+def to_dict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(values: dict) -> TrainConfig:
+    """Builds a TrainConfig from a dict; unknown keys are an error that names them."""
+    values = dict(values)
+    repair = values.pop("repair", {}) or {}
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    repair_known = {field.name for field in dataclasses.fields(RepairConfig)}
+    # A tuning search's best.json may hold AR2 fields at the top level.
+    for key in list(values):
+        if key in repair_known and key not in known:
+            repair[key] = values.pop(key)
+    unknown = sorted(set(values) - known) + sorted(set(repair) - repair_known)
+    if unknown:
+        raise UserError(f"unknown config field(s): {', '.join(unknown)}.")
+    return TrainConfig(**values, repair=RepairConfig(**repair))
+
+
+def load_json(path: str) -> dict:
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"could not read config {path!r}: {error}") from None
+
+
+# Presets: the paper's two settings and a tiny one for CPU tests. Each names the command that runs it.
+PRESETS = {
+    # python -m ar2_tf.train --dataset cifar10 --model M.h5 --corruption gaussian_noise --preset cifar-paper
+    "cifar-paper": RepairConfig(k=3, alpha=1.0, iterations=30, refine_steps=1, finetune_steps=1),
+    # python -m ar2_tf.train --dataset imagenet --model resnet50 --corruption fog --preset imagenet-paper
+    "imagenet-paper": RepairConfig(k=5, alpha=0.8, iterations=10, refine_steps=2, finetune_steps=1),
+    # python -m ar2_tf.train --preset tiny  (seconds on a CPU; used by tests)
+    "tiny": RepairConfig(k=2, alpha=1.0, iterations=1, refine_steps=1, finetune_steps=1, step_unit="batch"),
+}

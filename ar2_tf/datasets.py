@@ -1,0 +1,182 @@
+"""Where images come from: one `DatasetSource` per dataset, whatever the storage.
+
+Every source yields unbatched `(uint8 image [H, W, 3], int64 label)` pairs for a
+train and a test split. Supported storage:
+
+- `demo`: procedurally generated shapes (ships with the project, no download);
+- `cifar10` / `cifar100`: tfds when no `data_dir` is given (downloads), the
+  official python-format folders, or an `.npz` file (`x_train`/`y_train`/
+  `x_test`/`y_test` arrays, or JPEG bytes + offsets as in ../shared/data);
+- `imagenet`: an image-folder tree (`train/<class>/*.JPEG`, `val/<class>/*`),
+  or tfds `imagenet2012` with `data_dir` as its manual download folder;
+- `folder`: any image-folder tree of the user's, same layout as imagenet.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ar2_tf import demo, image_folder
+from ar2_tf.errors import UserError, check_choice
+
+DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder")
+_NUM_CLASSES = {"demo": len(demo.CLASS_NAMES), "cifar10": 10, "cifar100": 100, "imagenet": 1000}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSource:
+    """A dataset's two splits and what a model needs to know about them.
+
+    Attributes:
+        name: dataset name (one of `DATASETS`).
+        train: unbatched (uint8 [H, W, 3], int64) pairs for repair.
+        test: unbatched (uint8 [H, W, 3], int64) pairs for evaluation.
+        class_names: one name per class, in label order.
+        image_shape: (H, W) of every image, or None when sizes vary.
+        train_size, test_size: number of examples in each split.
+    """
+
+    name: str
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    class_names: tuple
+    image_shape: tuple
+    train_size: int
+    test_size: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, image_size=None, seed=0):
+    """Loads a dataset's splits; sizes take a seeded random subset of each split.
+
+    Args:
+        name: one of `DATASETS`.
+        data_dir: folder or file holding the data (see the module docstring).
+        train_size, test_size: optional subset sizes (CPU runs).
+        image_size: resize images to this square size (ImageNet: resize the short
+            side to 256/224 of it, then centre-crop, as ImageNet-C was made).
+        seed: seed of the subset choice.
+    """
+    check_choice("dataset", name, DATASETS)
+    if name == "demo":
+        x_train, y_train, x_test, y_test = demo.load_demo(seed=seed)
+        arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=demo.CLASS_NAMES)
+    elif name in ("cifar10", "cifar100"):
+        arrays = _load_cifar(name, data_dir)
+    else:
+        return _load_large(name, data_dir, train_size, test_size, image_size or 224, seed)
+    return _from_arrays(name, arrays, train_size, test_size, image_size, seed)
+
+
+def _load_cifar(name, data_dir):
+    num_classes = _NUM_CLASSES[name]
+    if data_dir is None:
+        return _tfds_arrays(name)
+    if not os.path.exists(data_dir):
+        raise UserError(f"data dir {data_dir!r} does not exist; pass --data-dir with the {name} python-format "
+                        "folder or an .npz file, or leave it out to download with tfds.")
+    if str(data_dir).endswith(".npz"):
+        from ar2_tf.npz_arrays import load_npz
+
+        return load_npz(data_dir, num_classes)
+    from ar2_tf.cifar_python import load_cifar_python
+
+    return load_cifar_python(data_dir, num_classes)
+
+
+def _tfds_arrays(name):
+    import tensorflow_datasets as tfds
+
+    try:
+        (train, test), info = tfds.load(name, split=["train", "test"], as_supervised=True, batch_size=-1,
+                                        with_info=True)
+    except Exception as error:  # network and download errors come in many types
+        raise UserError(f"tfds could not load {name!r} ({type(error).__name__}: {error}). Without internet, "
+                        "pass --data-dir with the official python-format folder or an .npz file.") from None
+    return dict(x_train=train[0].numpy(), y_train=train[1].numpy(), x_test=test[0].numpy(),
+                y_test=test[1].numpy(), class_names=tuple(info.features["label"].names))
+
+
+def _subset(count, size, seed):
+    if size is None or size >= count:
+        return np.arange(count)
+    if size <= 0:
+        raise UserError(f"subset size must be positive, got {size}.")
+    return np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
+
+
+def _from_arrays(name, arrays, train_size, test_size, image_size, seed):
+    class_names = tuple(str(c) for c in arrays["class_names"])
+    splits = {}
+    for split, size in (("train", train_size), ("test", test_size)):
+        images, labels = arrays[f"x_{split}"], np.asarray(arrays[f"y_{split}"], np.int64)
+        if len(images) != len(labels):
+            raise UserError(f"{name} {split} split has {len(images)} images but {len(labels)} labels.")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+            raise UserError(f"{name} {split} labels range over {labels.min()}..{labels.max()} but there are "
+                            f"{len(class_names)} classes.")
+        index = _subset(len(images), size, seed)
+        dataset = tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
+        if image_size is not None and images.shape[1:3] != (image_size, image_size):
+            dataset = dataset.map(lambda x, y: (_resize_uint8(x, image_size), y))
+        splits[split] = (dataset, len(index))
+    shape = (image_size, image_size) if image_size else tuple(arrays["x_train"].shape[1:3])
+    return DatasetSource(name, splits["train"][0], splits["test"][0], class_names, shape,
+                         splits["train"][1], splits["test"][1])
+
+
+def _resize_uint8(image, size):
+    resized = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def center_crop(image, size):
+    """Resize the short side to size*256/224, then centre-crop size x size (ImageNet-C's protocol)."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = (size * 256.0 / 224.0) / tf.reduce_min(shape)
+    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    resized = tf.image.resize(image, new_shape, method="bilinear", antialias=True)
+    top = (new_shape[0] - size) // 2
+    left = (new_shape[1] - size) // 2
+    cropped = resized[top:top + size, left:left + size]
+    return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
+
+
+def _load_large(name, data_dir, train_size, test_size, image_size, seed):
+    if data_dir is None and name == "folder":
+        raise UserError("--dataset folder needs --data-dir DIR with train/<class>/ and val/<class>/ image folders.")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise UserError(f"data dir {data_dir!r} does not exist or is not a folder.")
+    if data_dir is not None and image_folder.looks_like_tree(data_dir):
+        train, test, class_names, sizes = image_folder.load_tree(data_dir, train_size, test_size, seed)
+    else:
+        train, test, class_names, sizes = _tfds_imagenet(data_dir, train_size, test_size)
+    crop = lambda x, y: (center_crop(x, image_size), y)  # noqa: E731
+    return DatasetSource(name, train.map(crop, tf.data.AUTOTUNE), test.map(crop, tf.data.AUTOTUNE),
+                         class_names, (image_size, image_size), *sizes)
+
+
+def _tfds_imagenet(manual_dir, train_size, test_size):
+    import tensorflow_datasets as tfds
+
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+    try:
+        builder = tfds.builder("imagenet2012")
+        builder.download_and_prepare(download_config=config)
+    except Exception as error:  # missing manual files or no network
+        raise UserError(f"tfds could not prepare imagenet2012 ({type(error).__name__}: {error}). Pass --data-dir "
+                        "with an image-folder tree (train/<class>/*.JPEG, val/<class>/*.JPEG) or the tfds manual "
+                        "folder holding ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar.") from None
+    train_split = f"train[:{train_size}]" if train_size else "train"
+    test_split = f"validation[:{test_size}]" if test_size else "validation"
+    train = builder.as_dataset(split=train_split, as_supervised=True)
+    test = builder.as_dataset(split=test_split, as_supervised=True)
+    names = tuple(builder.info.features["label"].names)
+    sizes = (train_size or builder.info.splits["train"].num_examples,
+             test_size or builder.info.splits["validation"].num_examples)
+    return train, test, names, sizes
