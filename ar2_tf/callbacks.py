@@ -1,0 +1,118 @@
+"""Callbacks of a repair run: TensorBoard scalars per phase, CAM images, checkpoints.
+
+All TensorBoard writing lives here; `RepairModel.train_step` writes nothing.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ar2_tf.cam import class_activation_maps, logits_from_features
+from ar2_tf.preprocessing import get_preprocessor
+
+
+class PhaseScalars(keras.callbacks.Callback):
+    """Writes each epoch's metrics under the tag of the phase that ran it (`refine/…`, `finetune/…`).
+
+    With step_unit "batch" an epoch mixes both phases; its metrics go under `iteration/…`.
+    """
+
+    def __init__(self, logdir, schedule_callback):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(os.path.join(logdir, "train"))
+        self.schedule_callback = schedule_callback
+
+    def on_epoch_end(self, epoch, logs=None):
+        unit = self.schedule_callback.schedule.unit
+        group = self.schedule_callback.phases_run[-1][1] if unit == "epoch" else "iteration"
+        keep = {"refine": ("align_loss",), "finetune": ("ce_loss",)}.get(group, ("align_loss", "ce_loss"))
+        with self.writer.as_default(step=epoch):
+            for name, value in (logs or {}).items():
+                if name.endswith("accuracy") or name in keep:
+                    tf.summary.scalar(f"{group}/{name}", value)
+        self.writer.flush()
+
+
+def _heatmap(cams, size):
+    """CAMs [N, h, w] -> RGB heat maps [N, H, W, 3] in [0, 1] (blue low, red high), each scaled to its range."""
+    cams = tf.image.resize(cams[..., None], size, method="bilinear")[..., 0]
+    low = tf.reduce_min(cams, axis=[1, 2], keepdims=True)
+    high = tf.reduce_max(cams, axis=[1, 2], keepdims=True)
+    scaled = (cams - low) / (high - low + 1e-6)
+    return tf.stack([scaled, 1.0 - tf.abs(2.0 * scaled - 1.0), 1.0 - scaled], axis=-1)
+
+
+def cam_panels(model, clean_uint8, corrupted_uint8, preprocessing):
+    """Rows of [clean | corrupted | reference CAM of clean | repaired CAM of corrupted], float [N, H, 4W, 3].
+
+    Both CAMs are of the reference model's predicted class on the clean image:
+    the attention AR2 tries to keep under corruption (Eq. 2's reference term).
+    """
+    preprocess = get_preprocessor(preprocessing)
+    clean, corrupted = preprocess(clean_uint8), preprocess(corrupted_uint8)
+    reference_features = model.reference_backbone(clean, training=False)
+    reference_logits = logits_from_features(reference_features, model.reference_dense.kernel,
+                                            model.reference_dense.bias)
+    classes = tf.argmax(reference_logits, axis=-1, output_type=tf.int32)[:, None]
+    reference_cam = class_activation_maps(reference_features, model.reference_dense.kernel, classes)[:, 0]
+    repaired_cam = class_activation_maps(model.backbone(corrupted, training=False), model.dense.kernel,
+                                         classes)[:, 0]
+    size = clean_uint8.shape[1:3]
+    images = [tf.cast(clean_uint8, tf.float32) / 255.0, tf.cast(corrupted_uint8, tf.float32) / 255.0,
+              _heatmap(reference_cam, size), _heatmap(repaired_cam, size)]
+    return tf.concat(images, axis=2)
+
+
+class CAMImages(keras.callbacks.Callback):
+    """Logs CAM panels (see `cam_panels`) of a fixed sample to TensorBoard after every epoch."""
+
+    def __init__(self, logdir, clean_uint8, corrupted_uint8, preprocessing):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(os.path.join(logdir, "cams"))
+        self.clean, self.corrupted = clean_uint8, corrupted_uint8
+        self.preprocessing = preprocessing
+
+    def write(self, step):
+        panels = cam_panels(self.model, self.clean, self.corrupted, self.preprocessing)
+        with self.writer.as_default(step=step):
+            tf.summary.image("clean | corrupted | reference CAM | repaired CAM", panels,
+                             max_outputs=len(self.clean))
+        self.writer.flush()
+
+    def on_train_begin(self, logs=None):
+        self.write(-1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write(epoch)
+
+
+class PhaseCheckpoint(keras.callbacks.Callback):
+    """Saves θ, both optimizers and the schedule position after every epoch (every phase with
+    step_unit "epoch", every outer iteration with "batch"), keeping the last two.
+
+    `tf.train.CheckpointManager` writes the data files first and the `checkpoint`
+    index last, so a crash mid-write leaves the previous checkpoint the valid one.
+    """
+
+    def __init__(self, directory, model):
+        super().__init__()
+        self.epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(classifier=model.classifier, optimizer=model.optimizer,
+                                              refine_optimizer=model.refine_optimizer, epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint if any; returns the number of epochs it had completed."""
+        if self.manager.latest_checkpoint is None:
+            return 0
+        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        return int(self.epoch.numpy()) + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = np.array([float(v) for v in (logs or {}).values()])
+        if not np.all(np.isfinite(values)):
+            return  # never overwrite a good checkpoint with a diverged state
+        self.epoch.assign(epoch)
+        self.manager.save(checkpoint_number=epoch)

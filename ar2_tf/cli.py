@@ -1,0 +1,29 @@
+"""Shared command-line behaviour: user errors become one message and exit status 2."""
+
+import sys
+
+from ar2_tf.errors import UserError
+
+
+def run_main(main, argv=None) -> int:
+    """Calls `main(argv)`; a `UserError` prints `error: <message>` to stderr and returns 2."""
+    try:
+        main(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume from the last checkpoint.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def parse_int_list(text: str, name: str):
+    """Parses "1-5" or "1,3,5" into a list of ints; a bad value raises UserError."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+            return list(range(low, high + 1))
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise UserError(f"--{name} must look like 1-5 or 1,3,5, got {text!r}.") from None

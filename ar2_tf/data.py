@@ -1,0 +1,78 @@
+"""tf.data pipelines that yield a clean and a corrupted view of every image.
+
+Training batches are `((clean, corrupted), labels)`, both views preprocessed
+for the model. The order is shuffle -> batch -> map -> prefetch: corruptions
+are batched ops (one kernel launch per batch instead of per image), and the
+two views come out of the same `map`, so they can never fall out of step.
+
+Everything random is a function of (seed, data epoch, batch index): the shuffle
+order of data epoch e uses seed (seed, e) and batch i's corruption noise uses
+the stateless seed (seed + e, i). A run therefore sees the same batches whether
+or not it was interrupted, and `start_epoch` resumes mid-schedule.
+"""
+
+import tensorflow as tf
+
+from ar2_tf.corruptions import corrupt
+from ar2_tf.preprocessing import get_preprocessor
+
+_SHUFFLE_BUFFER = 20_000
+
+
+def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, seed=0, params="cifar",
+                    backend="native", start_epoch=0, shuffle_buffer=_SHUFFLE_BUFFER):
+    """An endless pipeline of `((clean, corrupted), labels)` batches, data epoch after data epoch.
+
+    Args:
+        split: unbatched `(uint8 image, label)` pairs.
+        corruption, severity, params, backend: see `ar2_tf.corruptions.corrupt`.
+        batch_size: images per batch; the last partial batch of each epoch is dropped.
+        preprocessing: name of the model's preprocessing (see `ar2_tf.preprocessing`).
+        seed: base seed of shuffling and corruption noise.
+        start_epoch: first data epoch (for resuming).
+    """
+    preprocess = get_preprocessor(preprocessing)
+    seed = int(seed)
+
+    def one_epoch(epoch):
+        batches = split.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+        batches = batches.batch(batch_size, drop_remainder=True)
+        return batches.enumerate().map(lambda index, batch: (epoch, index, batch))
+
+    def views(epoch, index, batch):
+        images, labels = batch
+        noise_seed = tf.stack([tf.cast(epoch, tf.int64) + seed, tf.cast(index, tf.int64)])
+        corrupted = corrupt(images, corruption, severity, noise_seed, params=params, backend=backend)
+        return (preprocess(images), preprocess(corrupted)), labels
+
+    epochs = tf.data.Dataset.range(start_epoch, 2**62)
+    return epochs.flat_map(one_epoch).map(views, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def clean_pipeline(split, *, batch_size, preprocessing, shuffle=False, seed=0):
+    """`(images, labels)` batches of preprocessed clean images (pre-training, evaluation)."""
+    preprocess = get_preprocessor(preprocessing)
+    if shuffle:
+        split = split.shuffle(_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    batches = split.batch(batch_size)
+    return batches.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def corrupted_pipeline(split, *, corruption, severity, batch_size, preprocessing, seed=0, params="cifar",
+                       backend="native"):
+    """`(images, labels)` batches of one corruption at one severity, in split order.
+
+    Batch i uses the stateless seed (seed + 1000·severity, i): the same images
+    get the same noise for every model evaluated, so errors compare like for like.
+    """
+    preprocess = get_preprocessor(preprocessing)
+
+    def corrupt_batch(index, batch):
+        images, labels = batch
+        noise_seed = tf.stack([tf.constant(seed + 1000 * severity, tf.int64), index])
+        corrupted = corrupt(images, corruption, severity, noise_seed, params=params, backend=backend)
+        return preprocess(corrupted), labels
+
+    batches = split.batch(batch_size).enumerate()
+    return batches.map(corrupt_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,142 @@
+"""`python -m ar2_tf.train`: repair a pretrained classifier for one corruption with AR2.
+
+Examples:
+    python -m ar2_tf.train                                   # offline demo, a few minutes on a CPU
+    python -m ar2_tf.train --dataset cifar10 --model resnet20.h5 --corruption fog --preset cifar-paper
+    python -m ar2_tf.train --dataset imagenet --data-dir /data/imagenet --model resnet50 --corruption snow
+"""
+
+import argparse
+import dataclasses
+import sys
+
+from ar2_tf.cli import run_main
+from ar2_tf.config import METHODS, PRESETS, RepairConfig, TrainConfig, from_dict, load_json
+from ar2_tf.datasets import DATASETS
+from ar2_tf.distribution import STRATEGIES
+
+# Per-dataset defaults for flags the user leaves out.
+_DATASET_DEFAULTS = {
+    "demo": {"model": "resnet8", "pretrain_epochs": 8, "preset": "demo", "batch_size": 64},
+    "cifar10": {"preset": "cifar-paper"},
+    "cifar100": {"preset": "cifar-paper"},
+    "imagenet": {"model": "resnet50", "preset": "imagenet-paper", "batch_size": 32},
+    "folder": {"model": "resnet50", "preset": "imagenet-paper", "batch_size": 32},
+}
+# The demo's schedule: 3 iterations of one refinement and one fine-tuning epoch.
+PRESETS.setdefault("demo", RepairConfig(k=2, alpha=1.0, iterations=3, refine_steps=1, finetune_steps=1))
+
+_REPAIR_FLAGS = {  # flag -> RepairConfig field
+    "k": "k", "alpha": "alpha", "iterations": "iterations", "refine_steps": "refine_steps",
+    "finetune_steps": "finetune_steps", "step_unit": "step_unit", "cam_normalization": "cam_normalization",
+    "topk_from": "topk_from", "refine_lr": "refine_learning_rate", "finetune_lr": "finetune_learning_rate",
+    "momentum": "momentum",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ar2_tf.train", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default="demo", help=f"one of {', '.join(DATASETS)}")
+    data.add_argument("--data-dir", help="folder or .npz file with the data (default: tfds download / demo)")
+    data.add_argument("--eval-data-dir", help="another source for the test split (e.g. exact-pixel test images)")
+    data.add_argument("--train-size", type=int, help="seeded random subset of the training split")
+    data.add_argument("--test-size", type=int, help="seeded random subset of the test split")
+    data.add_argument("--image-size", type=int, help="resize images to this square size")
+    data.add_argument("--batch-size", type=int, help="images per batch (default by dataset: 64 demo, 128 CIFAR, "
+                                                     "32 ImageNet)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="a .keras/.h5 file or an architecture: resnet8/20/32/34/50")
+    model.add_argument("--weights", help="resnet50 only: imagenet (download) or none")
+    model.add_argument("--pretrain-epochs", type=int, help="vanilla pre-training for an architecture without "
+                                                           "weights")
+    model.add_argument("--preprocessing", help="unit (x/255), caffe (ResNet-50), tf, torch or none; default by "
+                                               "model")
+    model.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
+    model.add_argument("--dense-layer", help="override: the class Dense layer")
+    model.add_argument("--unsafe-model-loading", action="store_true",
+                       help="allow .keras files containing Python lambdas (runs code from the file!)")
+    repair = parser.add_argument_group("corruption and method")
+    repair.add_argument("--corruption", default="gaussian_noise", help="the corruption to repair for")
+    repair.add_argument("--severity", default="3", help="training severity, 1-5")
+    repair.add_argument("--corruption-params", help="cifar or imagenet parameter set (default by dataset)")
+    repair.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
+    repair.add_argument("--method", default="ar2", help=f"one of {', '.join(METHODS)}")
+    repair.add_argument("--preset", help=f"AR2 hyperparameters: {', '.join(PRESETS)} (default by dataset)")
+    repair.add_argument("--config", help="JSON file of config fields (e.g. a tuning search's best.json)")
+    repair.add_argument("-k", "--k", type=int, help="classes per view in Eq. 2's class set")
+    repair.add_argument("--alpha", type=float, help="weight of the corrupted-view term of Eq. 2")
+    repair.add_argument("-T", "--iterations", type=int, help="outer iterations T")
+    repair.add_argument("-N", "--refine-steps", type=int, help="refinement steps per iteration N")
+    repair.add_argument("-M", "--finetune-steps", type=int, help="fine-tuning steps per iteration M")
+    repair.add_argument("--step-unit", help="epoch or batch: what one step of N and M is")
+    repair.add_argument("--cam-normalization", help="l2 or none")
+    repair.add_argument("--topk-from", help="repaired or reference: whose clean prediction gives topk(x)")
+    repair.add_argument("--refine-lr", type=float, help="SGD learning rate of refinement")
+    repair.add_argument("--finetune-lr", type=float, help="SGD learning rate of fine-tuning")
+    repair.add_argument("--momentum", type=float, help="SGD momentum")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", help="run folder (default: runs/<dataset>_<method>_<corruption>)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--force", action="store_true", help="discard a different run found in --out")
+    run.add_argument("--strategy", default="auto", help=f"one of {', '.join(STRATEGIES)}")
+    run.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 0 silent, 1 bars, 2 lines")
+    return parser
+
+
+def config_from_args(args) -> TrainConfig:
+    """Merges, in increasing priority: dataset defaults, preset, --config file, explicit flags."""
+    defaults = _DATASET_DEFAULTS.get(args.dataset, {})
+    values = dataclasses.asdict(TrainConfig(dataset=args.dataset))
+    values.update({key: value for key, value in defaults.items() if key != "preset"})
+    preset = args.preset or defaults.get("preset", "cifar-paper")
+    if preset not in PRESETS:
+        from ar2_tf.errors import UserError
+
+        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+    values["repair"] = dataclasses.asdict(PRESETS[preset])
+    if args.config:
+        loaded = from_dict({"dataset": args.dataset, **load_json(args.config)})
+        values.update({k: v for k, v in dataclasses.asdict(loaded).items() if k != "repair"})
+        values["repair"].update(dataclasses.asdict(loaded.repair))
+    for field in dataclasses.fields(TrainConfig):
+        given = getattr(args, field.name, None)
+        if field.name != "repair" and given not in (None, False):
+            values[field.name] = given
+    values["severity"] = args.severity if args.severity is None else str(args.severity)
+    for flag, field in _REPAIR_FLAGS.items():
+        if getattr(args, flag) is not None:
+            values["repair"][field] = getattr(args, flag)
+    from ar2_tf.errors import check_severity
+
+    values["severity"] = check_severity(values["severity"])
+    if values.get("model") and values.get("pretrain_epochs") and values["model"].endswith((".keras", ".h5")):
+        values["pretrain_epochs"] = 0
+    return from_dict(values)
+
+
+def main(argv=None):
+    from ar2_tf.training import run_repair
+
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    out = args.out or f"runs/{config.dataset}_{config.method}_{config.corruption}"
+    report = run_repair(config, out, force=args.force, strategy=args.strategy, verbose=args.verbose)
+    print_summary(report, out)
+
+
+def print_summary(report, out):
+    before, after = report["before"], report["after"]
+    corruption = report["config"]["corruption"]
+    print(f"\n{report['config']['method']} repair for {corruption} -> {out}")
+    print(f"{'error (%)':<22}{'before':>8}{'after':>8}")
+    print(f"{'clean':<22}{before['clean']:8.2f}{after['clean']:8.2f}")
+    for severity in sorted(before["corrupted"]):
+        label = f"{corruption} s{severity}"
+        print(f"{label:<22}{before['corrupted'][severity]:8.2f}{after['corrupted'][severity]:8.2f}")
+    print(f"{corruption + ' mean':<22}{before['mean_corrupted']:8.2f}{after['mean_corrupted']:8.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,158 @@
+"""One repair run end to end: data, model, before/after evaluation, the AR2 schedule, outputs.
+
+`run_repair(config, out)` is what `python -m ar2_tf.train` calls. It writes to
+`out`: `config.json`, `pretrained.keras` (when it pre-trained a model itself),
+`checkpoints/`, `logs/` (TensorBoard), `model.keras` and `report.json`.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ar2_tf import corruptions, distribution, models
+from ar2_tf.callbacks import CAMImages, PhaseCheckpoint, PhaseScalars
+from ar2_tf.config import METHODS, TrainConfig, to_dict
+from ar2_tf.data import clean_pipeline, repair_pipeline
+from ar2_tf.datasets import load_dataset
+from ar2_tf.errors import UserError, check_choice, check_severity
+from ar2_tf.evaluation import corruption_errors
+from ar2_tf.repair import RepairModel
+from ar2_tf.runs import prepare_run_dir, save_model_atomic, write_json_atomic
+from ar2_tf.schedule import Schedule, ScheduleCallback
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """Checks every field a user can get wrong before any work starts."""
+    corruptions.check_corruption(config.corruption)
+    check_severity(config.severity)
+    check_choice("method", config.method, METHODS)
+    check_choice("corruption params", config.params, corruptions.PARAM_SETS)
+    if config.batch_size < 1:
+        raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
+    config.repair.validate()
+    return config
+
+
+def _preprocessing(config):
+    return config.preprocessing or models.DEFAULT_PREPROCESSING.get(config.model, "unit")
+
+
+def pretrain(classifier, split, *, epochs, batch_size, preprocessing, seed, verbose):
+    """Vanilla pre-training on clean images (for architectures built without weights)."""
+    classifier.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                       metrics=["accuracy"])
+    batches = clean_pipeline(split, batch_size=batch_size, preprocessing=preprocessing, shuffle=True, seed=seed)
+    classifier.fit(batches, epochs=epochs, verbose=verbose, shuffle=False)
+
+
+def prepare_classifier(config, source, out, verbose):
+    """Loads the pretrained classifier, or builds and pre-trains one (saved as pretrained.keras)."""
+    saved = os.path.join(out, "pretrained.keras")
+    if os.path.exists(config.model):
+        return models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
+    if os.path.exists(saved):
+        return models.load_model_file(saved)
+    if config.model not in models.ARCHITECTURES:
+        return models.load_model_file(config.model)  # raises the missing-file error
+    shape = (*source.image_shape, 3)
+    classifier = models.build_model(config.model, source.num_classes, shape, config.weights)
+    pretrained = config.model == "resnet50" and (config.weights or "imagenet") == "imagenet"
+    if not pretrained:
+        if config.pretrain_epochs < 1:
+            raise UserError(f"{config.model} has no pretrained weights here; pass --model PATH to a pretrained "
+                            "model, or --pretrain-epochs N for a short vanilla pre-training first.")
+        print(f"pre-training a vanilla {config.model} for {config.pretrain_epochs} epochs on clean images")
+        pretrain(classifier, source.train, epochs=config.pretrain_epochs, batch_size=config.batch_size,
+                 preprocessing=_preprocessing(config), seed=config.seed, verbose=verbose)
+    save_model_atomic(classifier, saved)
+    return classifier
+
+
+def _evaluate(classifier, test_split, config):
+    return corruption_errors(classifier, test_split, corruption=config.corruption,
+                             preprocessing=_preprocessing(config), params=config.params,
+                             backend=config.corruption_backend, seed=config.seed)
+
+
+def _cam_sample(split, config, count=4):
+    images = next(iter(split.batch(count)))[0]
+    corrupted = corruptions.corrupt(images, config.corruption, config.severity, tf.constant([config.seed, 0]),
+                                    params=config.params, backend=config.corruption_backend)
+    return images, corrupted
+
+
+def _train(classifier, source, config, out, verbose):
+    repair_config = config.effective_repair
+    schedule = Schedule.from_config(repair_config)
+    model = RepairModel(classifier, k=repair_config.k, alpha=repair_config.alpha,
+                        cam_normalization=repair_config.cam_normalization, topk_from=repair_config.topk_from,
+                        feature_layer=config.feature_layer, dense_layer=config.dense_layer)
+    sgd = keras.optimizers.SGD
+    model.compile(optimizer=sgd(repair_config.finetune_learning_rate, momentum=repair_config.momentum),
+                  refine_optimizer=sgd(repair_config.refine_learning_rate, momentum=repair_config.momentum))
+    checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), model)
+    initial_epoch = checkpoint.restore()
+    batches_per_epoch = source.train_size // config.batch_size
+    if batches_per_epoch < 1:
+        raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
+                        f"{config.batch_size}; lower --batch-size.")
+    fit_arguments = schedule.fit_arguments(batches_per_epoch)
+    data_epoch = initial_epoch * fit_arguments["steps_per_epoch"] // batches_per_epoch
+    pipeline = repair_pipeline(source.train, corruption=config.corruption, severity=config.severity,
+                               batch_size=config.batch_size, preprocessing=_preprocessing(config),
+                               seed=config.seed, params=config.params, backend=config.corruption_backend,
+                               start_epoch=data_epoch)
+    schedule_callback = ScheduleCallback(schedule)
+    logdir = os.path.join(out, "logs")
+    callbacks = [schedule_callback, checkpoint, PhaseScalars(logdir, schedule_callback),
+                 CAMImages(logdir, *_cam_sample(source.test, config), _preprocessing(config)),
+                 keras.callbacks.TerminateOnNaN()]
+    if initial_epoch:
+        print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
+    model.fit(pipeline, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
+              **fit_arguments)
+    weights = np.concatenate([w.ravel() for w in classifier.get_weights()])
+    if not np.all(np.isfinite(weights)):
+        raise UserError(f"training diverged (NaN/Inf loss) in the {model.phase} phase; the last good checkpoint "
+                        f"is in {checkpoint.manager.directory}. Lower the learning rates and re-run with --force.")
+    return schedule_callback.phases_run
+
+
+def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", verbose=1) -> dict:
+    """Repairs a model for one corruption; returns (and writes) the before/after report."""
+    validate(config)
+    out = prepare_run_dir(out, to_dict(config), force=force)
+    report_path = os.path.join(out, "report.json")
+    if os.path.exists(report_path):
+        print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
+        with open(report_path) as file:
+            return json.load(file)
+    source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
+                          config.image_size, config.seed)
+    test_split = source.test
+    if config.eval_data_dir:
+        test_split = load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
+                                  config.image_size, config.seed).test
+    with distribution.get_strategy(strategy).scope():
+        classifier = prepare_classifier(config, source, out, verbose)
+        models.check_compatible(classifier, source.num_classes, source.image_shape)
+        before_path = os.path.join(out, "before.json")
+        if os.path.exists(before_path):
+            with open(before_path) as file:
+                before = json.load(file)
+        else:
+            before = _evaluate(classifier, test_split, config)
+            write_json_atomic(before_path, before)
+        phases = _train(classifier, source, config, out, verbose)
+    after = _evaluate(classifier, test_split, config)
+    save_model_atomic(classifier, os.path.join(out, "model.keras"))
+    report = {"config": to_dict(config), "schedule": dataclasses.asdict(Schedule.from_config(config.effective_repair)),
+              "phases_run": len(phases), "class_names": list(source.class_names),
+              "preprocessing": _preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
+              "train_size": source.train_size, "before": before, "after": after}
+    write_json_atomic(report_path, report)
+    return report
