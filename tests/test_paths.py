@@ -120,7 +120,7 @@ def test_safe_join_refuses_symlink_escape(tmp_path):
     root.mkdir()
     outside.mkdir()
     os.symlink(outside, root / "link")
-    with pytest.raises(UserError, match=r"resolves to .*elsewhere.*outside the output directory .*out.*Remove the link"):
+    with pytest.raises(UserError, match=r"resolves to .*elsewhere.*outside the output directory .*Remove the link"):
         safe_join(root, "link", "model.keras")
     os.symlink("/etc/passwd", root / "file_link")
     with pytest.raises(UserError, match="outside the output directory"):
