@@ -145,7 +145,8 @@ def _check_shapes(feature, dense):
 
 def build_backbone(model, head: CAMHead):
     """Returns the sub-model input -> feature map; it shares (and trains) `model`'s weights."""
-    return keras.Model(model.inputs, model.get_layer(head.feature_layer).output, name=f"{model.name}_backbone")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, model.get_layer(head.feature_layer).output, name=f"{model.name}_backbone")
 
 
 def class_activation_maps(features, kernel, classes):

@@ -125,6 +125,7 @@ def _train(classifier, source, config, out, verbose):
 def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", verbose=1) -> dict:
     """Repairs a model for one corruption; returns (and writes) the before/after report."""
     validate(config)
+    check_choice("strategy", strategy, distribution.STRATEGIES)
     out = prepare_run_dir(out, to_dict(config), force=force)
     report_path = os.path.join(out, "report.json")
     if os.path.exists(report_path):

@@ -1,0 +1,104 @@
+"""Dataset sources: demo, .npz (both layouts of ../shared), image folders, and their errors."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ar2_tf import datasets, demo
+from ar2_tf.errors import UserError
+
+
+def first(split, count):
+    return [(x.numpy(), int(y)) for x, y in split.take(count)]
+
+
+def test_demo_is_deterministic_and_balanced():
+    source = datasets.load_dataset("demo", train_size=120, test_size=30)
+    assert source.class_names == demo.CLASS_NAMES and source.image_shape == (32, 32)
+    assert (source.train_size, source.test_size) == (120, 30)
+    again = datasets.load_dataset("demo", train_size=120, test_size=30)
+    np.testing.assert_array_equal(first(source.train, 1)[0][0], first(again.train, 1)[0][0])
+    _, labels = demo.make_images(600, 0)
+    assert np.bincount(labels).tolist() == [100] * 6
+
+
+def test_npz_pixel_arrays_and_subsets(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), y_train=np.arange(20) % 10,
+             x_test=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), y_test=np.arange(6),
+             class_names=np.array([f"c{i}" for i in range(10)]))
+    source = datasets.load_dataset("cifar10", str(path), train_size=8)
+    assert (source.train_size, source.test_size, source.class_names[3]) == (8, 6, "c3")
+    assert first(source.test, 6)[5][1] == 5
+
+
+def test_npz_jpeg_bytes_layout(tmp_path):
+    images = demo.make_images(3, seed=1)[0]  # smooth images survive JPEG closely
+    blobs = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+        blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])])
+    path = tmp_path / "jpeg.npz"
+    np.savez(path, train_jpeg_bytes=np.concatenate(blobs), train_offsets=offsets, y_train=np.arange(3),
+             test_jpeg_bytes=np.concatenate(blobs), test_offsets=offsets, y_test=np.arange(3))
+    source = datasets.load_dataset("cifar10", str(path))
+    decoded = np.stack([x for x, _ in first(source.train, 3)])
+    assert decoded.shape == (3, 32, 32, 3)
+    distance = np.abs(decoded[:, None].astype(int) - images[None]).mean(axis=(2, 3, 4))
+    assert distance.diagonal().max() < 8 and (distance.argmin(axis=1) == np.arange(3)).all()  # in order
+
+
+def write_tree(root, classes=("cat", "dog"), per_class=2, size=40):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 256, (size, size + 10, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def test_image_folder_tree_with_center_crop(tmp_path):
+    root = write_tree(tmp_path / "tree")
+    (root / "train" / "cat" / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning, match="skipped 1 non-image file"):
+        source = datasets.load_dataset("folder", str(root), image_size=24)
+    assert source.class_names == ("cat", "dog") and (source.train_size, source.test_size) == (4, 4)
+    images = first(source.train, 4)
+    assert images[0][0].shape == (24, 24, 3) and [y for _, y in images] == [0, 0, 1, 1]
+
+
+def test_image_file_that_is_not_an_image_is_named(tmp_path):
+    root = write_tree(tmp_path / "tree")
+    (root / "train" / "dog" / "broken.jpg").write_bytes(b"<html>404</html>")
+    source = datasets.load_dataset("folder", str(root), image_size=24)
+    with pytest.raises(Exception, match="broken.jpg"):
+        first(source.train, 5)
+
+
+@pytest.mark.parametrize("dataset, setup, message", [
+    ("mnist", None, "unknown dataset 'mnist'"),
+    ("cifar10", "missing", "does not exist"),
+    ("folder", None, "needs --data-dir"),
+    ("folder", "empty-train", "no class folders"),
+    ("folder", "no-images", "holds no image files"),
+])
+def test_dataset_errors(tmp_path, dataset, setup, message):
+    data_dir = None
+    if setup == "missing":
+        data_dir = str(tmp_path / "nope")
+    elif setup == "empty-train":
+        (tmp_path / "train").mkdir()
+        data_dir = str(tmp_path)
+    elif setup == "no-images":
+        (tmp_path / "train" / "a").mkdir(parents=True)
+        (tmp_path / "val" / "a").mkdir(parents=True)
+        data_dir = str(tmp_path)
+    with pytest.raises(UserError, match=message):
+        datasets.load_dataset(dataset, data_dir)

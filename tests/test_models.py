@@ -1,0 +1,75 @@
+"""Model loading and building: the architectures, and clear errors for bad model files."""
+
+import keras
+import numpy as np
+import pytest
+
+from ar2_tf import models
+from ar2_tf.errors import UserError
+from tests.conftest import RESNET20, tiny_classifier
+
+
+@pytest.mark.parametrize("name, layers", [("resnet8", 8), ("resnet20", 20), ("resnet32", 32)])
+def test_cifar_resnets_have_the_paper_depth(name, layers):
+    model = models.cifar_resnet(name, 10)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+             and not layer.name.endswith("proj")]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(convs) + len(dense) == layers
+    assert model.output_shape == (None, 10)
+
+
+def test_resnet34_cifar_variant_shapes():
+    model = models.cifar_resnet("resnet34", 100)
+    assert model.get_layer("stage4_block3_out").output.shape[1:] == (4, 4, 512)
+    assert model.output_shape == (None, 100)
+
+
+def test_loads_the_shared_h5_model():
+    model = models.load_model_file(RESNET20)
+    assert model.output_shape == (None, 10)
+
+
+def test_keras_file_round_trip(tmp_path):
+    model = tiny_classifier()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    x = np.ones((1, 16, 16, 3), np.float32)
+    np.testing.assert_allclose(models.load_model_file(path)(x), model(x), rtol=1e-6)
+
+
+def test_bad_model_files(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        models.load_model_file(str(tmp_path / "missing.h5"))
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip file")
+    with pytest.raises(UserError, match="could not load model file"):
+        models.load_model_file(str(corrupt))
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(UserError, match="SavedModel"):
+        models.load_model_file(str(saved))
+
+
+def test_not_a_classifier(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    path = str(tmp_path / "conv.keras")
+    model.save(path)
+    with pytest.raises(UserError, match="an image classifier maps"):
+        models.load_model_file(path)
+
+
+def test_compatibility_with_the_data():
+    model = tiny_classifier(num_classes=4)
+    with pytest.raises(UserError, match="predicts 4 classes but the dataset has 10"):
+        models.check_compatible(model, 10, (16, 16))
+    with pytest.raises(UserError, match="--image-size 16"):
+        models.check_compatible(model, 4, (32, 32))
+    models.check_compatible(model, 4, (16, 16))
+
+
+def test_unknown_architecture():
+    with pytest.raises(UserError, match="unknown architecture"):
+        models.build_model("vgg", 10, (32, 32, 3))
