@@ -99,8 +99,10 @@ class PhaseCheckpoint(keras.callbacks.Callback):
     def __init__(self, directory, model):
         super().__init__()
         self.epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(classifier=model.classifier, optimizer=model.optimizer,
-                                              refine_optimizer=model.refine_optimizer, epoch=self.epoch)
+        optimizers = {"optimizer": model.optimizer}
+        if getattr(model, "refine_optimizer", None) is not None:
+            optimizers["refine_optimizer"] = model.refine_optimizer
+        self.checkpoint = tf.train.Checkpoint(classifier=model.classifier, epoch=self.epoch, **optimizers)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
 
     def restore(self) -> int:

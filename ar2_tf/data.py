@@ -11,12 +11,28 @@ the stateless seed (seed + e, i). A run therefore sees the same batches whether
 or not it was interrupted, and `start_epoch` resumes mid-schedule.
 """
 
+import functools
+
 import tensorflow as tf
 
-from ar2_tf.corruptions import corrupt
+from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
 from ar2_tf.preprocessing import get_preprocessor
 
+UNIFIED = "all"  # the corruption name of the unified model: every batch draws one of the 15
+
 _SHUFFLE_BUFFER = 20_000
+
+
+def corrupt_views(images, corruption, severity, seed, *, params, backend):
+    """`corrupt`, plus the unified mode: with corruption "all", the batch gets one of the 15
+    benchmark corruptions, drawn uniformly from the batch's stateless seed."""
+    if corruption != UNIFIED:
+        return corrupt(images, corruption, severity, seed, params=params, backend=backend)
+    choice_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    index = tf.random.stateless_uniform([], choice_seed, 0, len(BENCHMARK_CORRUPTIONS), dtype=tf.int32)
+    branches = [functools.partial(corrupt, images, name, severity, noise_seed, params=params, backend=backend)
+                for name in BENCHMARK_CORRUPTIONS]
+    return tf.switch_case(index, branches)
 
 
 def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, seed=0, params="cifar",
@@ -25,7 +41,8 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, s
 
     Args:
         split: unbatched `(uint8 image, label)` pairs.
-        corruption, severity, params, backend: see `ar2_tf.corruptions.corrupt`.
+        corruption, severity, params, backend: see `ar2_tf.corruptions.corrupt`; corruption
+            "all" draws one of the 15 benchmark corruptions per batch (the unified model).
         batch_size: images per batch; the last partial batch of each epoch is dropped.
         preprocessing: name of the model's preprocessing (see `ar2_tf.preprocessing`).
         seed: base seed of shuffling and corruption noise.
@@ -42,7 +59,7 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, s
     def views(epoch, index, batch):
         images, labels = batch
         noise_seed = tf.stack([tf.cast(epoch, tf.int64) + seed, tf.cast(index, tf.int64)])
-        corrupted = corrupt(images, corruption, severity, noise_seed, params=params, backend=backend)
+        corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return (preprocess(images), preprocess(corrupted)), labels
 
     epochs = tf.data.Dataset.range(start_epoch, 2**62)

@@ -13,21 +13,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf import corruptions, distribution, models
-from ar2_tf.callbacks import CAMImages, PhaseCheckpoint, PhaseScalars
+from ar2_tf import corruptions, distribution, methods, models
+from ar2_tf.callbacks import PhaseCheckpoint
 from ar2_tf.config import METHODS, TrainConfig, to_dict
-from ar2_tf.data import clean_pipeline, repair_pipeline
+from ar2_tf.data import UNIFIED, clean_pipeline, corrupt_views
 from ar2_tf.datasets import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation import corruption_errors
-from ar2_tf.repair import RepairModel
 from ar2_tf.runs import prepare_run_dir, save_model_atomic, write_json_atomic
-from ar2_tf.schedule import Schedule, ScheduleCallback
+from ar2_tf.schedule import Schedule
 
 
 def validate(config: TrainConfig) -> TrainConfig:
     """Checks every field a user can get wrong before any work starts."""
-    corruptions.check_corruption(config.corruption)
+    if config.corruption != UNIFIED:
+        corruptions.check_corruption(config.corruption)
     check_severity(config.severity)
     check_choice("method", config.method, METHODS)
     check_choice("corruption params", config.params, corruptions.PARAM_SETS)
@@ -73,52 +73,53 @@ def prepare_classifier(config, source, out, verbose):
 
 
 def _evaluate(classifier, test_split, config):
-    return corruption_errors(classifier, test_split, corruption=config.corruption,
-                             preprocessing=_preprocessing(config), params=config.params,
-                             backend=config.corruption_backend, seed=config.seed)
+    """Errors at the target corruption; for the unified model, at all 15 (severity-wise means)."""
+    names = corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
+    results = {name: corruption_errors(classifier, test_split, corruption=name,
+                                       preprocessing=_preprocessing(config), params=config.params,
+                                       backend=config.corruption_backend, seed=config.seed)
+               for name in names}
+    if len(results) == 1:
+        return results[config.corruption]
+    severities = next(iter(results.values()))["corrupted"]
+    return {"clean": results[names[0]]["clean"],
+            "corrupted": {s: float(np.mean([r["corrupted"][s] for r in results.values()])) for s in severities},
+            "mean_corrupted": float(np.mean([r["mean_corrupted"] for r in results.values()])),
+            "per_corruption": {name: r["mean_corrupted"] for name, r in results.items()}}
 
 
 def _cam_sample(split, config, count=4):
     images = next(iter(split.batch(count)))[0]
-    corrupted = corruptions.corrupt(images, config.corruption, config.severity, tf.constant([config.seed, 0]),
-                                    params=config.params, backend=config.corruption_backend)
+    corrupted = corrupt_views(images, config.corruption, config.severity, tf.constant([config.seed, 0]),
+                              params=config.params, backend=config.corruption_backend)
     return images, corrupted
 
 
 def _train(classifier, source, config, out, verbose):
-    repair_config = config.effective_repair
-    schedule = Schedule.from_config(repair_config)
-    model = RepairModel(classifier, k=repair_config.k, alpha=repair_config.alpha,
-                        cam_normalization=repair_config.cam_normalization, topk_from=repair_config.topk_from,
-                        feature_layer=config.feature_layer, dense_layer=config.dense_layer)
-    sgd = keras.optimizers.SGD
-    model.compile(optimizer=sgd(repair_config.finetune_learning_rate, momentum=repair_config.momentum),
-                  refine_optimizer=sgd(repair_config.refine_learning_rate, momentum=repair_config.momentum))
-    checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), model)
+    """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`."""
+    trainer = methods.build_trainer(classifier, config)
+    checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), trainer)
     initial_epoch = checkpoint.restore()
     batches_per_epoch = source.train_size // config.batch_size
     if batches_per_epoch < 1:
         raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
                         f"{config.batch_size}; lower --batch-size.")
-    fit_arguments = schedule.fit_arguments(batches_per_epoch)
+    fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     data_epoch = initial_epoch * fit_arguments["steps_per_epoch"] // batches_per_epoch
-    pipeline = repair_pipeline(source.train, corruption=config.corruption, severity=config.severity,
-                               batch_size=config.batch_size, preprocessing=_preprocessing(config),
-                               seed=config.seed, params=config.params, backend=config.corruption_backend,
-                               start_epoch=data_epoch)
-    schedule_callback = ScheduleCallback(schedule)
-    logdir = os.path.join(out, "logs")
-    callbacks = [schedule_callback, checkpoint, PhaseScalars(logdir, schedule_callback),
-                 CAMImages(logdir, *_cam_sample(source.test, config), _preprocessing(config)),
-                 keras.callbacks.TerminateOnNaN()]
+    preprocessing = _preprocessing(config)
+    pipeline = methods.build_pipeline(source.train, config, preprocessing, start_epoch=data_epoch)
+    schedule_callback, callbacks = methods.method_callbacks(
+        trainer, config, os.path.join(out, "logs"), _cam_sample(source.test, config), preprocessing)
+    callbacks += [checkpoint, keras.callbacks.TerminateOnNaN()]
     if initial_epoch:
         print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
-    model.fit(pipeline, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
-              **fit_arguments)
+    trainer.fit(pipeline, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
+                **fit_arguments)
     weights = np.concatenate([w.ravel() for w in classifier.get_weights()])
     if not np.all(np.isfinite(weights)):
-        raise UserError(f"training diverged (NaN/Inf loss) in the {model.phase} phase; the last good checkpoint "
-                        f"is in {checkpoint.manager.directory}. Lower the learning rates and re-run with --force.")
+        raise UserError(f"training diverged (NaN/Inf loss) in the {getattr(trainer, 'phase', 'training')} phase; "
+                        f"the last good checkpoint is in {checkpoint.manager.directory}. Lower the learning "
+                        "rates and re-run with --force.")
     return schedule_callback.phases_run
 
 
