@@ -1,8 +1,12 @@
 """Error rates of a classifier on clean and corrupted test images.
 
-The before/after report of a repair run: clean error and the error at each
-severity of the target corruption, on identical corrupted images for every
-model (see `ar2_tf.data.corrupted_pipeline`).
+The before/after report of a repair run (`corruption_errors`): clean error and
+the error at each severity of the target corruption, on identical corrupted
+images for every model (see `ar2_tf.data.corrupted_pipeline`). The benchmark
+(`benchmark_errors`): the error at every (corruption, severity) of a
+corrupted-set source (see `ar2_tf.corrupted_sets`), one cell at a time, so a
+caller can save each result as it comes and a failing corruption does not
+lose the others.
 """
 
 import weakref
@@ -10,6 +14,8 @@ import weakref
 import tensorflow as tf
 
 from ar2_tf.data import clean_pipeline, corrupted_pipeline
+from ar2_tf.errors import UserError
+from ar2_tf.preprocessing import get_preprocessor
 
 
 _COUNTERS = weakref.WeakKeyDictionary()  # one compiled error counter per classifier
@@ -28,13 +34,15 @@ def _error_counter(classifier):
     return _COUNTERS[classifier]
 
 
-def error_rate(classifier, batches) -> float:
-    """Top-1 error (in %) of `classifier` over `(images, labels)` batches."""
+def error_rate(classifier, batches, progress=None) -> float:
+    """Top-1 error (in %) of `classifier` over `(images, labels)` batches; `progress(n)` after each batch."""
     count = _error_counter(classifier)
     wrong = total = 0
     for images, labels in batches:
         batch_wrong, batch_total = count(images, labels)
         wrong, total = wrong + int(batch_wrong), total + int(batch_total)
+        if progress is not None:
+            progress(int(batch_total))
     if total == 0:
         raise ValueError("cannot compute an error rate on an empty test split")
     return 100.0 * wrong / total
@@ -55,3 +63,75 @@ def corruption_errors(classifier, split, *, corruption, severities=(1, 2, 3, 4, 
         for severity in severities
     }
     return {"clean": clean, "corrupted": corrupted, "mean_corrupted": sum(corrupted.values()) / len(corrupted)}
+
+
+def preprocessed(batches, preprocessing):
+    """uint8 `(images, labels)` batches -> model inputs, preprocessed in parallel and prefetched."""
+    preprocess = get_preprocessor(preprocessing)
+    return batches.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def benchmark_errors(classifier, source, *, corruptions, severities, preprocessing, batch_size=256, done=None,
+                     on_result=None, verbose=1) -> dict:
+    """Error (in %) at every (corruption, severity) of a corrupted-set source.
+
+    Args:
+        classifier: a Keras classifier (loaded once for all corruptions).
+        source: an `ar2_tf.corrupted_sets` source (`batches(corruption, severity, batch_size)`).
+        corruptions, severities: what to evaluate.
+        preprocessing: the model's preprocessing name.
+        done: {corruption: {str(severity): error}} already computed (skipped).
+        on_result: called as on_result(corruption, severity, error) after each cell, and
+            on_result(corruption, None, message) when a corruption fails.
+        verbose: one progress bar per corruption.
+
+    Returns:
+        {"errors": {corruption: {"1": error, ...}}, "failed": {corruption: message}}.
+        A corruption whose data is missing or broken is reported in "failed" and the others go on.
+    """
+    errors = {c: dict(done.get(c, {})) for c in corruptions} if done else {c: {} for c in corruptions}
+    failed = {}
+    for corruption in corruptions:
+        todo = [s for s in severities if str(s) not in errors[corruption]]
+        if not todo:
+            continue
+        size = getattr(source, "size", lambda: None)()
+        bar = _Progress(corruption, size * len(todo) if size else None, verbose)
+        try:
+            for severity in todo:
+                batches = preprocessed(source.batches(corruption, severity, batch_size), preprocessing)
+                error = error_rate(classifier, batches, progress=bar.add)
+                errors[corruption][str(severity)] = error
+                if on_result:
+                    on_result(corruption, severity, error)
+        except (UserError, tf.errors.OpError, OSError) as problem:
+            failed[corruption] = str(problem).strip().splitlines()[0] if str(problem).strip() else repr(problem)
+            if on_result:
+                on_result(corruption, None, failed[corruption])
+        bar.finish(errors[corruption], failed.get(corruption))
+    return {"errors": {c: e for c, e in errors.items() if e}, "failed": failed}
+
+
+class _Progress:
+    """One Keras progress bar per corruption, counting images; ends with the errors per severity."""
+
+    def __init__(self, title, target, verbose):
+        self.bar = None
+        if verbose:
+            import keras
+
+            print(title)
+            self.bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image")
+        self.seen = 0
+
+    def add(self, count):
+        self.seen += count
+        if self.bar:
+            self.bar.update(self.seen)
+
+    def finish(self, errors, failure):
+        if self.bar:
+            self.bar.update(self.seen, finalize=True)
+            line = "  ".join(f"s{s} {e:.1f}" for s, e in errors.items())
+            print(f"  error (%): {line}" + (f"  FAILED: {failure}" if failure else ""))

@@ -1,0 +1,176 @@
+"""Corrupted-set loaders on small files written in the official layouts, and the generated-set cache."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ar2_tf import corrupted_sets
+from ar2_tf.corruptions import corrupt
+from ar2_tf.errors import UserError
+
+
+def _collect(dataset):
+    images, labels = zip(*dataset.as_numpy_iterator())
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _write_cifar_c(folder, per_severity=6, size=8, corruption_names=("fog",), labels_per_severity=False):
+    rng = np.random.default_rng(0)
+    os.makedirs(folder, exist_ok=True)
+    stacks = {}
+    for name in corruption_names:
+        stacks[name] = rng.integers(0, 256, (5 * per_severity, size, size, 3), dtype=np.uint8)
+        np.save(os.path.join(folder, f"{name}.npy"), stacks[name])
+    labels = rng.integers(0, 10, per_severity).astype(np.uint8)
+    np.save(os.path.join(folder, "labels.npy"), labels if labels_per_severity else np.tile(labels, 5))
+    return stacks, labels
+
+
+def test_cifar_c_folder_returns_each_severity_slice(tmp_path):
+    stacks, labels = _write_cifar_c(tmp_path, per_severity=6)
+    source = corrupted_sets.open_corrupted_source(str(tmp_path), clean_split=None, dataset="cifar10",
+                                                  params="cifar")
+    assert isinstance(source, corrupted_sets.NumpyCSource)
+    images, got = _collect(source.batches("fog", 3, batch_size=4))
+    np.testing.assert_array_equal(images, stacks["fog"][12:18])
+    np.testing.assert_array_equal(got, labels)
+    assert got.dtype == np.int64
+
+
+def test_cifar_c_labels_may_be_given_once(tmp_path):
+    stacks, labels = _write_cifar_c(tmp_path, per_severity=5, labels_per_severity=True)
+    images, got = _collect(corrupted_sets.NumpyCSource(str(tmp_path), limit=3).batches("fog", 5, 2))
+    np.testing.assert_array_equal(images, stacks["fog"][20:23])
+    np.testing.assert_array_equal(got, labels[:3])
+
+
+def test_cifar_c_missing_file_names_the_file_and_what_exists(tmp_path):
+    _write_cifar_c(tmp_path, corruption_names=("fog", "snow"))
+    with pytest.raises(UserError, match=r"frost\.npy.* is missing \(found: fog, snow\)"):
+        corrupted_sets.NumpyCSource(str(tmp_path)).batches("frost", 1, 4)
+
+
+def test_cifar_c_label_image_count_mismatch(tmp_path):
+    _write_cifar_c(tmp_path, per_severity=6)
+    np.save(os.path.join(tmp_path, "labels.npy"), np.zeros(29, np.uint8))
+    with pytest.raises(UserError, match="label/image count mismatch: .* 29 labels .* 30 images"):
+        corrupted_sets.NumpyCSource(str(tmp_path)).batches("fog", 1, 4)
+
+
+def test_cifar_c_incomplete_stack(tmp_path):
+    np.save(os.path.join(tmp_path, "fog.npy"), np.zeros((7, 4, 4, 3), np.uint8))
+    np.save(os.path.join(tmp_path, "labels.npy"), np.zeros(7, np.uint8))
+    with pytest.raises(UserError, match="not a multiple of 5"):
+        corrupted_sets.NumpyCSource(str(tmp_path)).batches("fog", 1, 4)
+
+
+def test_unknown_corruption_is_a_user_error(tmp_path):
+    _write_cifar_c(tmp_path)
+    with pytest.raises(UserError, match="unknown corruption 'fogg'"):
+        corrupted_sets.NumpyCSource(str(tmp_path)).batches("fogg", 1, 4)
+
+
+def _write_imagenet_c(root, classes, per_class=2, corruption="snow", severities=(1, 2)):
+    rng = np.random.default_rng(1)
+    written = {}
+    for severity in severities:
+        for name in classes:
+            folder = os.path.join(root, corruption, str(severity), name)
+            os.makedirs(folder)
+            for i in range(per_class):
+                image = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+                path = os.path.join(folder, f"img_{i}.JPEG")
+                tf.io.write_file(path, tf.io.encode_jpeg(image))
+                written[path] = name
+    return written
+
+
+def test_imagenet_c_folder_maps_class_folders_to_the_datasets_labels(tmp_path):
+    _write_imagenet_c(tmp_path, ("n01", "n02"))
+    # the dataset's class order decides the labels, not the folder listing
+    source = corrupted_sets.open_corrupted_source(str(tmp_path), clean_split=None, dataset="imagenet",
+                                                  class_names=("n02", "n01"), params="imagenet")
+    assert isinstance(source, corrupted_sets.ImageNetCSource)
+    images, labels = _collect(source.batches("snow", 2, batch_size=3))
+    assert images.shape == (4, 12, 12, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1])
+    expected = tf.io.decode_jpeg(tf.io.read_file(os.path.join(tmp_path, "snow", "2", "n02", "img_0.JPEG")))
+    np.testing.assert_array_equal(images[0], expected.numpy())
+    resized, _ = _collect(corrupted_sets.ImageNetCSource(str(tmp_path), image_size=8, limit=3).batches("snow", 1, 8))
+    assert resized.shape == (3, 8, 8, 3)
+
+
+def test_imagenet_c_missing_severity_folder(tmp_path):
+    _write_imagenet_c(tmp_path, ("n01",), severities=(1,))
+    with pytest.raises(UserError, match=r"snow/3' is missing"):
+        corrupted_sets.ImageNetCSource(str(tmp_path)).batches("snow", 3, 4)
+
+
+def test_tfds_source_always_names_the_config(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    requested = []
+    load = tfds.load
+    monkeypatch.setattr(tfds, "load", lambda name, **kw: requested.append(name) or load(name, **kw))
+    with tfds.testing.mock_data(num_examples=5):
+        source = corrupted_sets.open_corrupted_source("tfds", clean_split=None, dataset="cifar10", params="cifar")
+        images, labels = _collect(source.batches("fog", 3, batch_size=2))
+    assert requested == ["cifar10_corrupted/fog_3"]
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8 and labels.dtype == np.int64
+
+
+def test_tfds_has_no_cifar100_sets():
+    with pytest.raises(UserError, match="cifar10 only"):
+        corrupted_sets.open_corrupted_source("tfds", clean_split=None, dataset="cifar100", params="cifar")
+
+
+def test_corrupted_dir_that_is_neither_layout(tmp_path):
+    with pytest.raises(UserError, match="neither"):
+        corrupted_sets.open_corrupted_source(str(tmp_path), clean_split=None, dataset="cifar10", params="cifar")
+
+
+def _clean_split(count=10, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 4, count).astype(np.int64)
+    return tf.data.Dataset.from_tensor_slices((images, labels)), images, labels
+
+
+def test_generated_set_is_seeded_cached_and_reused(tmp_path, monkeypatch):
+    split, images, labels = _clean_split()
+    source = corrupted_sets.GeneratedSource(split, seed=3, cache_dir=str(tmp_path), verbose=0)
+    got, got_labels = source.arrays("gaussian_noise", 2)
+    expected = corrupt(images, "gaussian_noise", 2, tf.constant([3 + 2000, 0], tf.int64)).numpy()
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert os.path.exists(os.path.join(source.path("gaussian_noise", 2), "images.npy"))
+
+    def fail(*args):
+        raise AssertionError("regenerated a cached set")
+
+    monkeypatch.setattr(corrupted_sets.GeneratedSource, "_generate", fail)
+    again = corrupted_sets.GeneratedSource(split, seed=3, cache_dir=str(tmp_path), verbose=0)
+    batched, _ = _collect(again.batches("gaussian_noise", 2, batch_size=4))
+    np.testing.assert_array_equal(batched, expected)
+
+
+def test_cache_key_changes_with_everything_the_pixels_depend_on(tmp_path):
+    split, _, _ = _clean_split()
+    base = corrupted_sets.GeneratedSource(split, cache_dir=str(tmp_path), verbose=0)
+    keys = {base.cache_key("fog", 1)}
+    variants = [corrupted_sets.GeneratedSource(split, seed=1, cache_dir=str(tmp_path)),
+                corrupted_sets.GeneratedSource(split, params="imagenet", cache_dir=str(tmp_path)),
+                corrupted_sets.GeneratedSource(split, backend="reference", cache_dir=str(tmp_path)),
+                corrupted_sets.GeneratedSource(_clean_split(seed=1)[0], cache_dir=str(tmp_path))]
+    keys |= {v.cache_key("fog", 1) for v in variants} | {base.cache_key("fog", 2), base.cache_key("snow", 1)}
+    assert len(keys) == 7
+    assert base.cache_key("fog", 1) == corrupted_sets.GeneratedSource(split, cache_dir=str(tmp_path)).cache_key("fog", 1)
+
+
+def test_generation_without_cache_writes_nothing(tmp_path):
+    split, _, _ = _clean_split(count=4)
+    source = corrupted_sets.GeneratedSource(split, cache_dir=None, verbose=0)
+    images, _ = source.arrays("brightness", 1)
+    assert images.shape == (4, 32, 32, 3) and source.path("brightness", 1) is None
