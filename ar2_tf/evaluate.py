@@ -1,0 +1,126 @@
+"""`python -m ar2_tf.evaluate`: corruption-robustness benchmark of Keras classifiers (CE, mCE, tables).
+
+Examples:
+    python -m ar2_tf.evaluate --model ../shared/models/cifar10_resnet20v1.h5 --dataset cifar10 \\
+        --data-dir ../shared/data/cifar10/cifar10_exact_official_subset.npz --out results/vanilla_eval
+    python -m ar2_tf.evaluate --model runs/ar2_fog --model runs/ft_fog --baseline vanilla.h5 --out results/fog
+    python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --data-dir cifar10/ --corrupted-dir CIFAR-10-C/
+    python -m ar2_tf.evaluate transfer --runs runs/a runs/b runs/c --baseline vanilla.h5 --out results/transfer
+"""
+
+import argparse
+import sys
+
+from ar2_tf.cli import parse_int_list, run_main
+
+
+def _add_data_flags(parser):
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help="demo, cifar10, cifar100 or imagenet (default: a run folder's)")
+    data.add_argument("--data-dir", help="clean data: folder or .npz (default: tfds / a run folder's)")
+    data.add_argument("--corrupted-dir", help="official corrupted sets: a CIFAR-10-C/-100-C folder, an ImageNet-C "
+                                              "folder, or 'tfds' ('tfds:DIR'); default: generate them and cache")
+    data.add_argument("--corruptions", default=None, help="'all' (the 15) or a comma-separated list")
+    data.add_argument("--severities", default="1-5", help="e.g. 1-5 or 1,3,5")
+    data.add_argument("--test-size", type=int, help="seeded subset of the clean test split (first N per severity "
+                                                    "of an official set)")
+    data.add_argument("--image-size", type=int, help="resize images to this square size")
+    data.add_argument("--corruption-params", help="parameters of generated sets: cifar or imagenet "
+                                                  "(default by dataset)")
+    data.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
+    data.add_argument("--seed", type=int, default=0, help="seed of the test subset and the corruption noise")
+    data.add_argument("--batch-size", type=int, default=256)
+    data.add_argument("--cache-dir", help="cache of generated corrupted sets (default ~/.cache/ar2_tf/"
+                                          "corrupted_sets); 'none' keeps them in memory")
+    parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ar2_tf.evaluate", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--model", action="append", required=True,
+                        help="a .keras/.h5 file or a run folder; repeat for several models")
+    parser.add_argument("--baseline", help="model or run folder to normalise CE by (e.g. the vanilla model)")
+    parser.add_argument("--preprocessing", help="unit, caffe, tf, torch or none (default: the run's, else by "
+                                                "dataset: caffe for imagenet, unit otherwise)")
+    parser.add_argument("--out", help="results folder (evaluation.json, tables)")
+    _add_data_flags(parser)
+    return parser
+
+
+def build_transfer_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ar2_tf.evaluate transfer",
+                                     description="Transfer matrix (paper Figure 3): CE change of each "
+                                                 "per-corruption repaired model vs the vanilla model.")
+    parser.add_argument("--runs", nargs="+", required=True, help="run folders, one per repaired-for corruption")
+    parser.add_argument("--baseline", required=True, help="the vanilla model (file or run folder)")
+    parser.add_argument("--out", required=True, help="folder for transfer.{csv,json,md,png} and the evaluation")
+    _add_data_flags(parser)
+    return parser
+
+
+def _setup(args, corruptions_default):
+    from ar2_tf.evaluation_suite import EvaluationSetup, parse_corruptions
+
+    corruptions = corruptions_default if args.corruptions is None else parse_corruptions(args.corruptions)
+    return EvaluationSetup(dataset=args.dataset, data_dir=args.data_dir, corrupted_dir=args.corrupted_dir,
+                           corruptions=corruptions, severities=tuple(parse_int_list(args.severities, "severities")),
+                           test_size=args.test_size, image_size=args.image_size, params=args.corruption_params,
+                           backend=args.corruption_backend, seed=args.seed, batch_size=args.batch_size)
+
+
+def _cache_dir(args):
+    from ar2_tf.corrupted_sets import DEFAULT_CACHE_DIR
+
+    if args.cache_dir is None:
+        return DEFAULT_CACHE_DIR
+    return None if args.cache_dir.lower() == "none" else args.cache_dir
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["transfer"]:
+        return transfer_main(argv[1:])
+    from ar2_tf.evaluation_suite import parse_corruptions, run_evaluation
+    from ar2_tf.tables import table1, to_markdown
+
+    args = build_parser().parse_args(argv)
+    setup = _setup(args, parse_corruptions("all"))
+    results = run_evaluation(args.model, setup, baseline=args.baseline, preprocessing=args.preprocessing,
+                             out=args.out, cache_dir=_cache_dir(args), verbose=args.verbose)
+    corruptions = list(results["setup"]["corruptions"])
+    print()
+    print(to_markdown(*table1(results, corruptions, title="unnormalised CE (mean error % over severities)")))
+    for label, entry in results["models"].items():
+        summary = entry["summary"]
+        parts = [f"clean {summary['clean_error']:.2f}", f"mCE {summary['unnormalized']['mce']:.2f} (unnormalised)"]
+        for section in ("baseline", "alexnet"):
+            if section in summary:
+                parts.append(f"mCE {_fmt(summary[section]['mce'])} / relative mCE "
+                             f"{_fmt(summary[section]['relative_mce'])} (vs {summary[section]['reference']})")
+        print(f"{label}: " + ", ".join(parts))
+    if args.out:
+        print(f"results in {args.out}")
+
+
+def transfer_main(argv):
+    from ar2_tf.tables import to_markdown
+    from ar2_tf.transfer import run_transfer
+
+    args = build_transfer_parser().parse_args(argv)
+    result = run_transfer(args.runs, args.baseline, _setup(args, None), out=args.out, cache_dir=_cache_dir(args),
+                          verbose=args.verbose)
+    header = ["evaluated \\ repaired for", *result["columns"]]
+    print(to_markdown("CE change vs vanilla (points)", header,
+                      [[r, *line] for r, line in zip(result["rows"], result["delta_ce"])], digits=2))
+    counts = result["counts"]
+    print(f"{counts['worse']} of {counts['off_diagonal_cells']} off-diagonal cells got worse; mean "
+          f"{_fmt(counts['mean_worse'])}, max {_fmt(counts['max_worse'])} points. Results in {args.out}")
+
+
+def _fmt(value):
+    return "–" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

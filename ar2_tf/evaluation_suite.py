@@ -1,0 +1,243 @@
+"""The corruption benchmark for a set of models: what `python -m ar2_tf.evaluate` runs.
+
+`run_evaluation` loads each model once, measures its clean error and its error
+at every (corruption, severity) of one corrupted-set source, and writes to
+`out`:
+
+- `evaluation.json`: the setup, and per model the raw errors, failed
+  corruptions and every normalisation of CE / mCE (`ar2_tf.metrics.summarize`).
+  It is rewritten (atomically) after every result, so an interrupted or
+  partly failing evaluation keeps what it measured; re-running the same
+  command with the same `--out` reuses those results;
+- `table1*.{md,csv,json}`, `errors_<model>.{md,csv,json}` and, for
+  per-corruption run folders, `table2.{md,csv,json}` (see `ar2_tf.tables`).
+
+A model is a `.keras`/`.h5` file or a run folder of `python -m ar2_tf.train`
+(its `model.keras` and `report.json`: preprocessing, dataset, corruption, method).
+"""
+
+import dataclasses
+import json
+import os
+
+from ar2_tf import corrupted_sets, metrics, models, tables
+from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
+from ar2_tf.datasets import load_dataset
+from ar2_tf.errors import UserError, check_severity
+from ar2_tf.evaluation import benchmark_errors, clean_pipeline, error_rate
+from ar2_tf.runs import write_json_atomic
+
+RESULTS_FILE = "evaluation.json"
+# Preprocessing of a bare model file when neither --preprocessing nor a run report says.
+_DEFAULT_PREPROCESSING = {"imagenet": "caffe", "folder": "caffe"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A model to evaluate and what its run folder says about it.
+
+    Attributes:
+        path: the model file.
+        label: its name in tables and file names (unique within an evaluation).
+        preprocessing: from the run's report.json, else None.
+        config: the run's config (dataset, corruption, method, ...), else {}.
+    """
+
+    path: str
+    label: str
+    preprocessing: str = None
+    config: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> dict:
+        stat = os.stat(self.path)
+        return {"path": os.path.abspath(self.path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def resolve_model(path) -> ModelSpec:
+    """A model file, or a run folder (its model.keras and report.json)."""
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "report.json")):
+        report_path = os.path.join(path, "report.json")
+        try:
+            with open(report_path) as file:
+                report = json.load(file)
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserError(f"could not read {report_path!r}: {error}") from None
+        model_path = os.path.join(path, "model.keras")
+        if not os.path.exists(model_path):
+            raise UserError(f"run folder {path!r} has a report.json but no model.keras; was the run finished?")
+        config = report.get("config", {})
+        label = f"{config.get('method', 'run')}:{config.get('corruption', os.path.basename(os.path.normpath(path)))}"
+        return ModelSpec(model_path, label, report.get("preprocessing"), config)
+    if os.path.isdir(path):
+        raise UserError(f"{path!r} is a folder without report.json; pass a .keras/.h5 file or a finished run "
+                        "folder of python -m ar2_tf.train.")
+    if not os.path.exists(path):
+        raise UserError(f"model {path!r} does not exist; pass a .keras/.h5 file or a run folder.")
+    return ModelSpec(path, os.path.splitext(os.path.basename(path))[0])
+
+
+def _unique_labels(specs):
+    seen, unique = {}, []
+    for spec in specs:
+        count = seen.get(spec.label, 0)
+        seen[spec.label] = count + 1
+        unique.append(dataclasses.replace(spec, label=spec.label if not count else f"{spec.label}#{count + 1}"))
+    return unique
+
+
+def parse_corruptions(text) -> tuple:
+    """'all' (the 15 benchmark corruptions, canonical order) or a comma-separated list."""
+    if text in (None, "all"):
+        return BENCHMARK_CORRUPTIONS
+    names = tuple(name.strip() for name in str(text).split(",") if name.strip())
+    if not names:
+        raise UserError("--corruptions is empty; pass 'all' or names like gaussian_noise,fog.")
+    return tuple(check_corruption(name) for name in names)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationSetup:
+    """Everything the corrupted test images depend on (besides the models).
+
+    Every field that is None takes its default from the first run folder's
+    config, then from the dataset (see `resolve`).
+    """
+
+    dataset: str = None  # demo | cifar10 | cifar100 | imagenet | folder
+    data_dir: str = None  # the clean data (folder, .npz); None: tfds / demo
+    corrupted_dir: str = None  # official corrupted sets (folder or "tfds"); None: generate
+    corruptions: tuple = BENCHMARK_CORRUPTIONS  # evaluated corruptions
+    severities: tuple = (1, 2, 3, 4, 5)  # evaluated severities
+    test_size: int = None  # seeded subset of the clean test split; first N per severity of official sets
+    image_size: int = None  # resize images to this square size
+    params: str = None  # corruption parameter set of generated sets: cifar | imagenet
+    backend: str = "native"  # corruption backend of generated sets
+    seed: int = 0  # seed of the test subset and the generated corruption noise
+    batch_size: int = 256  # images per inference batch
+
+    def resolve(self, specs) -> "EvaluationSetup":
+        run = next((spec.config for spec in specs if spec.config), {})
+        dataset = self.dataset or run.get("dataset")
+        if dataset is None:
+            raise UserError("--dataset is required (one of demo, cifar10, cifar100, imagenet) unless a --model is "
+                            "a run folder, whose dataset is then used.")
+        data_dir = self.data_dir
+        if data_dir is None and run.get("dataset") == dataset:
+            data_dir = run.get("eval_data_dir") or run.get("data_dir")
+        params = self.params or run.get("corruption_params") or (
+            "imagenet" if dataset in ("imagenet", "folder") else "cifar")
+        severities = tuple(check_severity(s) for s in self.severities)
+        return dataclasses.replace(self, dataset=dataset, data_dir=data_dir, params=params, severities=severities,
+                                   corruptions=tuple(check_corruption(c) for c in self.corruptions))
+
+
+def _load_results(path, setup_record):
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as file:
+            previous = json.load(file)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return previous.get("models", {}) if previous.get("setup") == setup_record else {}
+
+
+def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, preprocessing=None, out=None,
+                   cache_dir=corrupted_sets.DEFAULT_CACHE_DIR, verbose=1) -> dict:
+    """Evaluates every model on the corruption benchmark; returns (and writes to `out`) the results.
+
+    Args:
+        model_paths: model files or run folders.
+        setup: the data and corruptions (see `EvaluationSetup`).
+        baseline: a model file or run folder to normalise CE by (evaluated too).
+        preprocessing: override every model's preprocessing.
+        out: results folder (None: write nothing).
+        cache_dir: where generated corrupted sets are cached (None: memory only).
+
+    Raises:
+        UserError: bad input; or, after all results are written, the corruptions that failed.
+    """
+    specs = [resolve_model(path) for path in model_paths]
+    base_spec = None
+    if baseline is not None:
+        base_spec = resolve_model(baseline)
+        base_spec = dataclasses.replace(base_spec, label=f"{base_spec.label} (baseline)")
+        specs = [base_spec] + specs
+    specs = _unique_labels(specs)
+    base_label = specs[0].label if base_spec else None
+    setup = setup.resolve(specs)
+    source_data = load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size, setup.seed)
+    source = corrupted_sets.open_corrupted_source(
+        setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
+        image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,
+        cache_dir=cache_dir, limit=setup.test_size, verbose=verbose)
+    if hasattr(source, "prepare") and cache_dir is not None:
+        source.prepare(setup.corruptions, setup.severities)
+    setup_record = {**json.loads(json.dumps(dataclasses.asdict(setup))), "source": source.description}
+    path = os.path.join(out, RESULTS_FILE) if out else None
+    if out:
+        os.makedirs(out, exist_ok=True)
+    previous = _load_results(path, setup_record) if path else {}
+    # "order": the models in command-line order (the JSON file stores "models" with sorted keys)
+    results = {"setup": setup_record, "baseline": base_label, "order": [spec.label for spec in specs],
+               "models": {}, "complete": False}
+
+    def save():
+        if path:
+            write_json_atomic(path, results)
+
+    for spec in specs:
+        entry = previous.get(spec.label, {})
+        if entry.get("fingerprint") != spec.fingerprint:
+            entry = {}
+        entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config,
+                     preprocessing=preprocessing or spec.preprocessing or _DEFAULT_PREPROCESSING.get(setup.dataset,
+                                                                                                     "unit"))
+        entry.setdefault("errors", {})
+        entry["failed"] = {}
+        results["models"][spec.label] = entry
+        _evaluate_one(spec, entry, setup, source, source_data, save, verbose)
+    for entry in results["models"].values():
+        reference = None
+        if base_label:
+            base = results["models"][base_label]
+            reference = {"name": base_label, "clean": base["clean"], "errors": base["errors"]}
+        complete = {c: e for c, e in entry["errors"].items() if len(e) == len(setup.severities)}
+        entry["summary"] = metrics.summarize(entry["clean"], complete, reference=reference,
+                                             alexnet=setup.dataset in ("imagenet", "folder"))
+    failed = {f"{label}: {c}": m for label, e in results["models"].items() for c, m in e["failed"].items()}
+    results["complete"] = not failed
+    save()
+    if out:
+        tables.write_evaluation_tables(out, results, setup.corruptions, setup.severities)
+    if failed:
+        listed = "; ".join(f"{k} ({m})" for k, m in failed.items())
+        raise UserError(f"{len(failed)} corruption evaluation(s) failed: {listed}. The other results are in "
+                        f"{out or 'the returned results'}; fix the data and re-run to fill in the rest.")
+    return results
+
+
+def _evaluate_one(spec, entry, setup, source, source_data, save, verbose):
+    """Clean and corrupted errors of one model into `entry`, saving after each result."""
+    classifier = models.load_model_file(spec.path)
+    models.check_compatible(classifier, source_data.num_classes, source_data.image_shape)
+    if verbose:
+        print(f"\n== {spec.label} ({spec.path}), preprocessing {entry['preprocessing']}")
+    if "clean" not in entry:
+        entry["clean"] = error_rate(classifier, clean_pipeline(
+            source_data.test, batch_size=setup.batch_size, preprocessing=entry["preprocessing"]))
+        save()
+
+    def on_result(corruption, severity, value):
+        if severity is None:
+            entry["failed"][corruption] = value
+        else:
+            entry["errors"].setdefault(corruption, {})[str(severity)] = value
+        save()
+
+    benchmark_errors(classifier, source, corruptions=setup.corruptions, severities=setup.severities,
+                     preprocessing=entry["preprocessing"], batch_size=setup.batch_size, done=entry["errors"],
+                     on_result=on_result, verbose=verbose)
+    entry["errors"] = {c: entry["errors"][c] for c in setup.corruptions if entry["errors"].get(c)}
+

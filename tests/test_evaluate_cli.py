@@ -1,0 +1,142 @@
+"""`python -m ar2_tf.evaluate` end to end on the demo data with tiny models."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ar2_tf.cli import run_main
+from ar2_tf.corruptions import corrupt
+from ar2_tf.datasets import load_dataset
+from ar2_tf.evaluate import main
+
+TEST_SIZE = 40
+
+
+def trained_tiny_classifier(seed, epochs=4):
+    """A 2-conv + GAP + Dense demo classifier trained for seconds: its errors move with the corruptions
+    (an untrained net predicts one class for every input, which would hide evaluation bugs)."""
+    import keras
+
+    from ar2_tf.demo import load_demo
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x))
+    images, labels, _, _ = load_demo(train_size=600, test_size=10, seed=seed + 1)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(images / 255.0, labels, epochs=epochs, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    paths = {}
+    for seed in (0, 1):
+        paths[seed] = str(folder / f"tiny{seed}.keras")
+        trained_tiny_classifier(seed).save(paths[seed])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def _errors_by_hand(model_path, corruption, severity):
+    """Error (%) computed without the evaluation code: direct corrupt() with the documented seed."""
+    import keras
+
+    model = keras.saving.load_model(model_path, compile=False)
+    images, labels = next(iter(load_dataset("demo", None, 1, TEST_SIZE).test.batch(1000)))
+    if corruption is not None:  # generation batch 256 > TEST_SIZE: one batch, index 0
+        images = corrupt(images, corruption, severity, tf.constant([1000 * severity, 0], tf.int64))
+    predicted = np.argmax(model(tf.cast(images, tf.float32) / 255.0, training=False), axis=-1)
+    return 100.0 * np.mean(predicted != labels.numpy())
+
+
+def _run(argv):
+    return main(argv + ["--verbose", "0"])
+
+
+def test_evaluates_models_writes_results_and_tables(models, cache, tmp_path):
+    out = str(tmp_path / "eval")
+    _run(["--model", models[0], "--model", models[1], "--baseline", models[0], "--dataset", "demo",
+          "--corruptions", "gaussian_noise,brightness", "--severities", "1-2", "--test-size", str(TEST_SIZE),
+          "--out", out, "--cache-dir", cache])
+    results = json.load(open(os.path.join(out, "evaluation.json")))
+    assert results["complete"] and results["baseline"] == "tiny0 (baseline)"
+    assert results["order"] == ["tiny0 (baseline)", "tiny0", "tiny1"]
+    entry = results["models"]["tiny1"]
+    assert entry["clean"] == pytest.approx(_errors_by_hand(models[1], None, None))
+    # the corrupted cells really are on corrupted images (the model's errors move with them)
+    assert any(value != entry["clean"] for cells in entry["errors"].values() for value in cells.values())
+    assert entry["errors"]["gaussian_noise"]["2"] == pytest.approx(_errors_by_hand(models[1], "gaussian_noise", 2))
+    assert entry["errors"]["brightness"]["1"] == pytest.approx(_errors_by_hand(models[1], "brightness", 1))
+    summary = entry["summary"]
+    brightness = entry["errors"]["brightness"]
+    assert summary["unnormalized"]["ce"]["brightness"] == pytest.approx((brightness["1"] + brightness["2"]) / 2)
+    base = results["models"]["tiny0 (baseline)"]["errors"]["brightness"]
+    assert summary["baseline"]["ce"]["brightness"] == pytest.approx(
+        100 * (brightness["1"] + brightness["2"]) / (base["1"] + base["2"]))
+    assert "alexnet" not in summary  # ImageNet-C only
+    for name in ("table1.md", "table1.csv", "table1_baseline.md", "table1_baseline_relative.json",
+                 "errors_tiny1.md"):
+        assert os.path.exists(os.path.join(out, name)), name
+    assert "| tiny1 |" in open(os.path.join(out, "table1.md")).read()
+
+
+def test_run_folder_gives_dataset_and_preprocessing_and_results_are_reused(models, cache, tmp_path):
+    run = tmp_path / "run_fog"
+    run.mkdir()
+    os.link(models[1], run / "model.keras")
+    report = {"config": {"dataset": "demo", "corruption": "gaussian_noise", "method": "ar2", "data_dir": None},
+              "preprocessing": "unit"}
+    (run / "report.json").write_text(json.dumps(report))
+    out = str(tmp_path / "eval")
+    argv = ["--model", str(run), "--corruptions", "gaussian_noise", "--severities", "1",
+            "--test-size", str(TEST_SIZE), "--out", out, "--cache-dir", cache]
+    _run(argv)
+    path = os.path.join(out, "evaluation.json")
+    results = json.load(open(path))
+    assert results["setup"]["dataset"] == "demo"
+    assert results["models"]["ar2:gaussian_noise"]["preprocessing"] == "unit"
+    assert os.path.exists(os.path.join(out, "table2.md"))
+    # a second run with the same setup reuses the measured cells instead of recomputing them
+    results["models"]["ar2:gaussian_noise"]["errors"]["gaussian_noise"]["1"] = 12.5
+    json.dump(results, open(path, "w"))
+    _run(argv)
+    assert json.load(open(path))["models"]["ar2:gaussian_noise"]["errors"]["gaussian_noise"]["1"] == 12.5
+
+
+def test_a_failing_corruption_keeps_the_others(models, tmp_path, capsys):
+    folder = tmp_path / "cifar_c"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder / "gaussian_noise.npy", rng.integers(0, 256, (5 * TEST_SIZE, 32, 32, 3), dtype=np.uint8))
+    np.save(folder / "labels.npy", rng.integers(0, 6, 5 * TEST_SIZE).astype(np.uint8))
+    out = str(tmp_path / "eval")
+    status = run_main(main, ["--model", models[0], "--dataset", "demo", "--corrupted-dir", str(folder),
+                             "--corruptions", "fog,gaussian_noise", "--severities", "1,3", "--test-size",
+                             str(TEST_SIZE), "--out", out, "--verbose", "0"])
+    assert status == 2
+    message = capsys.readouterr().err
+    assert "1 corruption evaluation(s) failed" in message and "fog.npy" in message
+    results = json.load(open(os.path.join(out, "evaluation.json")))
+    entry = results["models"]["tiny0"]
+    assert not results["complete"] and "fog" in entry["failed"]
+    assert sorted(entry["errors"]["gaussian_noise"]) == ["1", "3"]
+    assert os.path.exists(os.path.join(out, "table1.md"))
+
+
+def test_unknown_corruption_and_missing_dataset_are_user_errors(models, capsys):
+    assert run_main(main, ["--model", models[0], "--dataset", "demo", "--corruptions", "fogg"]) == 2
+    assert "unknown corruption 'fogg'" in capsys.readouterr().err
+    assert run_main(main, ["--model", models[0]]) == 2
+    assert "--dataset is required" in capsys.readouterr().err
