@@ -1,0 +1,45 @@
+"""`python -m export`: repaired run folders -> versioned SavedModels and a TF Serving models.config.
+
+Example:
+    python -m export --run runs/gaussian_noise --run runs/unified --out serving/
+"""
+
+import argparse
+import sys
+
+from ar2_tf.cli import run_main
+from export.exporter import ExportOptions, export_runs
+from export.serving_module import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--run", action="append", required=True, metavar="RUN_FOLDER",
+                        help="a finished run folder (python -m ar2_tf.train --out); repeat for several")
+    parser.add_argument("--out", required=True, help="the serving folder: <out>/<model_name>/<version>/")
+    parser.add_argument("--name", action="append", help="model name per --run (default: METHOD_DATASET_CORRUPTION)")
+    parser.add_argument("--version", type=int, help="version to write (default: one more than the newest)")
+    parser.add_argument("--force", action="store_true", help="with --version: replace that version if it exists")
+    parser.add_argument("--max-image-size", type=int, default=MAX_IMAGE_SIZE,
+                        help="largest image height/width a request may send; larger ones are rejected")
+    parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE, help="most images per request")
+    parser.add_argument("--base-path", help="the --out folder as TF Serving sees it, for models.config "
+                                            "(e.g. /models in docker; default: the absolute --out)")
+    parser.add_argument("--verify-images", metavar="FILE.npz",
+                        help="uint8 images (x_test or images) to verify with (default: the run's test split)")
+    parser.add_argument("--unsafe-model-loading", action="store_true",
+                        help="allow model.keras files with Python lambdas: they run code; only for trusted runs")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    options = ExportOptions(version=args.version, force=args.force, max_image_size=args.max_image_size,
+                            max_batch_size=args.max_batch_size, base_path=args.base_path,
+                            verify_images=args.verify_images, unsafe_model_loading=args.unsafe_model_loading)
+    export_runs(args.run, args.out, names=args.name, options=options)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

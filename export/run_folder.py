@@ -1,0 +1,117 @@
+"""What an export needs from a finished run folder, checked before any work starts.
+
+A run folder written by `python -m ar2_tf.train --out runs/X` holds
+`model.keras` (the repaired classifier, fed preprocessed float images) and
+`report.json` (its config, preprocessing name, class names and input shape).
+`read_run` loads both and checks they agree; `model_name` derives the TF
+Serving model name from method, dataset and corruption.
+"""
+
+import dataclasses
+import json
+import os
+import re
+
+from ar2_tf import models
+from ar2_tf.data import UNIFIED
+from ar2_tf.errors import UserError
+from ar2_tf.paths import safe_name, sanitize_name
+from ar2_tf.preprocessing import get_preprocessor
+
+# TF Serving puts model names in URLs (/v1/models/NAME:predict) and the base
+# path: letters, digits, '.', '_', '-', starting with a letter or digit (so a
+# name can never be hidden or look like the temporary folders export writes).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# The datasets whose training pipeline centre-crops (ar2_tf.datasets.center_crop);
+# the others resize the whole image to the model's input size.
+CROP_DATASETS = ("imagenet", "folder")
+_REQUIRED = ("config", "preprocessing", "class_names", "input_shape")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A finished repair run, ready to export.
+
+    Attributes:
+        path: the run folder.
+        model: the repaired Keras classifier (input: preprocessed float images).
+        config: the run's training config (a dict, as in report.json).
+        preprocessing: name of the uint8 -> model input function (ar2_tf.preprocessing).
+        class_names: one name per class, in label order.
+        input_shape: (H, W, 3) of the model input.
+        resize: how serving brings images to the input size: "center_crop" or "resize".
+    """
+
+    path: str
+    model: object
+    config: dict
+    preprocessing: str
+    class_names: tuple
+    input_shape: tuple
+    resize: str
+
+
+def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
+    """Loads and checks run folder `path`.
+
+    Raises:
+        UserError: the folder is missing, unfinished, or its model and report disagree.
+    """
+    report_path = os.path.join(path, "report.json")
+    model_path = os.path.join(path, "model.keras")
+    if not os.path.isdir(path):
+        raise UserError(f"--run {path!r} is not a folder; pass a run folder written by python -m ar2_tf.train --out.")
+    for required in (report_path, model_path):
+        if not os.path.isfile(required):
+            raise UserError(f"run {path!r} has no {os.path.basename(required)}: it is not a finished run. "
+                            "Finish it with python -m ar2_tf.train --out (same arguments) first.")
+    try:
+        with open(report_path) as file:
+            report = json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"could not read {report_path!r}: {error}") from None
+    missing = [key for key in _REQUIRED if key not in report]
+    if missing:
+        raise UserError(f"{report_path!r} lacks {', '.join(missing)}; re-run training with this version of ar2-tf.")
+    get_preprocessor(report["preprocessing"])  # an unknown name is a UserError naming the choices
+    model = models.load_model_file(model_path, unsafe=unsafe_model_loading)
+    input_shape = tuple(report["input_shape"])
+    class_names = tuple(str(name) for name in report["class_names"])
+    _check_agreement(path, model, input_shape, class_names)
+    config = report["config"]
+    resize = "center_crop" if config.get("dataset") in CROP_DATASETS else "resize"
+    if resize == "center_crop" and input_shape[0] != input_shape[1]:
+        raise UserError(f"run {path!r}: centre-cropped datasets need a square input, got {input_shape}.")
+    return Run(path, model, config, report["preprocessing"], class_names, input_shape, resize)
+
+
+def _check_agreement(path, model, input_shape, class_names):
+    model_shape = tuple(model.inputs[0].shape[1:])
+    if len(input_shape) != 3 or input_shape[-1] != 3 or model_shape != input_shape:
+        raise UserError(f"run {path!r}: report input_shape {list(input_shape)} does not match the model's "
+                        f"{list(model_shape)} (an [H, W, 3] image is expected).")
+    outputs = model.outputs[0].shape[-1]
+    if outputs != len(class_names):
+        raise UserError(f"run {path!r}: the model has {outputs} outputs but report.json names "
+                        f"{len(class_names)} classes.")
+
+
+def model_name(config: dict) -> str:
+    """The TF Serving model name of a run: METHOD_DATASET_CORRUPTION, e.g. ar2_cifar10_gaussian_noise.
+
+    The unified model (corruption "all") is named METHOD_DATASET_unified. Parts
+    come from a file that may not be ours, so each is sanitised.
+    """
+    corruption = config.get("corruption", "unknown")
+    corruption = "unified" if corruption == UNIFIED else corruption
+    parts = (config.get("method", "ar2"), config.get("dataset", "unknown"), corruption)
+    return check_model_name("_".join(sanitize_name(part).strip("._-") or "_" for part in parts))
+
+
+def check_model_name(name: str) -> str:
+    """Returns `name` if it is a safe TF Serving model name, else raises a UserError."""
+    safe_name(name, "model name")
+    if not _MODEL_NAME.fullmatch(name):
+        raise UserError(f"model name {name!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
+                        "starting with a letter or digit (it appears in URLs and folder names).")
+    return name

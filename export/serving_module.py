@@ -1,0 +1,210 @@
+"""The exported serving graph: a `tf.Module` with three signatures and bounded inputs.
+
+Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
+
+- `serving_default(images)`: uint8 [B, H, W, 3] images of any size up to the
+  bound. They are brought to the model's input size as the training pipeline
+  does (ImageNet-style datasets: `ar2_tf.datasets.center_crop`; the others: a
+  bilinear, antialiased resize, skipped when the size already matches), then
+  preprocessed with the run's `ar2_tf.preprocessing` function. Returns
+  `probabilities` float32 [B, C], `classes` int64 [B] (top-1),
+  `top_k_classes` int64 [B, k], `top_k_scores` float32 [B, k] and
+  `class_names` string [B] (top-1 name, read from the `class_names.txt` asset).
+- `predict_preprocessed(inputs)`: float32 [B, H, W, 3] already-preprocessed
+  model inputs; the same outputs.
+- `cam(images)`: as `serving_default`, plus `cam` float32 [B, H_in, W_in], the
+  class activation map (paper Eq. 1) of the predicted class resized to the
+  request's resolution. For centre-cropped models it covers the crop and is 0
+  outside it. Only for models with a CAM-able head (`ar2_tf.cam`).
+
+Inputs are checked inside the graph, so TF Serving enforces the checks too:
+`tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
+tensor reaches the convolution and aborts the whole process), and assertions
+reject empty or oversized images and oversized batches, before any resizing.
+"""
+
+import keras
+import tensorflow as tf
+
+from ar2_tf.cam import class_activation_maps, find_cam_head
+from ar2_tf.datasets import center_crop
+from ar2_tf.errors import UserError
+from ar2_tf.preprocessing import get_preprocessor
+
+MAX_IMAGE_SIZE = 4096  # largest accepted image height and width, in pixels (issue 10.5)
+MAX_BATCH_SIZE = 64  # most images per request
+TOP_K = 5
+CLASS_NAMES_FILE = "class_names.txt"
+
+
+class ServingModule(tf.Module):
+    """A repaired classifier wrapped for TF Serving.
+
+    Args:
+        model: the Keras classifier (input: preprocessed float images [B, H, W, 3]).
+        class_names_path: a text file with one class name per line, in label order
+            (saved as an asset).
+        preprocessing: name of the uint8 -> model input function (ar2_tf.preprocessing).
+        resize: "center_crop" (ImageNet-style) or "resize" (CIFAR-style).
+        max_image_size: largest accepted image height and width.
+        max_batch_size: most images accepted in one request.
+        feature_layer, dense_layer: optional CAM head overrides (as in training).
+
+    Example:
+        module = ServingModule(model, "names.txt", preprocessing="unit", resize="resize")
+        tf.saved_model.save(module, path, signatures=module.signatures())
+    """
+
+    def __init__(self, model, class_names_path, *, preprocessing, resize, max_image_size=MAX_IMAGE_SIZE,
+                 max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None):
+        super().__init__(name="ar2_serving")
+        if resize not in ("center_crop", "resize"):
+            raise ValueError(f"resize must be 'center_crop' or 'resize', got {resize!r}")
+        self.input_shape = tuple(model.inputs[0].shape[1:])
+        self.num_classes = int(model.outputs[0].shape[-1])
+        self.resize_mode = resize
+        self.max_image_size = int(max_image_size)
+        self.max_batch_size = int(max_batch_size)
+        self._preprocess = get_preprocessor(preprocessing)
+        # Single-input wrappers share the model's weights; calling them with a
+        # plain tensor matches their input structure (legacy .h5 models expect a list).
+        self.classifier = keras.Model(model.inputs[0], model.outputs[0])
+        self._softmax = not _ends_in_softmax(model)
+        self.cam_unavailable = None  # why there is no cam signature, if there is none
+        try:
+            head = find_cam_head(model, feature_layer, dense_layer)
+        except UserError as error:
+            head, self.cam_unavailable = None, str(error)
+        if head is not None:
+            features = model.get_layer(head.feature_layer).output
+            self.cam_network = keras.Model(model.inputs[0], [features, model.outputs[0]])
+            self.cam_kernel = model.get_layer(head.dense_layer).kernel
+        self.has_cam = head is not None
+        self.class_names_asset = tf.saved_model.Asset(class_names_path)
+        initializer = tf.lookup.TextFileInitializer(
+            self.class_names_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+            tf.string, tf.lookup.TextFileIndex.WHOLE_LINE)
+        self.class_table = tf.lookup.StaticHashTable(initializer, default_value="")
+        height, width = self.input_shape[:2]
+        images = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+        inputs = tf.TensorSpec([None, height, width, self.input_shape[2]], tf.float32, name="inputs")
+        self.serving_default = tf.function(self._serve, input_signature=[images])
+        self.predict_preprocessed = tf.function(self._predict_preprocessed, input_signature=[inputs])
+        if self.has_cam:
+            self.cam = tf.function(self._cam, input_signature=[images])
+
+    def signatures(self) -> dict:
+        """The signature map for `tf.saved_model.save`."""
+        signatures = {"serving_default": self.serving_default, "predict_preprocessed": self.predict_preprocessed}
+        if self.has_cam:
+            signatures["cam"] = self.cam
+        return signatures
+
+    # The three signatures.
+
+    def _serve(self, images):
+        return self._outputs(self._probabilities(self.model_inputs(images)))
+
+    def _predict_preprocessed(self, inputs):
+        # Without this, a wrong-rank tensor reaches the convolution kernel and aborts the process.
+        inputs = tf.ensure_shape(inputs, [None, *self.input_shape])
+        return self._outputs(self._probabilities(inputs))
+
+    def _cam(self, images):
+        model_inputs = self.model_inputs(images)
+        features, predictions = self.cam_network(model_inputs, training=False)
+        outputs = self._outputs(self._to_probabilities(predictions))
+        maps = class_activation_maps(features, self.cam_kernel, outputs["classes"][:, None])[:, 0]
+        outputs["cam"] = self._cam_to_request(maps, tf.shape(images)[1:3])
+        return outputs
+
+    # Shared pieces (also called eagerly by the export verification).
+
+    def model_inputs(self, images):
+        """Checked uint8 images [B, H, W, 3] -> preprocessed model inputs, as in training."""
+        return self._preprocess(self.resize(check_images(images, self.max_image_size, self.max_batch_size)))
+
+    def resize(self, images):
+        """uint8 [B, H, W, 3] -> uint8 [B, h, w, 3] at the model's input size, as the training pipeline."""
+        height, width = self.input_shape[:2]
+        if self.resize_mode == "center_crop":
+            return tf.map_fn(lambda image: center_crop(image, height), images,
+                             fn_output_signature=tf.TensorSpec([height, width, 3], tf.uint8))
+        same = tf.reduce_all(tf.equal(tf.shape(images)[1:3], [height, width]))
+        resized = tf.cond(same, lambda: images, lambda: resize_uint8(images, (height, width)))
+        return tf.ensure_shape(resized, [None, height, width, 3])
+
+    def _probabilities(self, model_inputs):
+        return self._to_probabilities(self.classifier(model_inputs, training=False))
+
+    def _to_probabilities(self, predictions):
+        predictions = tf.cast(predictions, tf.float32)
+        return tf.nn.softmax(predictions) if self._softmax else predictions
+
+    def _outputs(self, probabilities):
+        top = tf.math.top_k(probabilities, k=min(TOP_K, self.num_classes))
+        classes = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {"probabilities": probabilities, "classes": classes,
+                "top_k_classes": tf.cast(top.indices, tf.int64), "top_k_scores": top.values,
+                "class_names": self.class_table.lookup(classes)}
+
+    def _cam_to_request(self, maps, request_size):
+        """CAMs [B, h, w] -> [B, H_in, W_in] aligned with the request images."""
+        maps = maps[..., None]
+        if self.resize_mode == "center_crop":
+            # Undo ar2_tf.datasets.center_crop's geometry: the map covers the central crop of
+            # the image resized to short side size*256/224; pad it to that image, then resize.
+            size = self.input_shape[0]
+            shape = tf.cast(request_size, tf.float32)
+            resized_shape = tf.cast(tf.round(shape * (size * 256.0 / 224.0) / tf.reduce_min(shape)), tf.int32)
+            top, left = (resized_shape[0] - size) // 2, (resized_shape[1] - size) // 2
+            maps = tf.image.resize(maps, (size, size), method="bilinear")
+            maps = tf.pad(maps, [[0, 0], [top, resized_shape[0] - top - size],
+                                 [left, resized_shape[1] - left - size], [0, 0]])
+        return tf.image.resize(maps, request_size, method="bilinear")[..., 0]
+
+
+def check_images(images, max_image_size=MAX_IMAGE_SIZE, max_batch_size=MAX_BATCH_SIZE):
+    """Returns `images` once they are a uint8 [B, H, W, 3] batch within the bounds; else raises.
+
+    In a graph the checks run before anything that uses the images (control
+    dependencies), so an oversized request fails instead of being resized.
+
+    Raises:
+        tf.errors.InvalidArgumentError: wrong rank or channel count, an empty or
+            oversized image, or too many images.
+    """
+    if images.dtype != tf.uint8:
+        raise TypeError(f"images must be uint8 pixels, got {images.dtype.name}")
+    images = tf.ensure_shape(images, [None, None, None, 3])  # a runtime check: survives graph optimisation
+    shape = tf.shape(images)
+    checks = [
+        tf.debugging.assert_less_equal(
+            shape[0], max_batch_size, message=f"too many images in one request: at most {max_batch_size}"),
+        tf.debugging.assert_positive(
+            shape[1:3], message="images must be at least 1x1 pixels"),
+        tf.debugging.assert_less_equal(
+            shape[1:3], max_image_size,
+            message=f"image too large: height and width must be at most {max_image_size} pixels "
+                    f"(the export's --max-image-size); downscale it before sending"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(images)
+
+
+def resize_uint8(images, size):
+    """Bilinear antialiased resize of uint8 images, rounded back to uint8.
+
+    The same arithmetic as the CIFAR-style training pipeline
+    (`ar2_tf.datasets._resize_uint8`); a test keeps the two equal.
+    """
+    resized = tf.image.resize(images, size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def _ends_in_softmax(model) -> bool:
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
