@@ -1,0 +1,131 @@
+"""export.exporter on a tiny run: versions, models.config, interrupted exports, verification that can fail."""
+
+import dataclasses
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ar2_tf.cli import run_main
+from ar2_tf.errors import UserError
+from export import __main__ as cli
+from export import exporter, layout, model_config
+from export.exporter import ExportOptions, export_runs
+from export.run_folder import read_run
+from export.verify import ExportVerificationError, verify_export
+from tests.conftest import CIFAR10_EXACT, tiny_classifier
+from tests.test_export_run_folder import write_run
+
+NAME = "ar2_cifar10_gaussian_noise"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return write_run(tmp_path_factory.mktemp("runs") / "tiny", tiny_classifier(num_classes=10))
+
+
+@pytest.fixture(scope="module")
+def options(tmp_path_factory):
+    """Real CIFAR-10 test images for verification (the 16 px tiny model exercises the resize)."""
+    path = tmp_path_factory.mktemp("images") / "images.npz"
+    with np.load(CIFAR10_EXACT, allow_pickle=False) as data:
+        np.savez(path, images=data["x_test"][:4])
+    return ExportOptions(verify_images=str(path))
+
+
+@pytest.fixture(scope="module")
+def serving(tiny_run, options, tmp_path_factory):
+    out = tmp_path_factory.mktemp("serving")
+    results = export_runs([tiny_run], out, options=options, log=lambda text: None)
+    return out, results
+
+
+def _digest(folder):
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(path.encode() + open(path, "rb").read() + str(os.stat(path).st_mtime_ns).encode())
+    return digest.hexdigest()
+
+
+def _visible(model_dir):
+    return sorted(os.listdir(model_dir))
+
+
+def test_first_export(serving):
+    out, results = serving
+    assert [(r["name"], r["version"]) for r in results] == [(NAME, 1)]
+    assert results[0]["checked"] == ["serving_default", "predict_preprocessed", "serving_default at 2x size", "cam"]
+    assert _visible(out / NAME) == ["1"]
+    assert os.path.isfile(out / NAME / "1" / "assets.extra" / exporter.METADATA_FILE)
+
+
+def test_second_export_makes_version_2_without_touching_version_1(serving, tiny_run, options):
+    out, _ = serving
+    before = _digest(out / NAME / "1")
+    results = export_runs([tiny_run], out, options=options, log=lambda text: None)
+    assert results[0]["version"] == 2
+    assert _visible(out / NAME) == ["1", "2"]
+    assert _digest(out / NAME / "1") == before
+    entries = model_config.read_models_config(out / model_config.CONFIG_FILE).model_config_list.config
+    assert [(e.name, e.base_path) for e in entries] == [(NAME, f"{out}/{NAME}")]
+    with pytest.raises(UserError, match="already exists"):
+        export_runs([tiny_run], out, options=ExportOptions(version=1, verify_images=options.verify_images))
+    assert _digest(out / NAME / "1") == before
+
+
+@pytest.mark.parametrize("where", ["save", "verify"])
+def test_interrupted_export_leaves_no_visible_partial_version(tiny_run, options, tmp_path, monkeypatch, where):
+    real_save = tf.saved_model.save
+
+    def crash_after_writing(module, folder, signatures):
+        real_save(module, folder, signatures=signatures)  # files are on disk, then the process "dies"
+        raise KeyboardInterrupt
+
+    def disagree(*args, **kwargs):
+        raise ExportVerificationError("serving_default: top-1 classes differ")
+
+    if where == "save":
+        monkeypatch.setattr(exporter.tf.saved_model, "save", crash_after_writing)
+    else:
+        monkeypatch.setattr(exporter, "verify_export", disagree)
+    with pytest.raises((KeyboardInterrupt, ExportVerificationError)):
+        export_runs([tiny_run], tmp_path, options=options, log=lambda text: None)
+    assert layout.existing_versions(tmp_path / NAME) == []
+    assert _visible(tmp_path / NAME) == []
+    assert not os.path.exists(tmp_path / model_config.CONFIG_FILE)
+
+
+def test_verification_catches_a_serving_graph_that_preprocesses_differently(serving, tiny_run, options):
+    out, _ = serving
+    run = read_run(tiny_run)
+    images = exporter.verification_images(run, options.verify_images)
+    verify_export(str(out / NAME / "1"), run, images)
+    with pytest.raises(ExportVerificationError, match="differ from the Keras model"):
+        verify_export(str(out / NAME / "1"), dataclasses.replace(run, preprocessing="tf"), images)
+
+
+def test_several_runs_need_distinct_names(tiny_run, options, tmp_path):
+    with pytest.raises(UserError, match="give each run its own --name"):
+        export_runs([tiny_run, tiny_run], tmp_path, options=options)
+    with pytest.raises(UserError, match="2 --name values for 1 --run"):
+        export_runs([tiny_run], tmp_path, names=["a", "b"], options=options)
+    with pytest.raises(UserError, match="model name"):
+        export_runs([tiny_run], tmp_path, names=["../escape"], options=options)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli(tiny_run, options, tmp_path, capsys):
+    assert run_main(cli.main, ["--run", tiny_run, "--out", str(tmp_path), "--force"]) == 2
+    assert "--force replaces an existing version only together with --version" in capsys.readouterr().err
+    code = run_main(cli.main, ["--run", tiny_run, "--out", str(tmp_path), "--name", "tiny", "--base-path",
+                               "/models", "--verify-images", options.verify_images, "--max-image-size", "512"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "signature_def['serving_default']" in printed and "shape: (-1, -1, -1, 3)" in printed
+    entries = model_config.read_models_config(tmp_path / model_config.CONFIG_FILE).model_config_list.config
+    assert [(e.name, e.base_path) for e in entries] == [("tiny", "/models/tiny")]
+    assert _visible(tmp_path / "tiny") == ["1"]
