@@ -3,13 +3,16 @@
 All TensorBoard writing lives here; `RepairModel.train_step` writes nothing.
 """
 
+import json
 import os
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ar2_tf.cam import class_activation_maps, logits_from_features
+from ar2_tf.errors import UserError
 from ar2_tf.preprocessing import get_preprocessor
 
 
@@ -88,22 +91,49 @@ class CAMImages(keras.callbacks.Callback):
         self.write(epoch)
 
 
-class PhaseCheckpoint(keras.callbacks.Callback):
-    """Saves θ, both optimizers and the schedule position after every epoch (every phase with
-    step_unit "epoch", every outer iteration with "batch"), keeping the last two.
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first batch whose metrics are NaN or Inf and remembers where.
 
-    `tf.train.CheckpointManager` writes the data files first and the `checkpoint`
-    index last, so a crash mid-write leaves the previous checkpoint the valid one.
+    `failure` is then a sentence naming the phase, epoch and batch; checkpoints
+    taken after it are refused, so the last good one survives.
     """
 
-    def __init__(self, directory, model):
+    def __init__(self):
         super().__init__()
+        self.failure = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        values = [float(v) for v in (logs or {}).values()]
+        if self.failure is None and not np.all(np.isfinite(values)):
+            phase = getattr(self.model, "phase", "training")
+            self.failure = f"the {phase} phase, epoch {self._epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
+
+
+class PhaseCheckpoint(keras.callbacks.Callback):
+    """Saves θ, the optimizers and the schedule position after every epoch (every phase with
+    step_unit "epoch", every outer iteration with "batch"), keeping the last two.
+
+    `tf.train.CheckpointManager` writes the data files first and swaps in the
+    `checkpoint` index file atomically last, so a crash mid-write leaves the
+    previous checkpoint the valid one. Each saved epoch is appended to
+    `progress.jsonl` beside the checkpoints.
+    """
+
+    def __init__(self, directory, model, guard=None):
+        super().__init__()
+        self.guard = guard
         self.epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
         optimizers = {"optimizer": model.optimizer}
         if getattr(model, "refine_optimizer", None) is not None:
             optimizers["refine_optimizer"] = model.refine_optimizer
         self.checkpoint = tf.train.Checkpoint(classifier=model.classifier, epoch=self.epoch, **optimizers)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
+        self.progress_path = os.path.join(directory, "progress.jsonl")
 
     def restore(self) -> int:
         """Restores the latest checkpoint if any; returns the number of epochs it had completed."""
@@ -113,8 +143,15 @@ class PhaseCheckpoint(keras.callbacks.Callback):
         return int(self.epoch.numpy()) + 1
 
     def on_epoch_end(self, epoch, logs=None):
-        values = np.array([float(v) for v in (logs or {}).values()])
-        if not np.all(np.isfinite(values)):
+        if self.guard is not None and self.guard.failure is not None:
             return  # never overwrite a good checkpoint with a diverged state
         self.epoch.assign(epoch)
-        self.manager.save(checkpoint_number=epoch)
+        try:
+            self.manager.save(checkpoint_number=epoch)
+            with open(self.progress_path, "a") as file:
+                file.write(json.dumps({"epoch": epoch, "time": time.time()}) + "\n")
+        except (OSError, tf.errors.OpError) as error:
+            previous = self.manager.latest_checkpoint or "none yet"
+            raise UserError(f"could not write the checkpoint of epoch {epoch + 1} ({error}); the previous "
+                            f"checkpoint ({previous}) is intact. Free disk space and re-run the same command "
+                            "to resume.") from None

@@ -8,7 +8,7 @@ two views come out of the same `map`, so they can never fall out of step.
 Everything random is a function of (seed, data epoch, batch index): the shuffle
 order of data epoch e uses seed (seed, e) and batch i's corruption noise uses
 the stateless seed (seed + e, i). A run therefore sees the same batches whether
-or not it was interrupted, and `start_epoch` resumes mid-schedule.
+or not it was interrupted, and `start_batch` resumes mid-schedule exactly.
 """
 
 import functools
@@ -36,7 +36,7 @@ def corrupt_views(images, corruption, severity, seed, *, params, backend):
 
 
 def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, seed=0, params="cifar",
-                    backend="native", start_epoch=0, shuffle_buffer=_SHUFFLE_BUFFER):
+                    backend="native", start_batch=0, batches_per_epoch=None, shuffle_buffer=_SHUFFLE_BUFFER):
     """An endless pipeline of `((clean, corrupted), labels)` batches, data epoch after data epoch.
 
     Args:
@@ -46,7 +46,8 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, s
         batch_size: images per batch; the last partial batch of each epoch is dropped.
         preprocessing: name of the model's preprocessing (see `ar2_tf.preprocessing`).
         seed: base seed of shuffling and corruption noise.
-        start_epoch: first data epoch (for resuming).
+        start_batch: number of batches already consumed (for resuming); needs
+            `batches_per_epoch` (the split's size // batch_size) when non-zero.
     """
     preprocess = get_preprocessor(preprocessing)
     seed = int(seed)
@@ -62,8 +63,10 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, s
         corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return (preprocess(images), preprocess(corrupted)), labels
 
-    epochs = tf.data.Dataset.range(start_epoch, 2**62)
-    return epochs.flat_map(one_epoch).map(views, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    start_epoch, skip = divmod(start_batch, batches_per_epoch) if start_batch else (0, 0)
+    # Skip before the corruption map, so resuming costs no corruption work.
+    batches = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch).skip(skip)
+    return batches.map(views, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def clean_pipeline(split, *, batch_size, preprocessing, shuffle=False, seed=0):

@@ -29,11 +29,12 @@ def build_trainer(classifier, config):
     return model
 
 
-def build_pipeline(split, config, preprocessing, start_epoch=0):
-    """The endless training pipeline of batches for `build_trainer`'s model."""
+def build_pipeline(split, config, preprocessing, start_batch=0, batches_per_epoch=None):
+    """The endless training pipeline of batches for `build_trainer`'s model, from batch `start_batch` on."""
     return repair_pipeline(split, corruption=config.corruption, severity=config.severity,
                            batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
-                           params=config.params, backend=config.corruption_backend, start_epoch=start_epoch)
+                           params=config.params, backend=config.corruption_backend, start_batch=start_batch,
+                           batches_per_epoch=batches_per_epoch)
 
 
 def schedule_of(config) -> Schedule:

@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--force", action="store_true", help="discard a different run found in --out")
     run.add_argument("--strategy", default="auto", help=f"one of {', '.join(STRATEGIES)}")
+    run.add_argument("--deterministic", action="store_true",
+                     help="deterministic TensorFlow ops (bit-exact resume; slower)")
     run.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 0 silent, 1 bars, 2 lines")
     return parser
 
@@ -122,7 +124,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     out = args.out or f"runs/{config.dataset}_{config.method}_{config.corruption}"
-    report = run_repair(config, out, force=args.force, strategy=args.strategy, verbose=args.verbose)
+    report = run_repair(config, out, force=args.force, strategy=args.strategy, deterministic=args.deterministic,
+                        verbose=args.verbose)
     print_summary(report, out)
 
 

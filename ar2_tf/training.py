@@ -6,6 +6,7 @@
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 
@@ -14,13 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions, distribution, methods, models
-from ar2_tf.callbacks import PhaseCheckpoint
+from ar2_tf.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.config import METHODS, TrainConfig, to_dict
 from ar2_tf.data import UNIFIED, clean_pipeline, corrupt_views
 from ar2_tf.datasets import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation import corruption_errors
-from ar2_tf.runs import prepare_run_dir, save_model_atomic, write_json_atomic
+from ar2_tf.runs import environment, prepare_run_dir, save_model_atomic, write_json_atomic
 from ar2_tf.schedule import Schedule
 
 
@@ -98,36 +99,64 @@ def _cam_sample(split, config, count=4):
 def _train(classifier, source, config, out, verbose):
     """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`."""
     trainer = methods.build_trainer(classifier, config)
-    checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), trainer)
+    guard = NonFiniteGuard()
+    checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), trainer, guard)
     initial_epoch = checkpoint.restore()
     batches_per_epoch = source.train_size // config.batch_size
     if batches_per_epoch < 1:
         raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
                         f"{config.batch_size}; lower --batch-size.")
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
-    data_epoch = initial_epoch * fit_arguments["steps_per_epoch"] // batches_per_epoch
     preprocessing = _preprocessing(config)
-    pipeline = methods.build_pipeline(source.train, config, preprocessing, start_epoch=data_epoch)
+    pipeline = methods.build_pipeline(source.train, config, preprocessing,
+                                      start_batch=initial_epoch * fit_arguments["steps_per_epoch"],
+                                      batches_per_epoch=batches_per_epoch)
     schedule_callback, callbacks = methods.method_callbacks(
         trainer, config, os.path.join(out, "logs"), _cam_sample(source.test, config), preprocessing)
-    callbacks += [checkpoint, keras.callbacks.TerminateOnNaN()]
+    callbacks += [guard, checkpoint]
     if initial_epoch:
         print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
     trainer.fit(pipeline, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
                 **fit_arguments)
-    weights = np.concatenate([w.ravel() for w in classifier.get_weights()])
-    if not np.all(np.isfinite(weights)):
-        raise UserError(f"training diverged (NaN/Inf loss) in the {getattr(trainer, 'phase', 'training')} phase; "
-                        f"the last good checkpoint is in {checkpoint.manager.directory}. Lower the learning "
-                        "rates and re-run with --force.")
-    return schedule_callback.phases_run
+    if guard.failure is not None:
+        last = checkpoint.manager.latest_checkpoint or "none: it failed before the first checkpoint"
+        raise UserError(f"training diverged: NaN/Inf loss in {guard.failure}. The last good checkpoint is kept "
+                        f"({last}). Lower the learning rates (--refine-lr/--finetune-lr) and re-run with --force.")
+    schedule = methods.schedule_of(config)
+    steps_per_epoch = 1 if schedule.unit == "epoch" else schedule.cycle
+    return initial_epoch * steps_per_epoch + len(schedule_callback.phases_run)  # phases run, resumes included
 
 
-def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", verbose=1) -> dict:
-    """Repairs a model for one corruption; returns (and writes) the before/after report."""
+def _run_identity(config):
+    """The config plus a fingerprint of the pretrained model file: a changed file is a different run."""
+    identity = to_dict(config)
+    if os.path.isfile(config.model):
+        digest = hashlib.sha256()
+        with open(config.model, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        identity["model_sha256"] = digest.hexdigest()
+    return identity
+
+
+def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", deterministic=False,
+               verbose=1) -> dict:
+    """Repairs a model for one corruption; returns (and writes) the before/after report.
+
+    Re-running with the same `out` resumes from the last checkpoint (or reuses a
+    finished run). `deterministic` enables TensorFlow's deterministic ops, so a
+    resumed run ends with the same weights as an uninterrupted one.
+    """
     validate(config)
     check_choice("strategy", strategy, distribution.STRATEGIES)
-    out = prepare_run_dir(out, to_dict(config), force=force)
+    keras.utils.set_random_seed(config.seed)  # weight init, pre-training order
+    # The pipelines derive every seed themselves (per data epoch, per batch). TF's global
+    # seed would only mix into those, and with the value 0 it breaks tensor-valued shuffle
+    # seeds (tf random_seed.get_seed tests `op_seed == 0` as a Python bool).
+    tf.random.set_seed(None)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    out = prepare_run_dir(out, _run_identity(config), force=force)
     report_path = os.path.join(out, "report.json")
     if os.path.exists(report_path):
         print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
@@ -149,11 +178,11 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", v
         else:
             before = _evaluate(classifier, test_split, config)
             write_json_atomic(before_path, before)
-        phases = _train(classifier, source, config, out, verbose)
+        phases_run = _train(classifier, source, config, out, verbose)
     after = _evaluate(classifier, test_split, config)
     save_model_atomic(classifier, os.path.join(out, "model.keras"))
-    report = {"config": to_dict(config), "schedule": dataclasses.asdict(Schedule.from_config(config.effective_repair)),
-              "phases_run": len(phases), "class_names": list(source.class_names),
+    report = {"config": to_dict(config), "environment": environment(), "schedule": dataclasses.asdict(Schedule.from_config(config.effective_repair)),
+              "phases_run": phases_run, "class_names": list(source.class_names),
               "preprocessing": _preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
               "train_size": source.train_size, "before": before, "after": after}
     write_json_atomic(report_path, report)

@@ -1,6 +1,7 @@
 """Training and evaluation pipelines: two views from one map, deterministic given the seed."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from ar2_tf.data import clean_pipeline, corrupted_pipeline, repair_pipeline
@@ -39,15 +40,16 @@ def test_repair_pipeline_is_deterministic_and_epochs_differ():
     assert not np.array_equal(first[0][1], first[5][1])  # a new shuffle each data epoch
 
 
-def test_start_epoch_resumes_the_same_stream():
-    def stream(start):
+@pytest.mark.parametrize("start_batch", [5, 7])  # an epoch boundary, and mid-epoch
+def test_start_batch_resumes_the_same_stream(start_batch):
+    def stream(start, count):
         return take(repair_pipeline(split(), corruption="shot_noise", severity=2, batch_size=8,
-                                    preprocessing="unit", seed=3, start_epoch=start), 5)
+                                    preprocessing="unit", seed=3, start_batch=start, batches_per_epoch=5), count)
 
-    full = take(repair_pipeline(split(), corruption="shot_noise", severity=2, batch_size=8,
-                                preprocessing="unit", seed=3), 10)
-    for a, b in zip(full[5:], stream(1)):
+    full = stream(0, 10)
+    for a, b in zip(full[start_batch:], stream(start_batch, 10 - start_batch)):
         np.testing.assert_array_equal(a[0][1], b[0][1])
+        np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_corrupted_pipeline_is_identical_for_every_evaluation():

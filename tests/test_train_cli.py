@@ -9,7 +9,6 @@ import pytest
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
-from tests.conftest import tiny_classifier
 
 TINY = ["--dataset", "demo", "--train-size", "96", "--test-size", "48", "--batch-size", "32",
         "--pretrain-epochs", "1", "--preset", "tiny", "--verbose", "0"]
@@ -41,34 +40,3 @@ def test_rerun_reuses_a_finished_run_and_refuses_a_different_config(tiny_run, ca
     assert "reusing its report" in capsys.readouterr().out
     assert run_main(train.main, TINY + ["--out", tiny_run, "--alpha", "0.5"]) == 2
     assert "holds a different run (changed: repair)" in capsys.readouterr().err
-
-
-def headless_model(tmp_path):
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(inputs))
-    path = str(tmp_path / "flat.keras")
-    keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)).save(path)
-    return path
-
-
-@pytest.mark.parametrize("flags, message", [
-    (["--corruption", "rain"], "unknown corruption 'rain'"),
-    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
-    (["--severity", "0"], "severity must be an integer from 1 to 5, got '0'"),
-    (["--severity", "6"], "severity must be an integer from 1 to 5, got '6'"),
-    (["--method", "mixup"], "unknown method 'mixup'"),
-    (["--strategy", "tpu"], "unknown strategy 'tpu'"),
-    (["--data-dir", "/no/such/dir", "--dataset", "cifar10", "--model", "resnet20"], "does not exist"),
-    (["--model", "/no/such/model.h5"], "does not exist"),
-    (["--model", "HEADLESS"], "cannot compute CAMs"),
-    (["--model", "SMALL"], "predicts 4 classes but the dataset has 6"),
-])
-def test_bad_input_gets_one_clear_message_and_exit_2(tmp_path, capsys, flags, message):
-    flags = [headless_model(tmp_path) if f == "HEADLESS" else f for f in flags]
-    if "SMALL" in flags:
-        path = str(tmp_path / "small.keras")
-        tiny_classifier(num_classes=4, input_shape=(32, 32, 3)).save(path)
-        flags = [path if f == "SMALL" else f for f in flags]
-    code = run_main(train.main, TINY + flags + ["--out", str(tmp_path / "run")])
-    error = capsys.readouterr().err
-    assert code == 2 and message in error and "Traceback" not in error

@@ -1,0 +1,120 @@
+"""Every user mistake gets one clear message naming the problem and the fix, exit status 2, no traceback."""
+
+import errno
+
+import keras
+import pytest
+import tensorflow as tf
+
+from ar2_tf import train
+from ar2_tf.cli import run_main
+from tests.conftest import tiny_classifier
+from tests.test_train_cli import TINY
+
+
+def headless_model(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(inputs))
+    path = str(tmp_path / "flat.keras")
+    keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)).save(path)
+    return path
+
+
+def saved(tmp_path, model, name):
+    path = str(tmp_path / name)
+    model.save(path)
+    return path
+
+
+def conv_only(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    return saved(tmp_path, keras.Model(inputs, keras.layers.Conv2D(6, 3)(inputs)), "conv.keras")
+
+
+def corrupt_file(tmp_path):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"PK\x03\x04 truncated download")
+    return str(path)
+
+
+def a_file(tmp_path):
+    path = tmp_path / "file.txt"
+    path.write_text("x")
+    return str(path)
+
+
+# (case, flags; a callable gets tmp_path and returns a path, message fragment)
+CASES = [
+    ("unknown dataset", ["--dataset", "mnist"], "unknown dataset 'mnist'; choose one of"),
+    ("unknown corruption", ["--corruption", "rain"], "unknown corruption 'rain'; choose one of"),
+    ("unknown method", ["--method", "mixup"], "unknown method 'mixup'; choose one of"),
+    ("unknown strategy", ["--strategy", "tpu"], "unknown strategy 'tpu'; choose one of"),
+    ("unknown preset", ["--preset", "fast"], "unknown preset 'fast'"),
+    ("severity 0", ["--severity", "0"], "severity must be an integer from 1 to 5, got '0'"),
+    ("severity 6", ["--severity", "6"], "severity must be an integer from 1 to 5, got '6'"),
+    ("severity text", ["--severity", "high"], "severity must be an integer from 1 to 5"),
+    ("missing data dir", ["--dataset", "cifar10", "--model", "resnet20", "--data-dir", "/no/such/dir"],
+     "does not exist"),
+    ("data dir is a file", ["--dataset", "folder", "--data-dir", a_file], "is not a folder"),
+    ("image folder without classes", ["--dataset", "folder", "--data-dir", lambda p: (p / "train").mkdir() or
+                                      str(p)], "no class folders"),
+    ("missing model", ["--model", "/no/such/model.h5"], "does not exist"),
+    ("corrupt model file", ["--model", corrupt_file], "could not load model file"),
+    ("not a classifier", ["--model", conv_only], "an image classifier maps"),
+    ("no CAM-able head", ["--model", headless_model], "--feature-layer NAME"),
+    ("label count != outputs", ["--model", lambda p: saved(p, tiny_classifier(4, (32, 32, 3)), "c4.keras")],
+     "predicts 4 classes but the dataset has 6"),
+    ("input size", ["--model", lambda p: saved(p, tiny_classifier(6, (16, 16, 3)), "s16.keras")],
+     "pass --image-size 16"),
+    ("--out not writable", ["--out", lambda p: a_file(p) + "/run"], "cannot write to --out"),
+    ("batch larger than data", ["--batch-size", "500"], "fewer than one batch"),
+    ("bad config file", ["--config", a_file], "could not read config"),
+]
+
+
+@pytest.mark.parametrize("case, flags, message", CASES, ids=[case[0] for case in CASES])
+def test_bad_input(tmp_path, capsys, case, flags, message):
+    flags = [flag(tmp_path) if callable(flag) else flag for flag in flags]
+    if "--out" not in flags:
+        flags += ["--out", str(tmp_path / "run")]
+    code = run_main(train.main, TINY + flags)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert message in error and error.startswith("error: ") and "Traceback" not in error
+
+
+def test_out_holding_a_different_run_is_refused_unless_forced(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert run_main(train.main, TINY + ["--out", out, "--batch-size", "500"]) == 2  # writes config.json, fails
+    capsys.readouterr()
+    assert run_main(train.main, TINY + ["--out", out, "--batch-size", "400"]) == 2
+    assert "holds a different run (changed: batch_size)" in capsys.readouterr().err
+    assert run_main(train.main, TINY + ["--out", out, "--batch-size", "400", "--force"]) == 2
+    assert "fewer than one batch of 400" in capsys.readouterr().err  # --force got past the refusal
+
+
+def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, capsys, monkeypatch):
+    original = tf.train.CheckpointManager.save
+    calls = []
+
+    def fail_second_save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", fail_second_save)
+    out = str(tmp_path / "run")
+    code = run_main(train.main, TINY + ["--out", out, "--step-unit", "epoch"])
+    error = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in error and "ckpt-0" in error and "is intact" in error
+    assert tf.train.latest_checkpoint(f"{out}/checkpoints").endswith("ckpt-0")
+
+
+def test_nan_loss_stops_names_the_phase_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    flags = ["--out", out, "--step-unit", "epoch", "-T", "2", "--finetune-lr", "1e12", "--refine-lr", "0.01"]
+    code = run_main(train.main, TINY + flags)
+    error = capsys.readouterr().err
+    assert code == 2 and "NaN/Inf loss in the finetune phase, epoch 2" in error
+    assert "ckpt-0" in error and tf.train.latest_checkpoint(f"{out}/checkpoints").endswith("ckpt-0")

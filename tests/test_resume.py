@@ -1,0 +1,93 @@
+"""Exact resume: a run killed with SIGKILL mid-phase and re-run ends where an uninterrupted run does."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ar2_tf.models import cifar_resnet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_args(model, out):
+    return [sys.executable, "-m", "ar2_tf.train", "--dataset", "demo", "--model", model, "--train-size", "384",
+            "--test-size", "32", "--batch-size", "32", "-T", "2", "-N", "1", "-M", "1", "--step-unit", "epoch",
+            "--deterministic", "--verbose", "0", "--out", out]
+
+
+def progress(out):
+    path = os.path.join(out, "checkpoints", "progress.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_phase_then_rerun_matches_an_uninterrupted_run(tmp_path):
+    model = str(tmp_path / "pretrained.keras")
+    keras.utils.set_random_seed(0)
+    cifar_resnet("resnet8", 6).save(model)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+    reference, resumed = str(tmp_path / "reference"), str(tmp_path / "resumed")
+    subprocess.run(run_args(model, reference), check=True, env=env, cwd=ROOT, capture_output=True)
+
+    process = subprocess.Popen(run_args(model, resumed), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(progress(resumed)) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    first, second = progress(resumed)[:2]
+    time.sleep((second["time"] - first["time"]) / 2)  # about half-way through the third phase
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before_kill = len(progress(resumed))
+    assert done_before_kill < 4, "the run finished before it could be killed"
+
+    subprocess.run(run_args(model, resumed), check=True, env=env, cwd=ROOT, capture_output=True)
+    epochs = [line["epoch"] for line in progress(resumed)]
+    assert epochs == [0, 1, 2, 3]  # every phase completed exactly once: none repeated, none skipped
+    expected = keras.saving.load_model(os.path.join(reference, "model.keras")).get_weights()
+    got = keras.saving.load_model(os.path.join(resumed, "model.keras")).get_weights()
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with open(os.path.join(resumed, "report.json")) as file:
+        assert json.load(file)["phases_run"] == 4
+
+
+WRITER = """
+import sys, tensorflow as tf
+variable = tf.Variable(tf.random.normal([4_000_000]))
+step = tf.Variable(0)
+manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=variable, step=step), sys.argv[1], max_to_keep=2)
+while True:
+    step.assign_add(1)
+    variable.assign(tf.fill([4_000_000], float(step.numpy())))
+    manager.save()
+"""
+
+
+@pytest.mark.slow
+def test_kill_during_checkpoint_writes_leaves_a_usable_checkpoint(tmp_path):
+    directory = str(tmp_path / "checkpoints")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        process = subprocess.Popen([sys.executable, "-c", WRITER, directory], stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        while not os.path.exists(os.path.join(directory, "checkpoint")) and process.poll() is None:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.1, 1.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        variable, step = tf.Variable(tf.zeros([4_000_000])), tf.Variable(0)
+        checkpoint = tf.train.Checkpoint(v=variable, step=step)
+        checkpoint.restore(tf.train.latest_checkpoint(directory)).assert_consumed()
+        assert step.numpy() >= 1 and np.all(variable.numpy() == float(step.numpy()))  # whole, not torn
