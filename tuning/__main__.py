@@ -1,0 +1,97 @@
+"""`python -m tuning`: search AR2's k, alpha, N, M and learning rates with Keras Tuner.
+
+Examples:
+    python -m tuning --max-trials 4 --out runs/tune_demo            # offline demo data, minutes on a CPU
+    python -m tuning --dataset cifar10 --data-dir ../shared/data/cifar10/cifar10_jpeg_bytes_official_order.npz \\
+        --model ../shared/models/cifar10_resnet20v1.h5 --preprocessing unit --corruption gaussian_noise \\
+        --train-size 3000 --val-size 1000 --tuner bayesian --max-trials 12 --epochs-budget 4 --out runs/tune_gn
+Re-running the same command resumes the search; raising --max-trials extends it.
+"""
+
+import argparse
+import sys
+
+from ar2_tf.cli import parse_int_list, run_main
+from ar2_tf.config import TrainConfig
+from ar2_tf.datasets import DATASETS
+from ar2_tf.errors import check_severity
+
+# The demo has no pretrained model: pre-train a tiny ResNet first, as `python -m ar2_tf.train` does.
+_DEMO = {"model": "resnet8", "pretrain_epochs": 8, "batch_size": 64}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tuning.search import TUNERS
+
+    parser = argparse.ArgumentParser(prog="python -m tuning", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data and model")
+    data.add_argument("--dataset", default="demo", help=f"one of {', '.join(DATASETS)}")
+    data.add_argument("--data-dir", help="folder or .npz file with the data (default: tfds download / demo)")
+    data.add_argument("--train-size", type=int, help="training images per trial (seeded subset; default: all "
+                                                     "but the validation images)")
+    data.add_argument("--val-size", type=int, default=1000, help="validation images carved from the training split")
+    data.add_argument("--image-size", type=int, help="resize images to this square size")
+    data.add_argument("--batch-size", type=int, help="images per batch (default: 64 demo, else 128)")
+    data.add_argument("--model", help="a pretrained .keras/.h5 file (demo default: pre-train resnet8)")
+    data.add_argument("--pretrain-epochs", type=int, help="vanilla pre-training for an architecture name")
+    data.add_argument("--preprocessing", help="unit (x/255), caffe, tf, torch or none; default by model")
+    data.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
+    data.add_argument("--dense-layer", help="override: the class Dense layer")
+    data.add_argument("--unsafe-model-loading", action="store_true",
+                      help="allow .keras files containing Python lambdas (runs code from the file!)")
+    data.add_argument("--corruption", default="gaussian_noise", help="the corruption to repair for")
+    data.add_argument("--severity", default="3", help="training severity, 1-5")
+    data.add_argument("--corruption-params", help="cifar or imagenet parameter set (default by dataset)")
+    data.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
+    search = parser.add_argument_group("search")
+    search.add_argument("--tuner", default="random", help=f"one of {', '.join(TUNERS)}")
+    search.add_argument("--max-trials", type=int, default=10, help="trials in all (hyperband: unused)")
+    search.add_argument("--epochs-budget", type=int, default=2,
+                        help="training steps (epochs) per trial; T = budget // (N + M); hyperband's max_epochs")
+    search.add_argument("--max-clean-drop", type=float, default=2.0,
+                        help="clean-accuracy drop (points) allowed before a trial is penalised")
+    search.add_argument("--val-severities", default="1-5", help="severities averaged in the objective")
+    search.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                        help="take a hyperparameter out of the search, e.g. --fix k=3 --fix alpha=1.0 (repeatable)")
+    search.add_argument("--hyperband-factor", type=int, default=3, help="hyperband's reduction factor")
+    search.add_argument("--no-compare-defaults", action="store_true",
+                        help="skip scoring the paper's k=3, alpha=1, N=M=1 under the same budget")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", help="search folder (default: runs/tune_<dataset>_<corruption>)")
+    run.add_argument("--seed", type=int, default=0, help="seeds the subsets, the validation split and the tuner")
+    run.add_argument("--force", action="store_true", help="discard a different search found in --out")
+    run.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bars, 2 one line per epoch")
+    return parser
+
+
+def search_from_args(args):
+    from tuning.search import SearchConfig
+
+    values = dict(_DEMO) if args.dataset == "demo" else {}
+    for name in ("data_dir", "train_size", "image_size", "batch_size", "model", "pretrain_epochs", "preprocessing",
+                 "feature_layer", "dense_layer", "corruption", "corruption_params", "corruption_backend"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if args.model and args.pretrain_epochs is None:
+        values["pretrain_epochs"] = 0
+    train = TrainConfig(dataset=args.dataset, severity=check_severity(args.severity), seed=args.seed,
+                        unsafe_model_loading=args.unsafe_model_loading, **values)
+    return SearchConfig(train=train, tuner=args.tuner, max_trials=args.max_trials, val_size=args.val_size,
+                        epochs_budget=args.epochs_budget, max_clean_drop=args.max_clean_drop,
+                        val_severities=tuple(parse_int_list(args.val_severities, "val-severities")),
+                        fixed=tuple(args.fix), hyperband_factor=args.hyperband_factor,
+                        compare_defaults=not args.no_compare_defaults)
+
+
+def main(argv=None):
+    from tuning.search import run_search
+
+    args = build_parser().parse_args(argv)
+    search = search_from_args(args)
+    out = args.out or f"runs/tune_{search.train.dataset}_{search.train.corruption}"
+    run_search(search, out, force=args.force, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,233 @@
+"""A Keras Tuner search over AR2's hyperparameters, resumable, with a best config for training.
+
+`run_search(search, out)` is what `python -m tuning` calls. It writes to `out`:
+
+- `search.json`: the search's settings (a different search in the same folder is refused);
+- `pretrained.keras`: the classifier, when it pre-trained one itself;
+- `baseline.json`: the pretrained classifier's validation accuracies;
+- `trials/`: Keras Tuner's project folder; re-running the same command resumes from it;
+- `logs/`: TensorBoard, one run per trial with its hyperparameters (hparams dashboard) and metrics;
+- `defaults.json`: the paper's k=3, alpha=1, N=M=1 scored under the same budget;
+- `best.json`: the best trial's config, read by `python -m ar2_tf.train --config out/best.json`;
+- `summary.json`, `summary.md`: every trial, the best one and its gain over the paper's defaults.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import keras
+import keras_tuner
+import tensorflow as tf
+
+from ar2_tf import models, training
+from ar2_tf.config import RepairConfig, TrainConfig, to_dict
+from ar2_tf.data import UNIFIED
+from ar2_tf.datasets import load_dataset
+from ar2_tf.errors import UserError, check_choice, check_severity
+from ar2_tf.runs import environment, write_json_atomic
+from tuning import report
+from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
+from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective, ValidationSet, split_validation
+
+TUNERS = ("random", "bayesian", "hyperband")
+PROJECT = "trials"  # Keras Tuner's project folder inside `out`
+METRICS = (OBJECTIVE_NAME, "clean_accuracy", "corrupted_accuracy", "clean_drop")
+_OUTPUTS = ("search.json", "pretrained.keras", "baseline.json", PROJECT, "logs", "defaults.json", "best.json",
+            "summary.json", "summary.md")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """One search. Shrunken variant for CPU tests: demo data, train_size 96, val_size 48, budget 1.
+
+    Command: python -m tuning --dataset cifar10 --data-dir D.npz --model M.h5 --corruption gaussian_noise
+    """
+
+    train: TrainConfig  # data, model, corruption, batch size, seed; train_size excludes the validation images
+    tuner: str = "random"  # random | bayesian | hyperband
+    max_trials: int = 10  # trials in all, resumed ones included (hyperband: set by budget and factor)
+    val_size: int = 1000  # validation images carved from the training split (seeded)
+    epochs_budget: int = 2  # training steps per trial (epochs for step_unit "epoch"); hyperband's max_epochs
+    max_clean_drop: float = 2.0  # D: the clean-accuracy drop (points) a trial may cost before it is penalised
+    val_severities: tuple = (1, 2, 3, 4, 5)  # severities averaged in the corrupted validation accuracy
+    fixed: tuple = ()  # "NAME=VALUE" items taken out of the search (see tuning.hypermodel)
+    hyperband_factor: int = 3  # hyperband's reduction factor
+    compare_defaults: bool = True  # also score the paper's k=3, alpha=1, N=M=1 under the same budget
+
+
+def _identity(search):
+    """What makes two searches the same; max_trials can grow and compare_defaults can change."""
+    values = dataclasses.asdict(search)
+    values["train"] = training._run_identity(search.train)
+    for name in ("max_trials", "compare_defaults"):
+        values.pop(name)
+    return json.loads(json.dumps(values, default=str))
+
+
+def _open_search_dir(out, identity, force):
+    path = os.path.join(out, "search.json")
+    try:
+        os.makedirs(out, exist_ok=True)
+        previous = None
+        if os.path.exists(path):
+            with open(path) as file:
+                previous = json.load(file)["search"]
+    except OSError as error:
+        raise UserError(f"cannot use --out {out!r} ({error.strerror}); choose a writable folder.") from None
+    if previous is not None and previous != identity:
+        if not force:
+            changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
+            raise UserError(f"--out {out!r} holds a different search (changed: {', '.join(changed)}). Use another "
+                            "--out, or --force to discard it and start over.")
+        for name in _OUTPUTS:
+            target = os.path.join(out, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+    write_json_atomic(path, {"search": identity, "environment": environment()})
+
+
+def validate(search: SearchConfig) -> SearchConfig:
+    if search.train.corruption == UNIFIED:
+        raise UserError("tuning needs one target corruption; --corruption all is not supported here.")
+    training.validate(search.train)
+    check_choice("tuner", search.tuner, TUNERS)
+    for name in ("max_trials", "epochs_budget", "val_size", "hyperband_factor"):
+        if getattr(search, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(search, name)}.")
+    if not search.val_severities:
+        raise UserError("--val-severities needs at least one severity.")
+    for severity in search.val_severities:
+        check_severity(severity)
+    if search.max_clean_drop < 0:
+        raise UserError(f"--max-clean-drop must be >= 0 points, got {search.max_clean_drop}.")
+    return search
+
+
+def _split_source(search):
+    """The training pool split into (training source without a test split, validation split)."""
+    config = search.train
+    pool = config.train_size + search.val_size if config.train_size else None
+    source = load_dataset(config.dataset, config.data_dir, pool, None, config.image_size, config.seed)
+    train, validation = split_validation(source.train, source.train_size, search.val_size, config.seed)
+    # The search has no use for the test split: drop it so nothing downstream can read it.
+    tuning_source = dataclasses.replace(source, train=train, train_size=source.train_size - search.val_size,
+                                        test=None)
+    return tuning_source, validation
+
+
+def make_tuner(search, hypermodel, out):
+    """The Keras Tuner of `search.tuner`, over the project folder `out/trials` (reloaded if present)."""
+    common = dict(objective=OBJECTIVE, seed=search.train.seed, directory=out, project_name=PROJECT,
+                  overwrite=False)
+    tuners = {
+        "random": lambda: keras_tuner.RandomSearch(hypermodel, max_trials=search.max_trials, **common),
+        # A third of the trials explore at random before the Gaussian process takes over.
+        "bayesian": lambda: keras_tuner.BayesianOptimization(
+            hypermodel, max_trials=search.max_trials, num_initial_points=max(2, search.max_trials // 3), **common),
+        "hyperband": lambda: keras_tuner.Hyperband(hypermodel, max_epochs=search.epochs_budget,
+                                                   factor=search.hyperband_factor, **common),
+    }
+    return tuners[search.tuner]()
+
+
+def _hparam(hp, hparams_api):
+    """A Keras Tuner hyperparameter as a TensorBoard HParam with its domain."""
+    config = hp.get_config()
+    domains = {
+        "Fixed": lambda: hparams_api.Discrete([config.get("value")]),
+        "Int": lambda: hparams_api.IntInterval(config["min_value"], config["max_value"]),
+        "Float": lambda: hparams_api.RealInterval(float(config["min_value"]), float(config["max_value"])),
+        "Choice": lambda: hparams_api.Discrete(config["values"]),
+    }
+    make = domains.get(type(hp).__name__)
+    return hparams_api.HParam(hp.name, make() if make else None)
+
+
+def write_hparams_config(logdir, space):
+    """The hparams dashboard's experiment: the searched hyperparameters and the trial metrics."""
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    with tf.summary.create_file_writer(logdir).as_default():
+        hparams_api.hparams_config(hparams=[_hparam(hp, hparams_api) for hp in space.space],
+                                   metrics=[hparams_api.Metric(name) for name in METRICS])
+
+
+def _run_defaults(hypermodel, num_classes, logdir, verbose):
+    """Scores the paper's setting (learning rates: `RepairConfig` defaults unless fixed)."""
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    keras.backend.clear_session()
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(PAPER_DEFAULTS, k=min(PAPER_DEFAULTS["k"], num_classes))
+    model = hypermodel.build(hp)
+    logdir = os.path.join(logdir, "paper_defaults")
+    callbacks = [keras.callbacks.TensorBoard(logdir, write_graph=False),
+                 hparams_api.KerasCallback(logdir, dict(hp.values), trial_id="paper_defaults")]
+    metrics = hypermodel.fit(hp, model, callbacks=callbacks, verbose=verbose)
+    return {"hyperparameters": dataclasses.asdict(hypermodel.trial_config(hp).repair), "metrics": metrics}
+
+
+def best_config(hypermodel, trial, model_path) -> dict:
+    """The best trial as `ar2_tf.train --config` fields: AR2's at the top level, no training subset."""
+    config = hypermodel.trial_config(trial.hyperparameters, trial.hyperparameters.values.get("tuner/epochs"))
+    values = {key: value for key, value in to_dict(config).items() if key != "repair"}
+    values.update(model=model_path, pretrain_epochs=0, train_size=None, test_size=None)
+    values.update(dataclasses.asdict(config.repair))
+    return values
+
+
+def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dict:
+    """Runs (or resumes) a search and writes its outputs to `out`; returns the summary."""
+    validate(search)
+    config = search.train
+    keras.utils.set_random_seed(config.seed)
+    tf.random.set_seed(None)  # as in ar2_tf.training: the pipelines seed themselves
+    shown, out = out, os.path.abspath(out)
+    _open_search_dir(out, _identity(search), force)
+    source, validation_split = _split_source(search)
+    fixed = parse_fixes(search.fixed, source.num_classes)
+    classifier = training.prepare_classifier(config, source, out, verbose)
+    models.check_compatible(classifier, source.num_classes, source.image_shape)
+    model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
+    preprocessing = training._preprocessing(config)
+    validation = ValidationSet.from_split(
+        validation_split, corruption=config.corruption, severities=search.val_severities,
+        preprocessing=preprocessing, params=config.params, backend=config.corruption_backend, seed=config.seed)
+    baseline = validation.accuracies(classifier)
+    write_json_atomic(os.path.join(out, "baseline.json"), baseline)
+    objective = ConstrainedObjective(validation, baseline["clean_accuracy"], search.max_clean_drop)
+    hypermodel = AR2HyperModel(base_config=dataclasses.replace(config, repair=RepairConfig()), model_path=model_path,
+                               train=source.train, train_size=source.train_size, objective=objective,
+                               budget=search.epochs_budget, num_classes=source.num_classes, fixed=fixed,
+                               preprocessing=preprocessing, unsafe_model_loading=config.unsafe_model_loading)
+    tuner = make_tuner(search, hypermodel, out)
+    logdir = os.path.join(out, "logs")
+    write_hparams_config(logdir, tuner.oracle.get_space())
+    if verbose:
+        tuner.search_space_summary()
+    tuner.search(callbacks=[keras.callbacks.TensorBoard(logdir, write_graph=False)], verbose=verbose)
+    if verbose:
+        tuner.results_summary(num_trials=len(tuner.oracle.trials))
+    defaults_path = os.path.join(out, "defaults.json")
+    defaults = None
+    if search.compare_defaults:
+        if not os.path.exists(defaults_path):
+            write_json_atomic(defaults_path, _run_defaults(hypermodel, source.num_classes, logdir, verbose))
+        with open(defaults_path) as file:
+            defaults = json.load(file)
+    best_trials = tuner.oracle.get_best_trials(1)
+    if not best_trials:
+        raise UserError(f"no trial of the search in {out} completed; see the errors above.")
+    best = best_config(hypermodel, best_trials[0], os.path.relpath(model_path) if model_path != config.model
+                       else config.model)
+    write_json_atomic(os.path.join(out, "best.json"), best)
+    summary = report.summarize(search, tuner.oracle, best_trials[0], best, baseline, defaults, shown)
+    write_json_atomic(os.path.join(out, "summary.json"), summary)
+    report.write_markdown(os.path.join(out, "summary.md"), summary)
+    if verbose:
+        print(report.closing_note(summary, shown))
+    return summary
