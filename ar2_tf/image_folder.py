@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.errors import UserError
+from ar2_tf.paths import safe_name
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TEST_FOLDERS = ("val", "validation", "test")
@@ -35,7 +36,8 @@ def _test_folder(root):
 
 
 def list_classes(split_dir) -> tuple:
-    classes = tuple(sorted(entry.name for entry in os.scandir(split_dir) if entry.is_dir()))
+    classes = tuple(sorted(safe_name(entry.name, "class folder name")
+                           for entry in os.scandir(split_dir) if entry.is_dir()))
     if not classes:
         raise UserError(f"{split_dir!r} has no class folders; expected one sub-folder of images per class.")
     return classes

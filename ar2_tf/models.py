@@ -60,7 +60,12 @@ def cifar_resnet(name: str, num_classes: int, input_shape=(32, 32, 3)):
 
 
 def resnet50(num_classes: int = 1000, input_shape=(224, 224, 3), weights="imagenet"):
-    """`keras.applications.ResNet50`; ImageNet weights need 1,000 classes and a download."""
+    """`keras.applications.ResNet50`; ImageNet weights need 1,000 classes and a download.
+
+    `weights` "none" (the command line's spelling) or None gives random initialisation.
+    """
+    if weights is None or str(weights).lower() == "none":
+        weights = None
     if weights == "imagenet" and num_classes != 1000:
         raise UserError(
             f"ImageNet ResNet-50 weights have 1000 classes but the dataset has {num_classes}; "
@@ -110,18 +115,25 @@ def load_model_file(path: str, unsafe: bool = False):
         raise UserError(f"model file {path!r}: unknown format; expected a .keras or .h5 file.")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
-    except ValueError as error:
-        if "safe_mode" in str(error) or "lambda" in str(error).lower():
-            raise UserError(
-                f"model file {path!r} contains Python code (a Lambda layer) that Keras' safe mode refuses to "
-                "run. Only if you trust the file, pass --unsafe-model-loading."
-            ) from None
-        raise UserError(f"could not load model file {path!r}: {error}") from None
-    except Exception as error:  # h5py/zip errors for corrupt files
-        raise UserError(f"could not load model file {path!r} ({type(error).__name__}: {error}); "
-                        "is it a complete Keras model file?") from None
+    except Exception as error:  # Keras wraps deserialisation errors in several types
+        raise UserError(_load_error_message(path, error)) from None
     check_classifier(model, path)
     return model
+
+
+def _load_error_message(path, error) -> str:
+    text = str(error)
+    if "safe_mode" in text:
+        return (f"model file {path!r} contains Python code (a Lambda layer) that Keras' safe mode refuses to run. "
+                "Only if you trust the file, pass --unsafe-model-loading.")
+    if "Could not locate" in text or "Unknown layer" in text:
+        detail = next((line for line in text.splitlines() if "Could not locate" in line), text.splitlines()[0])
+        return (f"model file {path!r} uses a custom class or function that is not registered "
+                f"({detail.split('. Make sure')[0].strip()}). Custom objects are only loaded when you register "
+                "them: decorate them with @keras.saving.register_keras_serializable() in a module you import "
+                "before loading.")
+    return f"could not load model file {path!r} ({type(error).__name__}: {text.splitlines()[0]}); " \
+           "is it a complete Keras model file?"
 
 
 def check_classifier(model, where: str):
