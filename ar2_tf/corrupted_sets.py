@@ -213,7 +213,8 @@ class GeneratedSource:
         self.cache_dir, self.verbose = cache_dir, verbose
         self._memory = {}
         self._source = None
-        self.description = {"kind": "generated", "params": params, "backend": backend, "seed": self.seed}
+        self.description = {"kind": "generated", "params": params, "backend": backend, "seed": self.seed,
+                            "code": corruption_code_version()}
 
     def source(self):
         """(fingerprint, count) of the clean split, computed once."""

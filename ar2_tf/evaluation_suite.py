@@ -28,6 +28,8 @@ from ar2_tf.evaluation import benchmark_errors, clean_pipeline, error_rate
 from ar2_tf.runs import write_json_atomic
 
 RESULTS_FILE = "evaluation.json"
+# Setup fields that select cells without changing any cell's value.
+_CELL_INDEPENDENT = ("corruptions", "severities")
 # Preprocessing of a bare model file when neither --preprocessing nor a run report says.
 _DEFAULT_PREPROCESSING = {"imagenet": "caffe", "folder": "caffe"}
 
@@ -133,6 +135,8 @@ class EvaluationSetup:
 
 
 def _load_results(path, setup_record):
+    """Models of a previous evaluation whose cells can be reused: same images (the list of corruptions
+    and severities may differ, each cell stands alone)."""
     if not os.path.exists(path):
         return {}
     try:
@@ -140,7 +144,9 @@ def _load_results(path, setup_record):
             previous = json.load(file)
     except (OSError, json.JSONDecodeError):
         return {}
-    return previous.get("models", {}) if previous.get("setup") == setup_record else {}
+    same = {k: v for k, v in previous.get("setup", {}).items() if k not in _CELL_INDEPENDENT}
+    wanted = {k: v for k, v in setup_record.items() if k not in _CELL_INDEPENDENT}
+    return previous.get("models", {}) if same == wanted else {}
 
 
 def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, preprocessing=None, out=None,
@@ -239,5 +245,7 @@ def _evaluate_one(spec, entry, setup, source, source_data, save, verbose):
     benchmark_errors(classifier, source, corruptions=setup.corruptions, severities=setup.severities,
                      preprocessing=entry["preprocessing"], batch_size=setup.batch_size, done=entry["errors"],
                      on_result=on_result, verbose=verbose)
-    entry["errors"] = {c: entry["errors"][c] for c in setup.corruptions if entry["errors"].get(c)}
+    wanted = {str(s) for s in setup.severities}
+    errors = {c: {s: e for s, e in entry["errors"].get(c, {}).items() if s in wanted} for c in setup.corruptions}
+    entry["errors"] = {c: cells for c, cells in errors.items() if cells}
 
