@@ -93,7 +93,7 @@ def main(argv=None):
     print(to_markdown(*table1(results, corruptions, title="unnormalised CE (mean error % over severities)")))
     for label, entry in results["models"].items():
         summary = entry["summary"]
-        parts = [f"clean {summary['clean_error']:.2f}", f"mCE {summary['unnormalized']['mce']:.2f} (unnormalised)"]
+        parts = [f"clean {summary['clean_error']:.2f}", f"mCE {_fmt(summary['unnormalized']['mce'])} (unnormalised)"]
         for section in ("baseline", "alexnet"):
             if section in summary:
                 parts.append(f"mCE {_fmt(summary[section]['mce'])} / relative mCE "

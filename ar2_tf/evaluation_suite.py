@@ -211,7 +211,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
             reference = {"name": base_label, "clean": base["clean"], "errors": base["errors"]}
         complete = {c: e for c, e in entry["errors"].items() if len(e) == len(setup.severities)}
         entry["summary"] = metrics.summarize(entry["clean"], complete, reference=reference,
-                                             alexnet=setup.dataset in ("imagenet", "folder"))
+                                             alexnet=setup.dataset == "imagenet")
     failed = {f"{label}: {c}": m for label, e in results["models"].items() for c, m in e["failed"].items()}
     results["complete"] = not failed
     save()

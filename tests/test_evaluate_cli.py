@@ -140,3 +140,36 @@ def test_unknown_corruption_and_missing_dataset_are_user_errors(models, capsys):
     assert "unknown corruption 'fogg'" in capsys.readouterr().err
     assert run_main(main, ["--model", models[0]]) == 2
     assert "--dataset is required" in capsys.readouterr().err
+
+
+def test_imagenet_c_folder_gets_alexnet_normalisation(tmp_path):
+    import keras
+
+    rng = np.random.default_rng(0)
+    classes = ("n01440764", "n01443537")
+
+    def write_images(folder, count):
+        for name in classes:
+            os.makedirs(folder / name)
+            for i in range(count):
+                image = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+                tf.io.write_file(str(folder / name / f"{i}.JPEG"), tf.io.encode_jpeg(image))
+
+    write_images(tmp_path / "imagenet" / "train", 1)
+    write_images(tmp_path / "imagenet" / "val", 3)
+    for severity in (1, 2):
+        write_images(tmp_path / "imagenet_c" / "fog" / str(severity), 3)
+    model_path = str(tmp_path / "resnet.keras")
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(model_path)
+    out = tmp_path / "eval"
+    _run(["--model", model_path, "--dataset", "imagenet", "--data-dir", str(tmp_path / "imagenet"),
+          "--corrupted-dir", str(tmp_path / "imagenet_c"), "--corruptions", "fog", "--severities", "1-2",
+          "--image-size", "32", "--out", str(out)])
+    entry = json.load(open(out / "evaluation.json"))["models"]["resnet"]
+    assert entry["preprocessing"] == "caffe"
+    fog = entry["errors"]["fog"]
+    assert entry["summary"]["alexnet"]["ce"]["fog"] == pytest.approx(
+        100 * (fog["1"] + fog["2"]) / (67.474 + 76.05))
+    assert (out / "table1_alexnet.md").exists() and (out / "table1_alexnet_relative.csv").exists()
