@@ -83,9 +83,8 @@ def verify_export(path, run, images, tolerance=TOLERANCE, max_image_size=None) -
 def _reference(run, images):
     model_inputs = training_inputs(images, preprocessing=run.preprocessing, resize=run.resize,
                                    input_shape=run.input_shape)
-    probabilities = run.model(model_inputs, training=False)
-    if isinstance(probabilities, (list, tuple)):
-        probabilities = probabilities[0]
+    # Legacy .h5 models declare their input as a one-element list; call them with one.
+    probabilities = run.model([model_inputs] if isinstance(run.model.input, list) else model_inputs, training=False)
     return np.asarray(probabilities, np.float32), model_inputs
 
 
