@@ -123,15 +123,17 @@ def _from_arrays(name, arrays, train_size, test_size, image_size, seed):
         index = _subset(len(images), size, seed)
         dataset = tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
         if image_size is not None and images.shape[1:3] != (image_size, image_size):
-            dataset = dataset.map(lambda x, y: (_resize_uint8(x, image_size), y))
+            dataset = dataset.map(lambda x, y: (resize_uint8(x, image_size), y))
         splits[split] = (dataset, len(index))
     shape = (image_size, image_size) if image_size else tuple(arrays["x_train"].shape[1:3])
     return DatasetSource(name, splits["train"][0], splits["test"][0], class_names, shape,
                          splits["train"][1], splits["test"][1])
 
 
-def _resize_uint8(image, size):
-    resized = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+def resize_uint8(image, size):
+    """Bilinear antialiased resize of uint8 image(s) to `size` ((H, W) or one int), rounded back to uint8."""
+    size = (size, size) if isinstance(size, int) else size
+    resized = tf.image.resize(image, size, method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
@@ -144,6 +146,8 @@ def center_crop(image, size):
     top = (new_shape[0] - size) // 2
     left = (new_shape[1] - size) // 2
     cropped = resized[top:top + size, left:left + size]
+    # The crop's size is data-dependent to the tracer; pin it (the native corruptions need it static).
+    cropped = tf.ensure_shape(cropped, [size, size, 3])
     return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
 
 

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from ar2_tf.cam import class_activation_maps, find_cam_head
-from ar2_tf.datasets import center_crop
+from ar2_tf.datasets import center_crop, resize_uint8
 from ar2_tf.errors import UserError
 from ar2_tf.preprocessing import get_preprocessor
 
@@ -190,16 +190,6 @@ def check_images(images, max_image_size=MAX_IMAGE_SIZE, max_batch_size=MAX_BATCH
     ]
     with tf.control_dependencies(checks):
         return tf.identity(images)
-
-
-def resize_uint8(images, size):
-    """Bilinear antialiased resize of uint8 images, rounded back to uint8.
-
-    The same arithmetic as the CIFAR-style training pipeline
-    (`ar2_tf.datasets._resize_uint8`); a test keeps the two equal.
-    """
-    resized = tf.image.resize(images, size, method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
 def _ends_in_softmax(model) -> bool:

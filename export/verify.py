@@ -20,9 +20,8 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
-from ar2_tf.datasets import center_crop
+from ar2_tf.datasets import center_crop, resize_uint8
 from ar2_tf.preprocessing import get_preprocessor
-from export.serving_module import resize_uint8
 
 TOLERANCE = 1e-5  # largest accepted |probability difference|: graph and eager kernels may round differently
 

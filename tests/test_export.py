@@ -126,7 +126,7 @@ def test_both_signatures_match_keras_on_real_images(loaded, keras_model, cifar):
 def test_any_size_images_are_resized_as_in_training(loaded, keras_model, cifar):
     images = cifar[0][:8]
     large = tf.image.resize(images, (75, 50), method="nearest").numpy()
-    resized = np.stack([datasets._resize_uint8(image, 32).numpy() for image in large])
+    resized = np.stack([datasets.resize_uint8(image, 32).numpy() for image in large])
     expected = keras_model([resized.astype(np.float32) / 255.0]).numpy()
     np.testing.assert_allclose(_run(loaded, images=large)["probabilities"], expected, atol=1e-5)
 

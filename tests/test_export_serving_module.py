@@ -29,7 +29,7 @@ def _images(shape, seed=0):
 def test_resize_matches_the_training_pipeline(model, names_file):
     module = ServingModule(model, names_file, preprocessing="unit", resize="resize")
     images = _images((3, 40, 28, 3))
-    expected = np.stack([datasets._resize_uint8(image, 16).numpy() for image in images])
+    expected = np.stack([datasets.resize_uint8(image, 16).numpy() for image in images])
     np.testing.assert_array_equal(module.resize(images).numpy(), expected)
     same = _images((2, 16, 16, 3), seed=1)
     np.testing.assert_array_equal(module.resize(same).numpy(), same)  # no resampling at the input size
