@@ -131,7 +131,11 @@ def make_tuner(search, hypermodel, out):
         "hyperband": lambda: keras_tuner.Hyperband(hypermodel, max_epochs=search.epochs_budget,
                                                    factor=search.hyperband_factor, **common),
     }
-    return tuners[search.tuner]()
+    try:
+        return tuners[search.tuner]()
+    except ImportError as error:  # BayesianOptimization needs scikit-learn, an optional extra
+        raise UserError(f"the {search.tuner} tuner needs a package that is not installed ({error}). Install it "
+                        "(pip install scikit-learn) or use --tuner random/hyperband.") from None
 
 
 def _hparam(hp, hparams_api):
