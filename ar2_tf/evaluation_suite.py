@@ -173,13 +173,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
     specs = _unique_labels(specs)
     base_label = specs[0].label if base_spec else None
     setup = setup.resolve(specs)
-    source_data = load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size, setup.seed)
-    source = corrupted_sets.open_corrupted_source(
-        setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
-        image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,
-        cache_dir=cache_dir, limit=setup.test_size, verbose=verbose)
-    if hasattr(source, "prepare") and cache_dir is not None:
-        source.prepare(setup.corruptions, setup.severities)
+    source_data, source = _open_data(setup, cache_dir, verbose)
     setup_record = {**json.loads(json.dumps(dataclasses.asdict(setup))), "source": source.description}
     path = os.path.join(out, RESULTS_FILE) if out else None
     if out:
@@ -193,25 +187,23 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         if path:
             write_json_atomic(path, results)
 
+    measured = {}  # model file -> entry: a baseline also passed as --model is evaluated once
     for spec in specs:
         entry = previous.get(spec.label, {})
         if entry.get("fingerprint") != spec.fingerprint:
             entry = {}
+        default = _DEFAULT_PREPROCESSING.get(setup.dataset, "unit")
         entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config,
-                     preprocessing=preprocessing or spec.preprocessing or _DEFAULT_PREPROCESSING.get(setup.dataset,
-                                                                                                     "unit"))
-        entry.setdefault("errors", {})
-        entry["failed"] = {}
-        results["models"][spec.label] = entry
-        _evaluate_one(spec, entry, setup, source, source_data, save, verbose)
-    for entry in results["models"].values():
-        reference = None
-        if base_label:
-            base = results["models"][base_label]
-            reference = {"name": base_label, "clean": base["clean"], "errors": base["errors"]}
-        complete = {c: e for c, e in entry["errors"].items() if len(e) == len(setup.severities)}
-        entry["summary"] = metrics.summarize(entry["clean"], complete, reference=reference,
-                                             alexnet=setup.dataset == "imagenet")
+                     preprocessing=preprocessing or spec.preprocessing or default)
+        twin = measured.get(os.path.abspath(spec.path))
+        if twin is not None and twin["preprocessing"] == entry["preprocessing"]:
+            entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
+        else:
+            entry.update(errors=entry.get("errors", {}), failed={})
+            results["models"][spec.label] = entry
+            _evaluate_one(spec, entry, setup, source, source_data, save, verbose)
+        results["models"][spec.label] = measured[os.path.abspath(spec.path)] = entry
+    _summarize(results, setup)
     failed = {f"{label}: {c}": m for label, e in results["models"].items() for c, m in e["failed"].items()}
     results["complete"] = not failed
     save()
@@ -222,6 +214,32 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         raise UserError(f"{len(failed)} corruption evaluation(s) failed: {listed}. The other results are in "
                         f"{out or 'the returned results'}; fix the data and re-run to fill in the rest.")
     return results
+
+
+def _open_data(setup, cache_dir, verbose):
+    """The clean test split and the corrupted-set source; generated sets are made (and cached) up front."""
+    source_data = load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size, setup.seed)
+    source = corrupted_sets.open_corrupted_source(
+        setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
+        image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,
+        cache_dir=cache_dir, limit=setup.test_size, verbose=verbose)
+    if hasattr(source, "prepare") and cache_dir is not None:
+        source.prepare(setup.corruptions, setup.severities)
+    return source_data, source
+
+
+def _summarize(results, setup):
+    """Every normalisation of CE / mCE per model, over the corruptions measured at every severity."""
+    def complete(errors):
+        return {c: e for c, e in errors.items() if len(e) == len(setup.severities)}
+
+    reference = None
+    if results["baseline"]:
+        base = results["models"][results["baseline"]]
+        reference = {"name": results["baseline"], "clean": base["clean"], "errors": complete(base["errors"])}
+    for entry in results["models"].values():
+        entry["summary"] = metrics.summarize(entry["clean"], complete(entry["errors"]), reference=reference,
+                                             alexnet=setup.dataset == "imagenet")
 
 
 def _evaluate_one(spec, entry, setup, source, source_data, save, verbose):
