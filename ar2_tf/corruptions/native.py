@@ -1,8 +1,52 @@
-"""Native backend (placeholder): falls back to the reference backend until the TF ops land."""
+"""Native backend: the registry of TensorFlow corruptions and the uint8/float plumbing around them.
 
-from ar2_tf.corruptions.reference import corrupt_reference
+Every registered function has the signature fn(x, severity, seed, params): x float32
+[B,H,W,3] in [0, 1], severity int32 scalar or [B] (1-5), seed int64 [2], params "cifar" or
+"imagenet"; it returns the corrupted batch in [0, 1] scale, not yet clipped.
+"""
+
+import tensorflow as tf
+
+from ar2_tf.corruptions import blur, digital, noise, spatter, weather
+from ar2_tf.errors import UserError
+
+# One explicit entry per corruption, in the canonical order.
+NATIVE = {
+    "gaussian_noise": noise.gaussian_noise,
+    "shot_noise": noise.shot_noise,
+    "impulse_noise": noise.impulse_noise,
+    "defocus_blur": blur.defocus_blur,
+    "glass_blur": blur.glass_blur,
+    "motion_blur": blur.motion_blur,
+    "zoom_blur": blur.zoom_blur,
+    "snow": weather.snow,
+    "frost": weather.frost,
+    "fog": weather.fog,
+    "brightness": digital.brightness,
+    "contrast": digital.contrast,
+    "elastic_transform": digital.elastic_transform,
+    "pixelate": digital.pixelate,
+    "jpeg_compression": digital.jpeg_compression,
+    "speckle_noise": noise.speckle_noise,
+    "gaussian_blur": blur.gaussian_blur,
+    "spatter": spatter.spatter,
+    "saturate": digital.saturate,
+}
+
+# A float32 result within this distance below an integer counts as that integer when truncating:
+# the reference computes in float64, where such values are usually exact.
+_ROUNDOFF = 1e-3
 
 
 def corrupt_native(images, name, severity, seed, params):
-    # Temporary: the reference backend (ImageNet parameters) for every parameter set.
-    return corrupt_reference(images, name, severity, seed)
+    """Applies NATIVE[name]; uint8 results are truncated like the reference's np.uint8(...)."""
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise UserError("the native corruptions need a static image size (H and W known when tracing); "
+                        "resize to a fixed size before corrupting, or set the shape with tf.ensure_shape.")
+    x = tf.cast(images, tf.float32) / 255.0
+    out = tf.clip_by_value(NATIVE[name](x, severity, seed, params) * 255.0, 0.0, 255.0)
+    out = tf.ensure_shape(out, images.shape)
+    if images.dtype == tf.uint8:
+        return tf.cast(tf.floor(out + _ROUNDOFF), tf.uint8)
+    return out

@@ -1,0 +1,167 @@
+"""Severity lookup, padding and linear filters shared by the native corruptions.
+
+Linear filters along one axis with a boundary rule are small dense matrices
+built once in NumPy (`filter_matrix`) and applied as batched matmuls
+(`separable`): exact for any boundary mode, one kernel per image when the
+severity varies per image, and fast on CPUs and GPUs alike.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+# ---------------------------------------------------------------- severity
+
+def static_severity(severity):
+    """The severity as a Python int if it is one value known at trace time, else None."""
+    value = tf.get_static_value(severity)
+    if value is None:
+        return None
+    values = np.unique(np.asarray(value))
+    return int(values[0]) if values.size == 1 else None
+
+
+def pick(values, severity, ndim: int = 4):
+    """The entry of `values` (5 numbers) for each image, shaped to broadcast over [B, ...] (ndim axes)."""
+    static = static_severity(severity)
+    if static is not None:
+        return tf.constant(values[static - 1], tf.float32)
+    picked = tf.gather(tf.constant(values, tf.float32), severity - 1)
+    return tf.reshape(picked, [-1] + [1] * (ndim - 1)) if severity.shape.rank == 1 else picked
+
+
+def pick_array(arrays, severity):
+    """Per-severity NumPy arrays (same shape) -> one tensor, or [B, ...] when severities differ per image."""
+    static = static_severity(severity)
+    if static is not None:
+        return tf.constant(arrays[static - 1], tf.float32)
+    return tf.gather(tf.constant(np.stack(arrays), tf.float32), severity - 1)
+
+
+def batch_severity(severity, batch):
+    """The severity as an int32 vector [B]."""
+    return tf.broadcast_to(severity, [batch])
+
+
+# ---------------------------------------------------------------- kernels (NumPy)
+
+def gaussian_taps(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """scipy.ndimage / skimage Gaussian taps: radius int(truncate * sigma + 0.5), normalised."""
+    radius = int(truncate * float(sigma) + 0.5)
+    if sigma <= 0 or radius == 0:
+        return np.ones(1)
+    x = np.arange(-radius, radius + 1)
+    taps = np.exp(-0.5 * (x / float(sigma)) ** 2)
+    return taps / taps.sum()
+
+
+def boundary_index(index: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Maps out-of-range indices into [0, n) under a border rule.
+
+    'nearest' (edge), 'reflect' (scipy: half-sample symmetric, d c b a | a b c d),
+    'reflect101' (OpenCV default: d c b | a b c d), 'wrap'.
+    """
+    index = np.asarray(index)
+    if mode == "nearest":
+        return np.clip(index, 0, n - 1)
+    if mode == "wrap":
+        return np.mod(index, n)
+    if n == 1:
+        return np.zeros_like(index)
+    if mode == "reflect":
+        period = 2 * n
+        index = np.mod(index, period)
+        return np.where(index >= n, period - 1 - index, index)
+    if mode == "reflect101":
+        period = 2 * n - 2
+        index = np.mod(index, period)
+        return np.where(index >= n, period - index, index)
+    raise ValueError(f"unknown boundary mode {mode!r}")
+
+
+def filter_matrix(n: int, taps: np.ndarray, mode: str) -> np.ndarray:
+    """[n, n] matrix of the centred 1-D correlation with `taps` under boundary `mode`."""
+    radius = (len(taps) - 1) // 2
+    matrix = np.zeros((n, n))
+    rows = np.arange(n)
+    for k, tap in enumerate(taps):
+        np.add.at(matrix, (rows, boundary_index(rows + k - radius, n, mode)), tap)
+    return matrix
+
+
+# ---------------------------------------------------------------- applying filters
+
+def separable(x, rows, cols):
+    """x [B,H,W,C]; rows [H',H] or [B,H',H]; cols [W',W] or [B,W',W] -> rows @ x @ cols^T per channel."""
+    xt = tf.transpose(x, [0, 3, 1, 2])                     # [B, C, H, W]
+    rows = rows[:, None] if rows.shape.rank == 3 else rows
+    cols = cols[:, None] if cols.shape.rank == 3 else cols
+    y = tf.linalg.matmul(rows, xt)                          # [B, C, H', W]
+    y = tf.linalg.matmul(y, cols, transpose_b=True)         # [B, C, H', W']
+    return tf.transpose(y, [0, 2, 3, 1])
+
+
+def gaussian_blur(x, sigmas, severity, mode: str = "nearest", truncate: float = 4.0):
+    """skimage.filters.gaussian over H and W of x [B,H,W,C] with one sigma per severity."""
+    height, width = x.shape[1], x.shape[2]
+    static = static_severity(severity)
+    if static is not None and gaussian_taps(sigmas[static - 1], truncate).size == 1:
+        return x
+    rows = pick_array([filter_matrix(height, gaussian_taps(s, truncate), mode) for s in sigmas], severity)
+    cols = rows if width == height else pick_array(
+        [filter_matrix(width, gaussian_taps(s, truncate), mode) for s in sigmas], severity)
+    return separable(x, rows, cols)
+
+
+def pad(x, top: int, bottom: int, left: int, right: int, mode: str):
+    """Pads H and W of x [B,H,W,C]; mode 'reflect101', 'reflect' (symmetric), 'nearest' or 'constant'."""
+    if mode == "constant":
+        return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    height, width = x.shape[1], x.shape[2]
+    if mode in ("reflect101", "reflect") and max(top, bottom) < height and max(left, right) < width:
+        tf_mode = "REFLECT" if mode == "reflect101" else "SYMMETRIC"
+        return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode=tf_mode)
+    rows = boundary_index(np.arange(-top, height + bottom), height, mode)
+    cols = boundary_index(np.arange(-left, width + right), width, mode)
+    return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+
+
+def conv2d(x, kernels, severity, mode: str):
+    """2-D correlation of x [B,H,W,C] with one odd-sized kernel per severity (list of 5 NumPy arrays)."""
+    channels = x.shape[-1]
+    static = static_severity(severity)
+    if static is not None:
+        kernel = _trim(kernels[static - 1])
+        r0, r1 = kernel.shape[0] // 2, kernel.shape[1] // 2
+        filt = tf.constant(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)), tf.float32)
+        return tf.nn.depthwise_conv2d(pad(x, r0, r0, r1, r1, mode), filt, [1, 1, 1, 1], "VALID")
+    size = max(max(k.shape) for k in kernels)
+    stack = np.stack([_embed(k, size) for k in kernels])
+    batch = tf.shape(x)[0]
+    per_image = tf.gather(tf.constant(stack, tf.float32), batch_severity(severity, batch) - 1)  # [B,k,k]
+    r = size // 2
+    # One depthwise conv for the batch: images become channels, kernels become per-channel filters.
+    xp = pad(x, r, r, r, r, mode)
+    hp, wp = xp.shape[1], xp.shape[2]
+    stacked = tf.reshape(tf.transpose(xp, [1, 2, 0, 3]), [1, hp, wp, -1])            # [1,Hp,Wp,B*C]
+    filt = tf.repeat(tf.transpose(per_image, [1, 2, 0]), channels, axis=2)[..., None]  # [k,k,B*C,1]
+    y = tf.nn.depthwise_conv2d(stacked, filt, [1, 1, 1, 1], "VALID")
+    y = tf.reshape(y, [hp - 2 * r, wp - 2 * r, batch, channels])
+    return tf.transpose(y, [2, 0, 1, 3])
+
+
+def _trim(kernel: np.ndarray) -> np.ndarray:
+    """Drops all-zero border rows/columns symmetrically (kernels stay odd-sized and centred)."""
+    while kernel.shape[0] > 1 and not kernel[0].any() and not kernel[-1].any():
+        kernel = kernel[1:-1]
+    while kernel.shape[1] > 1 and not kernel[:, 0].any() and not kernel[:, -1].any():
+        kernel = kernel[:, 1:-1]
+    return kernel
+
+
+def _embed(kernel: np.ndarray, size: int) -> np.ndarray:
+    kernel = _trim(kernel)
+    out = np.zeros((size, size))
+    t, l = (size - kernel.shape[0]) // 2, (size - kernel.shape[1]) // 2
+    out[t:t + kernel.shape[0], l:l + kernel.shape[1]] = kernel
+    return out
