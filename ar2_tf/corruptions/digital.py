@@ -110,13 +110,14 @@ def pixelate(x, severity, seed, params):
 # ---------------------------------------------------------------- JPEG
 
 def jpeg_compression(x, severity, seed, params):
-    # Pillow's defaults (4:2:0 chroma, standard tables) match tf.io.encode_jpeg's; libjpeg needs a
+    # Pillow's defaults (4:2:0 chroma, standard tables) match tf.io.encode_jpeg's and its decoder is
+    # libjpeg's ISLOW DCT ("INTEGER_ACCURATE"): outputs match byte for byte. libjpeg needs a
     # Python-int quality, so each image picks its quality through a switch when severities vary.
     qualities = table("jpeg_compression", params)
     pixels = tf.cast(tf.clip_by_value(tf.round(x * 255), 0, 255), tf.uint8)
 
     def roundtrip(image, quality):
-        return tf.io.decode_jpeg(tf.io.encode_jpeg(image, quality=quality), channels=3)
+        return tf.io.decode_jpeg(tf.io.encode_jpeg(image, quality=quality), channels=3, dct_method="INTEGER_ACCURATE")
 
     static = static_severity(severity)
     if static is not None:
@@ -137,8 +138,8 @@ def _affine_sources(points_src, points_dst, height, width):
     ones = tf.ones_like(points_dst[..., :1])
     inverse = tf.linalg.solve(tf.concat([points_dst, ones], -1), points_src)  # [B,3,2]: [x y 1] @ inv
     yy, xx = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
-    grid = tf.stack([xx, yy, tf.ones_like(xx)], -1)                            # [H,W,3]
-    src = tf.einsum("hwk,bkj->bhwj", grid, inverse)
+    m = inverse[:, :, None, None, :]                                           # [B,3,1,1,2]
+    src = xx[..., None] * m[:, 0] + yy[..., None] * m[:, 1] + m[:, 2]          # [B,H,W,2] as (x, y)
     # OpenCV quantises warp coordinates to 1/32 pixel (INTER_BITS = 5).
     src = tf.round(src * 32) / 32
     return src[..., 1], src[..., 0]

@@ -93,12 +93,18 @@ def filter_matrix(n: int, taps: np.ndarray, mode: str) -> np.ndarray:
 
 def separable(x, rows, cols):
     """x [B,H,W,C]; rows [H',H] or [B,H',H]; cols [W',W] or [B,W',W] -> rows @ x @ cols^T per channel."""
-    xt = tf.transpose(x, [0, 3, 1, 2])                     # [B, C, H, W]
-    rows = rows[:, None] if rows.shape.rank == 3 else rows
-    cols = cols[:, None] if cols.shape.rank == 3 else cols
-    y = tf.linalg.matmul(rows, xt)                          # [B, C, H', W]
-    y = tf.linalg.matmul(y, cols, transpose_b=True)         # [B, C, H', W']
-    return tf.transpose(y, [0, 2, 3, 1])
+    batch, (height, width, channels) = tf.shape(x)[0], x.shape[1:]
+    # Matmuls stay 3-D with equal batch sizes (or a 2-D matrix): TF 2.21's oneDNN batch matmul
+    # corrupts memory when a 2-D matrix is broadcast against a 4-D batch.
+    xt = tf.reshape(tf.transpose(x, [0, 3, 1, 2]) if channels > 1 else x, [-1, height, width])
+
+    def per_channel(matrix):
+        return tf.repeat(matrix, channels, axis=0) if matrix.shape.rank == 3 else matrix
+
+    y = tf.linalg.matmul(per_channel(rows), xt)                       # [B*C, H', W]
+    y = tf.linalg.matmul(y, per_channel(cols), transpose_b=True)      # [B*C, H', W']
+    y = tf.reshape(y, [batch, channels, y.shape[1], y.shape[2]])
+    return tf.transpose(y, [0, 2, 3, 1]) if channels > 1 else tf.reshape(y, [batch, y.shape[2], y.shape[3], 1])
 
 
 def gaussian_blur(x, sigmas, severity, mode: str = "nearest", truncate: float = 4.0):

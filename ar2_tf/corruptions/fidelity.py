@@ -1,0 +1,125 @@
+"""Fidelity of the native corruptions: against the reference package, and on a pretrained model.
+
+`compare_with_reference` corrupts the same images with both backends (ImageNet parameters)
+and returns per-(corruption, severity) statistics: the mean absolute difference between the
+two outputs (meaningful for deterministic corruptions) and, for each backend, the mean and
+standard deviation of the corrupted pixels and their PSNR against the clean images (the
+distributional check for random corruptions).
+
+`model_errors` measures a classifier's top-1 error on natively corrupted images per
+corruption and severity (the CIFAR-10-C check against FIELD-NOTES' reference numbers).
+
+Run `python -m ar2_tf.corruptions.fidelity --help` for the command-line report.
+"""
+
+import argparse
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
+
+# Outputs are identical up to float round-off, interpolation details or JPEG codecs.
+DETERMINISTIC = ("brightness", "contrast", "saturate", "pixelate", "jpeg_compression",
+                 "defocus_blur", "zoom_blur", "gaussian_blur")
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    name: str
+    severity: int
+    mad: float          # mean |native - reference| in grey levels, per pixel value
+    mean: tuple         # (native, reference) mean pixel value
+    std: tuple          # (native, reference) std of pixel values
+    psnr: tuple         # (native, reference) PSNR in dB against the clean images
+
+
+def psnr(clean, corrupted) -> float:
+    mse = np.mean((clean.astype(np.float64) - corrupted.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def compare_with_reference(images, names=ALL_CORRUPTIONS, severities=(1, 2, 3, 4, 5), seed=(0, 1)):
+    """images: uint8 [N,H,W,3] NumPy. Returns a list of `Comparison`, ImageNet parameters."""
+    rows = []
+    for name in names:
+        for severity in severities:
+            outs = [corrupt(images, name, severity, tf.constant(seed), params="imagenet", backend=b).numpy()
+                    for b in ("native", "reference")]
+            rows.append(Comparison(
+                name, severity,
+                mad=float(np.abs(outs[0].astype(np.float64) - outs[1]).mean()),
+                mean=tuple(float(o.mean()) for o in outs),
+                std=tuple(float(o.std()) for o in outs),
+                psnr=tuple(psnr(images, o) for o in outs)))
+    return rows
+
+
+def model_errors(model, images, labels, names=BENCHMARK_CORRUPTIONS, severities=(1, 2, 3, 4, 5),
+                 params="cifar", batch_size=256, seed=(0, 1)):
+    """Top-1 error (%) of `model` (input x / 255) per corruption, mean over severities; plus 'clean'."""
+
+    def error(batches):
+        wrong = 0
+        for x, y in batches:
+            logits = model(tf.cast(x, tf.float32) / 255.0, training=False)
+            wrong += int(np.sum(np.argmax(logits, -1) != y))
+        return 100.0 * wrong / len(labels)
+
+    def batches(transform):
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size]
+            yield transform(x, start), labels[start:start + batch_size]
+
+    result = {"clean": error(batches(lambda x, _: x))}
+    for name in names:
+        per_severity = []
+        for severity in severities:
+            def transform(x, start, name=name, severity=severity):
+                batch_seed = tf.constant([seed[0] * 1000 + severity, seed[1] * 100000 + start])
+                return corrupt(x, name, severity, batch_seed, params=params)
+            per_severity.append(error(batches(transform)))
+        result[name] = float(np.mean(per_severity))
+    return result
+
+
+def upsampled_cifar(path: str, count: int, size: int = 224) -> np.ndarray:
+    """`count` real CIFAR-10 test images (original pixels) resized bicubically to size x size, uint8."""
+    x = np.load(path)["x_test"][:count]
+    return tf.cast(tf.clip_by_value(tf.round(tf.image.resize(x, (size, size), "bicubic")), 0, 255), tf.uint8).numpy()
+
+
+def comparison_table(rows) -> str:
+    lines = ["| corruption | sev | MAD | mean native / ref | std native / ref | PSNR native / ref |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r.name} | {r.severity} | {r.mad:.2f} | {r.mean[0]:.1f} / {r.mean[1]:.1f} "
+                     f"| {r.std[0]:.1f} / {r.std[1]:.1f} | {r.psnr[0]:.2f} / {r.psnr[1]:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data/cifar10/cifar10_exact_official_subset.npz")
+    parser.add_argument("--model", default="../shared/models/cifar10_resnet20v1.h5")
+    parser.add_argument("--images", type=int, default=4, help="images for the reference comparison")
+    parser.add_argument("--skip-model", action="store_true", help="only the reference comparison")
+    parser.add_argument("--skip-reference", action="store_true", help="only the ResNet-20 check")
+    args = parser.parse_args(argv)
+    if not args.skip_reference:
+        print(comparison_table(compare_with_reference(upsampled_cifar(args.data, args.images))))
+    if not args.skip_model:
+        import keras
+
+        data = np.load(args.data)
+        model = keras.saving.load_model(args.model, compile=False)
+        errors = model_errors(model, data["x_test"], data["y_test"].reshape(-1))
+        print("| corruption | error % |\n| --- | --- |")
+        for name, err in errors.items():
+            print(f"| {name} | {err:.1f} |")
+        print(f"| mean of 15 | {np.mean([errors[n] for n in BENCHMARK_CORRUPTIONS]):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
