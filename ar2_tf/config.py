@@ -70,6 +70,10 @@ class TrainConfig:
     dense_layer: str = None  # override: the class Dense layer
     seed: int = 0  # seeds data order, corruption noise and subsets
     unsafe_model_loading: bool = False  # allow .keras files with Python lambdas (runs their code)
+    corruption_mode: str = "dynamic"  # "dynamic": corrupt each batch on the fly; "static": read precomputed shards
+    precomputed_dir: str = None  # static mode: shards written by `python -m ar2_tf.precompute`
+    mixed_precision: str = None  # None (float32), "mixed_float16" or "mixed_bfloat16" (see ar2_tf.precision)
+    jit_compile: bool = None  # XLA-compile the train steps; None: Keras' choice (on with a GPU, off on CPU)
     repair: RepairConfig = RepairConfig()
 
     @property

@@ -15,6 +15,7 @@ from ar2_tf.callbacks import CAMImages, PhaseScalars
 from ar2_tf.data import repair_pipeline
 from ar2_tf.repair import RepairModel
 from ar2_tf.schedule import Schedule, ScheduleCallback
+from ar2_tf.shards import static_pipeline
 
 
 def build_trainer(classifier, config):
@@ -30,7 +31,13 @@ def build_trainer(classifier, config):
 
 
 def build_pipeline(split, config, preprocessing, start_batch=0, batches_per_epoch=None):
-    """The endless training pipeline of batches for `build_trainer`'s model, from batch `start_batch` on."""
+    """The endless training pipeline of batches for `build_trainer`'s model, from batch `start_batch` on.
+
+    With `corruption_mode` "static" the batches come from precomputed shards (`ar2_tf.shards`).
+    """
+    if config.corruption_mode == "static":
+        return static_pipeline(config.precomputed_dir, batch_size=config.batch_size, preprocessing=preprocessing,
+                               seed=config.seed, start_batch=start_batch, batches_per_epoch=batches_per_epoch)
     return repair_pipeline(split, corruption=config.corruption, severity=config.severity,
                            batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
                            params=config.params, backend=config.corruption_backend, start_batch=start_batch,

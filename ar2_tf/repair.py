@@ -79,6 +79,10 @@ class RepairModel(keras.Model):
                                for name in ("clean_accuracy", "corrupted_accuracy")})
 
     def call(self, inputs, training=False):
+        if isinstance(inputs, (tuple, list)):
+            # A training batch's (clean, corrupted) views: Keras builds the model on one
+            # symbolically before `fit` under a distribution strategy. θ's prediction of the clean view.
+            inputs = inputs[0]
         return self.classifier(inputs, training=training)
 
     @property

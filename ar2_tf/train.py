@@ -13,7 +13,7 @@ import sys
 from ar2_tf.cli import run_main
 from ar2_tf.config import METHODS, PRESETS, RepairConfig, TrainConfig, from_dict, load_json
 from ar2_tf.datasets import DATASETS
-from ar2_tf.distribution import STRATEGIES
+from ar2_tf.distribution import STRATEGIES, get_strategy
 
 # Per-dataset defaults for flags the user leaves out.
 _DATASET_DEFAULTS = {
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--corruption-params", help="cifar or imagenet parameter set (default by dataset)")
     repair.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
     repair.add_argument("--method", default="ar2", help=f"one of {', '.join(METHODS)}")
+    repair.add_argument("--corruption-mode", help="dynamic (corrupt on the fly, default) or static (precomputed "
+                                                  "shards, the paper's ImageNet setting)")
+    repair.add_argument("--precomputed-dir", help="static mode: shards from python -m ar2_tf.precompute")
     repair.add_argument("--preset", help=f"AR2 hyperparameters: {', '.join(PRESETS)} (default by dataset)")
     repair.add_argument("--config", help="JSON file of config fields (e.g. a tuning search's best.json)")
     repair.add_argument("-k", "--k", type=int, help="classes per view in Eq. 2's class set")
@@ -81,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--force", action="store_true", help="discard a different run found in --out")
     run.add_argument("--strategy", default="auto", help=f"one of {', '.join(STRATEGIES)}")
+    run.add_argument("--mixed-precision", help="mixed_float16 or mixed_bfloat16 (GPUs; loss scaling for float16)")
+    run.add_argument("--jit-compile", action="store_true", help="XLA-compile the train steps (default: Keras "
+                                                                 "decides, on with a GPU)")
     run.add_argument("--deterministic", action="store_true",
                      help="deterministic TensorFlow ops (bit-exact resume; slower)")
     run.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 0 silent, 1 bars, 2 lines")
@@ -119,14 +125,17 @@ def config_from_args(args) -> TrainConfig:
 
 
 def main(argv=None):
-    from ar2_tf.training import run_repair
-
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    # Before importing the training code: a multi-worker strategy must start before any TF op runs.
+    strategy = get_strategy(args.strategy)
+    from ar2_tf.training import run_repair
+
     out = args.out or f"runs/{config.dataset}_{config.method}_{config.corruption}"
-    report = run_repair(config, out, force=args.force, strategy=args.strategy, deterministic=args.deterministic,
+    report = run_repair(config, out, force=args.force, strategy=strategy, deterministic=args.deterministic,
                         verbose=args.verbose)
-    print_summary(report, out)
+    if report is not None:  # None: a non-chief worker of a multi-worker run
+        print_summary(report, out)
 
 
 def print_summary(report, out):

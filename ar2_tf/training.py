@@ -5,16 +5,19 @@
 `checkpoints/`, `logs/` (TensorBoard), `model.keras` and `report.json`.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf import corruptions, distribution, methods, models
+from ar2_tf import corruptions, distributed_loop, distribution, methods, models, precision, shards
+from ar2_tf.cam import find_cam_head
 from ar2_tf.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.config import METHODS, TrainConfig, to_dict
 from ar2_tf.data import UNIFIED, clean_pipeline, corrupt_views
@@ -35,6 +38,10 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
     config.repair.validate()
+    precision.check_policy(config.mixed_precision)
+    check_choice("corruption mode", config.corruption_mode, shards.MODES)
+    if config.corruption_mode == "static":
+        shards.check_config(config)
     return config
 
 
@@ -96,9 +103,13 @@ def _cam_sample(split, config, count=4):
     return images, corrupted
 
 
-def _train(classifier, source, config, out, verbose):
-    """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`."""
+def _train(classifier, source, config, out, verbose, strategy=None):
+    """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`.
+
+    Under a multi-worker strategy the schedule runs in `distributed_loop.fit` instead (same callbacks).
+    """
     trainer = methods.build_trainer(classifier, config)
+    precision.configure_trainer(trainer, policy=config.mixed_precision, jit_compile=config.jit_compile)
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), trainer, guard)
     initial_epoch = checkpoint.restore()
@@ -116,8 +127,12 @@ def _train(classifier, source, config, out, verbose):
     callbacks += [guard, checkpoint]
     if initial_epoch:
         print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
-    trainer.fit(pipeline, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
-                **fit_arguments)
+    if distribution.is_multi_worker(strategy):
+        distributed_loop.fit(trainer, pipeline, strategy=strategy, global_batch_size=config.batch_size,
+                             initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, **fit_arguments)
+    else:
+        trainer.fit(pipeline, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False,
+                    **fit_arguments)
     if guard.failure is not None:
         last = checkpoint.manager.latest_checkpoint or "none: it failed before the first checkpoint"
         raise UserError(f"training diverged: NaN/Inf loss in {guard.failure}. The last good checkpoint is kept "
@@ -143,12 +158,18 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
                verbose=1) -> dict:
     """Repairs a model for one corruption; returns (and writes) the before/after report.
 
+    `strategy` is a name from `distribution.STRATEGIES` or a `tf.distribute.Strategy`.
+    In a multi-worker run only the chief writes `out` and returns the report;
+    other workers return None.
+
     Re-running with the same `out` resumes from the last checkpoint (or reuses a
     finished run). `deterministic` enables TensorFlow's deterministic ops, so a
     resumed run ends with the same weights as an uninterrupted one.
     """
     validate(config)
-    check_choice("strategy", strategy, distribution.STRATEGIES)
+    if isinstance(strategy, str):  # a multi-worker strategy must be created before any TF op: pass it in
+        strategy = distribution.get_strategy(strategy)
+    distribution.check_global_batch(config.batch_size, strategy)
     keras.utils.set_random_seed(config.seed)  # weight init, pre-training order
     # The pipelines derive every seed themselves (per data epoch, per batch). TF's global
     # seed would only mix into those, and with the value 0 it breaks tensor-valued shuffle
@@ -156,7 +177,10 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     tf.random.set_seed(None)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    if not distribution.is_chief(strategy):
+        return _run_worker(config, out, strategy)
     out = prepare_run_dir(out, _run_identity(config), force=force)
+    distribution.barrier(strategy)  # the run folder is ready (or reset) for the other workers
     report_path = os.path.join(out, "report.json")
     if os.path.exists(report_path):
         print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
@@ -168,7 +192,8 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     if config.eval_data_dir:
         test_split = load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
                                   config.image_size, config.seed).test
-    with distribution.get_strategy(strategy).scope():
+    # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
+    with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
         before_path = os.path.join(out, "before.json")
@@ -178,7 +203,11 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         else:
             before = _evaluate(classifier, test_split, config)
             write_json_atomic(before_path, before)
-        phases_run = _train(classifier, source, config, out, verbose)
+    with strategy.scope():
+        trained = _training_copy(classifier, config, strategy)
+        phases_run = _train(trained, source, config, out, verbose, strategy)
+    if trained is not classifier:
+        classifier.set_weights(trained.get_weights())
     after = _evaluate(classifier, test_split, config)
     save_model_atomic(classifier, os.path.join(out, "model.keras"))
     report = {"config": to_dict(config), "environment": environment(), "schedule": dataclasses.asdict(Schedule.from_config(config.effective_repair)),
@@ -187,3 +216,36 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
               "train_size": source.train_size, "before": before, "after": after}
     write_json_atomic(report_path, report)
     return report
+
+
+def _training_copy(classifier, config, strategy):
+    """θ as trained: the classifier itself, or a copy made under the current scope when it trains in
+    mixed precision or under a multi-worker strategy (its weights are copied back afterwards)."""
+    if not config.mixed_precision and not distribution.is_multi_worker(strategy):
+        return classifier
+    head = find_cam_head(classifier, config.feature_layer, config.dense_layer)
+    return precision.with_policy(classifier, config.mixed_precision,
+                                 keep_float32=precision.float32_layers(classifier, head.dense_layer))
+
+
+def _run_worker(config, out, strategy):
+    """A non-chief worker of a multi-worker run: trains in step with the chief, writes only to a
+    temporary folder (deleted at the end), evaluates nothing and returns None."""
+    work_dir = distribution.worker_dir(out, strategy)
+    try:
+        distribution.barrier(strategy)  # the chief has prepared (or reset) the run folder
+        if os.path.exists(os.path.join(out, "report.json")):
+            return None
+        if os.path.isdir(os.path.join(out, "checkpoints")):  # resume from where the chief resumes
+            shutil.copytree(os.path.join(out, "checkpoints"), os.path.join(work_dir, "checkpoints"))
+        source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
+                              config.image_size, config.seed)
+        if os.path.exists(config.model):
+            classifier = models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
+        else:  # the architecture only: the chief's weights arrive by broadcast before the first step
+            classifier = models.build_model(config.model, source.num_classes, (*source.image_shape, 3), "none")
+        with strategy.scope():
+            _train(_training_copy(classifier, config, strategy), source, config, work_dir, 0, strategy)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return None

@@ -1,0 +1,84 @@
+"""Mixed precision and XLA for repair runs (meant for GPUs; both also run, slowly, on CPU).
+
+- `--mixed-precision mixed_float16|mixed_bfloat16`: θ is trained as a copy whose
+  layers compute in float16/bfloat16 with float32 variables
+  (`keras.mixed_precision`). The class Dense layer and everything after it stay
+  float32, so logits and softmax are float32; CAMs (Eq. 1) and Eq. 2 are
+  computed in float32 anyway (`ar2_tf.cam` casts the features). With float16,
+  both optimizers (fine-tuning and refinement) are wrapped in a
+  `LossScaleOptimizer`, whose dynamic loss scale `RepairModel` applies through
+  `optimizer.scale_loss`; bfloat16 has float32's range and needs none.
+- `--jit-compile`: XLA-compile each phase's step. Without the flag Keras
+  decides ("auto": on with a GPU, off on CPU, where XLA is slower).
+
+The trained copy's weights are copied back into the float32 classifier, so the
+saved model is an ordinary float32 model.
+"""
+
+import keras
+
+from ar2_tf.errors import UserError, check_choice
+
+POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def check_policy(policy):
+    """`policy` if it is None or one of `POLICIES`, else a UserError."""
+    if policy is not None:
+        check_choice("mixed precision policy", policy, POLICIES)
+    return policy
+
+
+def float32_layers(classifier, dense_layer: str) -> set:
+    """Names of the class Dense layer and the layers after it (they keep computing in float32)."""
+    names = [layer.name for layer in classifier.layers]
+    if dense_layer not in names:
+        raise UserError(f"the model has no layer {dense_layer!r}.")
+    return set(names[names.index(dense_layer):])
+
+
+def with_policy(classifier, policy=None, keep_float32=()):
+    """A clone of `classifier` with the same weights, created under the current (strategy) scope.
+
+    Args:
+        classifier: a functional or sequential Keras classifier.
+        policy: a `POLICIES` name for every layer except `keep_float32`; None keeps
+            each layer's own policy (a plain copy, e.g. for a multi-worker scope).
+        keep_float32: names of layers that keep the float32 policy.
+    """
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        if policy is not None:
+            config["dtype"] = "float32" if layer.name in keep_float32 else policy
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(classifier, clone_function=clone_layer)
+    clone.set_weights(classifier.get_weights())
+    return clone
+
+
+def configure_trainer(trainer, *, policy=None, jit_compile=None):
+    """Re-compiles a compiled trainer (`RepairModel`, or any model compiled with an optimizer) for
+    `policy` (loss scaling) and XLA.
+
+    The optimizers (`optimizer`, and `refine_optimizer` where the trainer has one)
+    are rebuilt from their configs (same hyperparameters, no state yet); with
+    "mixed_float16" each is wrapped in a `LossScaleOptimizer`. `jit_compile`
+    None leaves Keras' "auto" choice.
+    """
+    check_policy(policy)
+    if policy is None and jit_compile is None:
+        return trainer
+
+    def fresh(optimizer):
+        optimizer = optimizer.__class__.from_config(optimizer.get_config())
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    optimizers = {"optimizer": fresh(trainer.optimizer)}
+    if getattr(trainer, "refine_optimizer", None) is not None:
+        optimizers["refine_optimizer"] = fresh(trainer.refine_optimizer)
+    trainer.compile(**optimizers, jit_compile="auto" if jit_compile is None else bool(jit_compile))
+    return trainer
