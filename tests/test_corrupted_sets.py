@@ -175,3 +175,13 @@ def test_generation_without_cache_writes_nothing(tmp_path):
     source = corrupted_sets.GeneratedSource(split, cache_dir=None, verbose=0)
     images, _ = source.arrays("brightness", 1)
     assert images.shape == (4, 32, 32, 3) and source.path("brightness", 1) is None
+
+
+def test_generated_sets_equal_the_training_reports_corrupted_pipeline():
+    from ar2_tf.data import corrupted_pipeline
+
+    split, _, _ = _clean_split(count=6)
+    generated, _ = corrupted_sets.GeneratedSource(split, seed=5, cache_dir=None, verbose=0).arrays("brightness", 4)
+    report, _ = _collect(corrupted_pipeline(split, corruption="brightness", severity=4,
+                                            batch_size=corrupted_sets.GENERATION_BATCH, preprocessing="none", seed=5))
+    np.testing.assert_array_equal(generated.astype(np.float32), report)
