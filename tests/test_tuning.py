@@ -257,3 +257,17 @@ def test_hyperband_continues_trials_from_their_parents(tmp_path, tiny_model):
     assert continued and all(t["status"] == "COMPLETED" for t in trials)
     # A continued trial trained T = 2 iterations in all (1 from its parent, 1 more).
     assert all(metric(t, "iterations") == 2.0 for t in continued)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--tuner", "grid"], "unknown tuner 'grid'"),
+    (["--corruption", "all"], "needs one target corruption"),
+    (["--val-severities", "0-2"], "severity must be an integer from 1 to 5"),
+    (["--val-size", "0"], "--val-size must be at least 1"),
+    (["--batch-size", "128"], "fewer than one batch of 128"),
+    (["--fix", "gamma=2"], "--fix takes NAME=VALUE"),
+])
+def test_bad_input_gets_one_clear_message_and_exit_2(tmp_path, capsys, tiny_model, flags, message):
+    code = run_main(tuning_cli.main, TINY + ["--model", tiny_model, "--out", str(tmp_path / "tune")] + flags)
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and "Traceback" not in error

@@ -152,10 +152,7 @@ class AR2HyperModel(keras_tuner.HyperModel):
         cycle = repair.refine_steps + repair.finetune_steps
         done = iterations_for(initial_epoch, cycle) if initial_epoch else 0
         schedule = methods.schedule_of(config)
-        batches_per_epoch = self.train_size // config.batch_size
-        if batches_per_epoch < 1:
-            raise UserError(f"the training split has {self.train_size} images, fewer than one batch of "
-                            f"{config.batch_size}; lower --batch-size or raise --train-size.")
+        batches_per_epoch = self.train_size // config.batch_size  # at least 1: checked by run_search
         end = schedule.fit_arguments(batches_per_epoch)
         start = dataclasses.replace(schedule, iterations=done).fit_arguments(batches_per_epoch)["epochs"]
         guard = _StopOnNonFinite()

@@ -194,6 +194,9 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     _open_search_dir(out, _identity(search), force)
     source, validation_split = _split_source(search)
     fixed = parse_fixes(search.fixed, source.num_classes)
+    if source.train_size < config.batch_size:
+        raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
+                        f"{config.batch_size}; lower --batch-size or raise --train-size.")
     classifier = training.prepare_classifier(config, source, out, verbose)
     models.check_compatible(classifier, source.num_classes, source.image_shape)
     model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
