@@ -12,7 +12,7 @@ from ar2_tf.errors import UserError
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")
-METHODS = ("ar2", "finetune")
+METHODS = ("ar2", "finetune", "augmix")
 
 
 @dataclasses.dataclass(frozen=True)

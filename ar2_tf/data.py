@@ -6,9 +6,10 @@ are batched ops (one kernel launch per batch instead of per image), and the
 two views come out of the same `map`, so they can never fall out of step.
 
 Everything random is a function of (seed, data epoch, batch index): the shuffle
-order of data epoch e uses seed (seed, e) and batch i's corruption noise uses
-the stateless seed (seed + e, i). A run therefore sees the same batches whether
-or not it was interrupted, and `start_batch` resumes mid-schedule exactly.
+order of data epoch e uses a seed derived from (seed, e) and batch i's
+corruption noise uses the stateless seed (seed + e, i). A run therefore sees the
+same batches whether or not it was interrupted, and `start_batch` resumes
+mid-schedule exactly.
 """
 
 import functools
@@ -20,7 +21,7 @@ from ar2_tf.preprocessing import get_preprocessor
 
 UNIFIED = "all"  # the corruption name of the unified model: every batch draws one of the 15
 
-_SHUFFLE_BUFFER = 20_000
+SHUFFLE_BUFFER = 20_000
 
 
 def corrupt_views(images, corruption, severity, seed, *, params, backend):
@@ -35,9 +36,39 @@ def corrupt_views(images, corruption, severity, seed, *, params, backend):
     return tf.switch_case(index, branches)
 
 
-def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, seed=0, params="cifar",
-                    backend="native", start_batch=0, batches_per_epoch=None, shuffle_buffer=_SHUFFLE_BUFFER):
-    """An endless pipeline of `((clean, corrupted), labels)` batches, data epoch after data epoch.
+def epoch_batches(split, *, batch_size, seed, total_batches, start_batch=0, shuffle_buffer=SHUFFLE_BUFFER):
+    """Batches `(data epoch, index in epoch, (images, labels))` number `start_batch` to `total_batches`.
+
+    Each data epoch is its own dataset, shuffled with the Python-int seed
+    `seed * 1_000_003 + epoch` (combined, as every TF op seed is, with TF's global
+    seed, which `run_repair` sets to the run's seed), so epoch e's order never
+    depends on how many epochs were iterated before: resuming is exact. The
+    last partial batch of each epoch is dropped. The split's size must be known
+    (`cardinality`), as it is for every `ar2_tf.datasets` source.
+    """
+    size = int(split.cardinality())
+    if size < 0:
+        raise ValueError("the training split's size is unknown; build it from a source with a known size")
+    per_epoch = size // batch_size
+    if per_epoch < 1:
+        raise ValueError(f"the training split has {size} images, fewer than one batch of {batch_size}")
+    seed = int(seed)
+
+    def one_epoch(epoch):
+        shuffled = split.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+        batches = shuffled.batch(batch_size, drop_remainder=True).enumerate()
+        return batches.map(lambda index, batch: (tf.constant(epoch, tf.int64), index, batch))
+
+    first, skip = divmod(start_batch, per_epoch)
+    epochs = [one_epoch(epoch) for epoch in range(first, -(-total_batches // per_epoch))]
+    order = tf.data.Dataset.range(len(epochs)).flat_map(
+        lambda position: tf.data.Dataset.from_tensors(position).repeat(per_epoch))
+    return tf.data.Dataset.choose_from_datasets(epochs, order).skip(skip).take(total_batches - start_batch)
+
+
+def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, total_batches, seed=0,
+                    params="cifar", backend="native", start_batch=0, shuffle_buffer=SHUFFLE_BUFFER):
+    """`((clean, corrupted), labels)` batches number `start_batch` to `total_batches`, epoch after epoch.
 
     Args:
         split: unbatched `(uint8 image, label)` pairs.
@@ -45,27 +76,21 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, s
             "all" draws one of the 15 benchmark corruptions per batch (the unified model).
         batch_size: images per batch; the last partial batch of each epoch is dropped.
         preprocessing: name of the model's preprocessing (see `ar2_tf.preprocessing`).
+        total_batches: batches of the whole schedule (the pipeline ends there).
         seed: base seed of shuffling and corruption noise.
-        start_batch: number of batches already consumed (for resuming); needs
-            `batches_per_epoch` (the split's size // batch_size) when non-zero.
+        start_batch: number of batches already consumed (for resuming).
     """
     preprocess = get_preprocessor(preprocessing)
-    seed = int(seed)
-
-    def one_epoch(epoch):
-        batches = split.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
-        batches = batches.batch(batch_size, drop_remainder=True)
-        return batches.enumerate().map(lambda index, batch: (epoch, index, batch))
 
     def views(epoch, index, batch):
         images, labels = batch
-        noise_seed = tf.stack([tf.cast(epoch, tf.int64) + seed, tf.cast(index, tf.int64)])
+        noise_seed = tf.stack([epoch + seed, index])
         corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return (preprocess(images), preprocess(corrupted)), labels
 
-    start_epoch, skip = divmod(start_batch, batches_per_epoch) if start_batch else (0, 0)
-    # Skip before the corruption map, so resuming costs no corruption work.
-    batches = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch).skip(skip)
+    # Batches are chosen (and skipped when resuming) before the corruption map: skipping costs no corruption work.
+    batches = epoch_batches(split, batch_size=batch_size, seed=seed, total_batches=total_batches,
+                            start_batch=start_batch, shuffle_buffer=shuffle_buffer)
     return batches.map(views, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -73,7 +98,7 @@ def clean_pipeline(split, *, batch_size, preprocessing, shuffle=False, seed=0):
     """`(images, labels)` batches of preprocessed clean images (pre-training, evaluation)."""
     preprocess = get_preprocessor(preprocessing)
     if shuffle:
-        split = split.shuffle(_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        split = split.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     batches = split.batch(batch_size)
     return batches.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)

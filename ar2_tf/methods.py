@@ -3,6 +3,10 @@
 - "ar2": `RepairModel` with the T x (N refinement, M fine-tuning) schedule.
 - "finetune": the paper's ablation, fine-tuning alone on clean + corrupted
   images: the same model and schedule with N = 0, i.e. T·M fine-tuning steps.
+- "augmix": AugMix fine-tuning (`ar2_tf.augmix_model`): clean + two AugMix views
+  of the same batches, CE + λ·JSD, for T·(N+M) steps (AR2's whole budget), with
+  the fine-tuning learning rate. It never sees the corruption: `config.corruption`
+  only decides what run_repair's before/after report evaluates.
 
 Every method trains from the same pretrained classifier on the same training
 split and is evaluated by the same code; `training.run_repair` only calls the
@@ -11,6 +15,8 @@ three functions here.
 
 import keras
 
+from ar2_tf.augmix import AugMixConfig, augmix_pipeline
+from ar2_tf.augmix_model import AugMixModel
 from ar2_tf.callbacks import CAMImages, PhaseScalars
 from ar2_tf.data import repair_pipeline
 from ar2_tf.repair import RepairModel
@@ -21,6 +27,11 @@ from ar2_tf.shards import static_pipeline
 def build_trainer(classifier, config):
     """The compiled Keras model whose `fit` repairs `classifier` in place."""
     repair = config.effective_repair
+    if config.method == "augmix":
+        model = AugMixModel(classifier, jsd_weight=AugMixConfig().jsd_weight, feature_layer=config.feature_layer,
+                            dense_layer=config.dense_layer)
+        model.compile(optimizer=keras.optimizers.SGD(repair.finetune_learning_rate, momentum=repair.momentum))
+        return model
     model = RepairModel(classifier, k=repair.k, alpha=repair.alpha, cam_normalization=repair.cam_normalization,
                         topk_from=repair.topk_from, feature_layer=config.feature_layer,
                         dense_layer=config.dense_layer)
@@ -30,26 +41,32 @@ def build_trainer(classifier, config):
     return model
 
 
-def build_pipeline(split, config, preprocessing, start_batch=0, batches_per_epoch=None):
-    """The endless training pipeline of batches for `build_trainer`'s model, from batch `start_batch` on.
-
-    With `corruption_mode` "static" the batches come from precomputed shards (`ar2_tf.shards`).
-    """
+def build_pipeline(split, config, preprocessing, start_batch=0):
+    """The training batches of the whole schedule for `build_trainer`'s model, from batch `start_batch` on."""
+    per_epoch = int(split.cardinality()) // config.batch_size
+    arguments = schedule_of(config).fit_arguments(per_epoch)
+    total_batches = arguments["epochs"] * arguments["steps_per_epoch"]
+    common = dict(batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
+                  start_batch=start_batch)
+    if config.method == "augmix":
+        return augmix_pipeline(split, total_batches=total_batches, **common)
     if config.corruption_mode == "static":
-        return static_pipeline(config.precomputed_dir, batch_size=config.batch_size, preprocessing=preprocessing,
-                               seed=config.seed, start_batch=start_batch, batches_per_epoch=batches_per_epoch)
-    return repair_pipeline(split, corruption=config.corruption, severity=config.severity,
-                           batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
-                           params=config.params, backend=config.corruption_backend, start_batch=start_batch,
-                           batches_per_epoch=batches_per_epoch)
+        return static_pipeline(config.precomputed_dir, batches_per_epoch=per_epoch, **common)
+    return repair_pipeline(split, corruption=config.corruption, severity=config.severity, params=config.params,
+                           backend=config.corruption_backend, total_batches=total_batches, **common)
 
 
 def schedule_of(config) -> Schedule:
+    if config.method == "augmix":  # AR2's T·(N+M) steps, all of them fine-tuning
+        repair = config.repair
+        return Schedule(repair.iterations, 0, repair.refine_steps + repair.finetune_steps, repair.step_unit)
     return Schedule.from_config(config.effective_repair)
 
 
 def method_callbacks(trainer, config, logdir, cam_sample, preprocessing):
     """Callbacks that drive the schedule and log it: (schedule callback, all callbacks)."""
     schedule_callback = ScheduleCallback(schedule_of(config))
+    if config.method == "augmix":  # no reference model, so no CAM panels
+        return schedule_callback, [schedule_callback, PhaseScalars(logdir, schedule_callback)]
     return schedule_callback, [schedule_callback, PhaseScalars(logdir, schedule_callback),
                                CAMImages(logdir, *cam_sample, preprocessing)]

@@ -120,8 +120,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = _preprocessing(config)
     pipeline = methods.build_pipeline(source.train, config, preprocessing,
-                                      start_batch=initial_epoch * fit_arguments["steps_per_epoch"],
-                                      batches_per_epoch=batches_per_epoch)
+                                      start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
     schedule_callback, callbacks = methods.method_callbacks(
         trainer, config, os.path.join(out, "logs"), _cam_sample(source.test, config), preprocessing)
     callbacks += [guard, checkpoint]
@@ -171,10 +170,6 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         strategy = distribution.get_strategy(strategy)
     distribution.check_global_batch(config.batch_size, strategy)
     keras.utils.set_random_seed(config.seed)  # weight init, pre-training order
-    # The pipelines derive every seed themselves (per data epoch, per batch). TF's global
-    # seed would only mix into those, and with the value 0 it breaks tensor-valued shuffle
-    # seeds (tf random_seed.get_seed tests `op_seed == 0` as a Python bool).
-    tf.random.set_seed(None)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if not distribution.is_chief(strategy):
