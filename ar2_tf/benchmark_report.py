@@ -1,0 +1,180 @@
+"""The benchmark's tables, from one evaluation of every model (see `ar2_tf.benchmark`).
+
+- Table 1 (paper Table 1 style): one row per method: clean error, the CE of
+  each corruption and mCE. A per-corruption method (fine-tuning, AR2) fills
+  the column of corruption c with its model repaired for c; a single model
+  (vanilla, AugMix, unified AR2) fills every column. Two mCEs: over the
+  repaired-for corruptions (every row has them) and over all evaluated ones
+  (single models only). `table1_repaired` is the same with only the
+  repaired-for columns.
+- Table 2 (paper Table 2 style): the clean error of each per-corruption model.
+- Transfer matrices (paper Figure 3) of the per-corruption methods, through
+  `ar2_tf.transfer`.
+
+CE is the unnormalised mean error (%) over severities (the CIFAR convention of
+`ar2_tf.metrics`). The evaluation's own per-model tables are thin adapters
+away: `ar2_tf.tables.table2` keys rows by the config's method, which cannot
+tell the two fine-tuning budgets apart, and `ar2_tf.transfer.run_transfer`
+re-evaluates its runs; here both are rebuilt from the one shared evaluation.
+"""
+
+import os
+
+from ar2_tf import tables, transfer
+
+# Per-corruption methods (one model per repaired-for corruption) and single models, in table order.
+PER_CORRUPTION = ("finetune", "finetune_epochs", "ar2")
+ROW_ORDER = ("vanilla", "finetune", "finetune_epochs", "augmix", "ar2", "unified")
+
+
+def _mean(values):
+    values = list(values)
+    return sum(values) / len(values) if values and None not in values else None
+
+
+def method_rows(runs, entries):
+    """{method: (clean error, {corruption: CE})} from the runs and their evaluation entries.
+
+    Args:
+        runs: dicts with "key", "method", "corruption" ("all" for a single model).
+        entries: {run key: evaluation entry of `ar2_tf.evaluation_suite.run_evaluation`}.
+    """
+    rows = {}
+    for method in ROW_ORDER:
+        chosen = [run for run in runs if run["method"] == method and run["key"] in entries]
+        if not chosen:
+            continue
+        if method in PER_CORRUPTION:
+            ce = {run["corruption"]: entries[run["key"]]["summary"]["unnormalized"]["ce"].get(run["corruption"])
+                  for run in chosen}
+            rows[method] = (_mean(entries[run["key"]]["clean"] for run in chosen), ce)
+        else:
+            entry = entries[chosen[0]["key"]]
+            rows[method] = (entry["clean"], dict(entry["summary"]["unnormalized"]["ce"]))
+    return rows
+
+
+def table1(runs, entries, repaired_for, evaluated, labels) -> tuple:
+    """Clean error, CE per evaluated corruption, mCE over `repaired_for` and over `evaluated`."""
+    header = ["method", "epochs", "clean", *evaluated, f"mCE ({len(repaired_for)} repaired-for)",
+              f"mCE (all {len(evaluated)})"]
+    rows = []
+    for method, (clean, ce) in method_rows(runs, entries).items():
+        rows.append([labels[method]["label"], labels[method]["epochs"], clean, *(ce.get(c) for c in evaluated),
+                     _mean(ce.get(c) for c in repaired_for), _mean(ce.get(c) for c in evaluated)])
+    title = ("Table 1: clean error and CE (%, mean error over severities 1-5); per-corruption methods "
+             "fill each column with their model repaired for that corruption")
+    return title, header, rows
+
+
+def table1_repaired(runs, entries, repaired_for, labels) -> tuple:
+    """Table 1 restricted to the repaired-for corruptions: the comparison every method has."""
+    header = ["method", "epochs", "clean", *repaired_for, "mCE"]
+    rows = [[labels[m]["label"], labels[m]["epochs"], clean, *(ce.get(c) for c in repaired_for),
+             _mean(ce.get(c) for c in repaired_for)] for m, (clean, ce) in method_rows(runs, entries).items()]
+    return "Table 1 on the repaired-for corruptions: clean error and CE (%)", header, rows
+
+
+def table2(runs, entries, repaired_for, labels, vanilla_clean=None) -> tuple:
+    """Clean error (%) of each per-corruption model: rows method, columns repaired-for corruption."""
+    rows = []
+    for method in PER_CORRUPTION:
+        cells = {run["corruption"]: entries[run["key"]]["clean"] for run in runs
+                 if run["method"] == method and run["key"] in entries}
+        if cells:
+            values = [cells.get(c) for c in repaired_for]
+            rows.append([labels[method]["label"], *values, _mean(v for v in values if v is not None)])
+    title = "Table 2: clean error (%) of each per-corruption model"
+    if vanilla_clean is not None:
+        title += f"; vanilla {vanilla_clean:.2f}"
+    return title, ["method", *repaired_for, "mean"], rows
+
+
+def write_transfers(out, runs, entries, vanilla_key, evaluated) -> dict:
+    """transfer_<method>/transfer.{csv,md,json,png} for each per-corruption method with >= 2 models."""
+    base_ce = entries[vanilla_key]["summary"]["unnormalized"]["ce"]
+    written = {}
+    for method in PER_CORRUPTION:
+        chosen = [run for run in runs if run["method"] == method and run["key"] in entries]
+        if len(chosen) < 2:
+            continue
+        columns = [run["corruption"] for run in chosen]
+        repaired = {run["corruption"]: entries[run["key"]]["summary"]["unnormalized"]["ce"] for run in chosen}
+        matrix = transfer.transfer_matrix(base_ce, repaired, list(evaluated), columns)
+        counts = transfer.transfer_counts(matrix, list(evaluated), columns)
+        folder = os.path.join(out, f"transfer_{method}")
+        transfer.write_transfer(folder, matrix, list(evaluated), columns, counts,
+                                {"method": method, "metric": "unnormalised CE (mean error over severities), points"})
+        written[method] = {"folder": folder, "counts": counts}
+    return written
+
+
+def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_key) -> dict:
+    """Writes table1, table1_repaired and table2 as .md/.csv/.json; returns {name: (title, header, rows)}."""
+    vanilla_clean = entries[vanilla_key]["clean"] if vanilla_key in entries else None
+    built = {"table1_repaired": table1_repaired(runs, entries, repaired_for, labels),
+             "table1": table1(runs, entries, repaired_for, evaluated, labels),
+             "table2": table2(runs, entries, repaired_for, labels, vanilla_clean)}
+    for name, table in built.items():
+        tables.write_table(out, name, table)
+    return built
+
+
+def _budget_lines(record):
+    repair = record["config"]["repair"]
+    unit = repair["step_unit"]
+    t, n, m = repair["iterations"], repair["refine_steps"], repair["finetune_steps"]
+    return [
+        f"- AR2 (per corruption and unified): T={t} iterations of N={n} refinement + M={m} fine-tuning "
+        f"{unit}s = {t * (n + m)} {unit}s.",
+        f"- fine-tune (same phases): T·M = {t * m} {unit}s of fine-tuning on clean + corrupted images "
+        "(the paper's ablation).",
+        f"- fine-tune (same epochs): T·(N+M) = {t * (n + m)} {unit}s, AR2's whole budget.",
+        f"- AugMix: T·(N+M) = {t * (n + m)} {unit}s of clean + two AugMix views with the JSD loss (λ=12), "
+        "never seeing a test corruption.",
+    ]
+
+
+def write_markdown(path, record, built):
+    """report.md: the tables, what was run exactly, and the wall time."""
+    config = record["config"]
+    repair = config["repair"]
+    seconds = record["wall_seconds"]
+    lines = ["# Corruption-robustness benchmark", "", "Command:", "", "```", record["command"] or "(library call)",
+             "```", ""]
+    for name in ("table1_repaired", "table1", "table2"):
+        lines += [tables.to_markdown(*built[name]), ""]
+    for method, counts in record["transfer"].items():
+        lines.append(f"Transfer matrix of `{method}` (transfer_{method}/transfer.md, .png): {counts['worse']} of "
+                     f"{counts['off_diagonal_cells']} off-diagonal cells worse than vanilla; mean diagonal change "
+                     f"{_fmt(counts['mean_diagonal'])}, mean off-diagonal change {_fmt(counts['mean_off_diagonal'])} "
+                     "points.")
+    evaluation = record["evaluation_setup"]
+    lines += ["", "## What was run", "",
+              f"- Pretrained model: `{config['model']}` (preprocessing `{config['preprocessing'] or 'by model'}`).",
+              f"- Training data: `{config['dataset']}` from `{config['data_dir']}`, {config['train_size'] or 'all'} "
+              f"images (seeded subset), batch {config['batch_size']}, corruptions at severity {config['severity']}, "
+              f"`{config['corruption_params'] or 'dataset default'}` parameters, `{config['corruption_backend']}` "
+              "backend; the unified model draws one of the 15 corruptions per batch, uniformly, from the batch's "
+              "stateless seed.",
+              f"- Evaluation: `{evaluation['data_dir']}`, {evaluation['test_size'] or 'all'} test images, "
+              f"{len(record['evaluated'])} corruptions x severities {record['severities']}, generated with the "
+              f"`{evaluation['params']}` parameters (corruption code {record['corruption_code_version']}); every "
+              "model sees the same corrupted images.",
+              f"- SGD momentum {repair['momentum']}, fine-tuning lr {repair['finetune_learning_rate']}, refinement lr "
+              f"{repair['refine_learning_rate']}; AR2 k={repair['k']}, α={repair['alpha']}, CAM normalisation "
+              f"`{repair['cam_normalization']}`, top-k from the `{repair['topk_from']}` model.",
+              *_budget_lines(record),
+              f"- Seed {config['seed']} ({record['seeds']['meaning']}).",
+              f"- Versions: {', '.join(f'{k} {v}' for k, v in record['environment'].items())}; git "
+              f"{(record['git'] or {}).get('commit', 'unknown')}.", "",
+              "## Wall time", "", "| run | seconds |", "| --- | --- |"]
+    lines += [f"| {key} | {value:.0f} |" for key, value in seconds["train"].items()]
+    lines += [f"| all training | {seconds['train_total']:.0f} |",
+              f"| evaluation (this call) | {seconds['evaluation_this_call']:.0f} |",
+              f"| this call in all | {seconds['this_call']:.0f} |", ""]
+    tables.write_text_atomic(path, "\n".join(lines))
+
+
+def _fmt(value):
+    return "–" if value is None else f"{value:+.2f}"

@@ -1,0 +1,107 @@
+"""The benchmark: its run plan and budgets, its tables, and one tiny run end to end on the demo data."""
+
+import json
+import os
+
+import pytest
+
+from ar2_tf import benchmark, benchmark_report
+from ar2_tf.cli import run_main
+from ar2_tf.config import RepairConfig, TrainConfig
+from tests.conftest import tiny_classifier
+
+
+def test_plan_gives_every_method_its_budget_from_the_same_base():
+    base = TrainConfig(dataset="cifar10", model="m.h5", repair=RepairConfig(iterations=4, refine_steps=1,
+                                                                             finetune_steps=2))
+    runs = benchmark.plan_runs(base, benchmark.METHODS, ("fog", "contrast"))
+    assert [run["key"] for run in runs] == [
+        "finetune_fog", "finetune_contrast", "finetune_epochs_fog", "finetune_epochs_contrast", "augmix_all",
+        "ar2_fog", "ar2_contrast", "unified_all"]
+    configs = {run["key"]: run["config"] for run in runs}
+    assert (configs["unified_all"].method, configs["unified_all"].corruption) == ("ar2", "all")
+    assert (configs["augmix_all"].method, configs["augmix_all"].corruption) == ("augmix", "all")
+    assert configs["finetune_epochs_fog"].method == "finetune"
+    # Fine-tuning alone runs T·M epochs (same phases) or T·(N+M) (same epochs); the others T·(N+M).
+    assert configs["finetune_fog"].effective_repair.finetune_steps * 4 == 8
+    assert configs["finetune_epochs_fog"].effective_repair.finetune_steps * 4 == 12
+    assert {m: benchmark.epochs_of(m, base.repair) for m in benchmark.METHODS} == {
+        "vanilla": 0, "finetune": 8, "finetune_epochs": 12, "augmix": 12, "ar2": 12, "unified": 12}
+    assert all(run["config"].model == "m.h5" and run["config"].dataset == "cifar10" for run in runs)
+
+
+def entry(clean, ce):
+    return {"clean": clean, "summary": {"unnormalized": {"ce": ce}}}
+
+
+def test_table1_takes_each_per_corruption_models_own_corruption_and_table2_their_clean_errors():
+    runs = [{"key": "vanilla", "method": "vanilla", "corruption": "all"},
+            {"key": "ar2_fog", "method": "ar2", "corruption": "fog"},
+            {"key": "ar2_contrast", "method": "ar2", "corruption": "contrast"},
+            {"key": "unified_all", "method": "unified", "corruption": "all"}]
+    entries = {"vanilla": entry(7.0, {"fog": 20.0, "contrast": 30.0, "snow": 25.0}),
+               "ar2_fog": entry(9.0, {"fog": 10.0, "contrast": 40.0, "snow": 26.0}),
+               "ar2_contrast": entry(11.0, {"fog": 21.0, "contrast": 12.0, "snow": 27.0}),
+               "unified_all": entry(8.0, {"fog": 15.0, "contrast": 16.0, "snow": 17.0})}
+    labels = benchmark.method_labels(RepairConfig(iterations=2))
+    title, header, rows = benchmark_report.table1(runs, entries, ("fog", "contrast"), ("fog", "contrast", "snow"),
+                                                  labels)
+    assert header[-2:] == ["mCE (2 repaired-for)", "mCE (all 3)"]
+    by_label = {row[0]: row for row in rows}
+    assert by_label["AR2"][2:] == [10.0, 10.0, 12.0, None, 11.0, None]  # clean = mean of 9 and 11
+    assert by_label["AR2 unified (all 15)"][2:] == [8.0, 15.0, 16.0, 17.0, 15.5, 16.0]
+    assert by_label["vanilla"][1] == "0"
+    _, header2, rows2 = benchmark_report.table2(runs, entries, ("fog", "contrast"), labels, vanilla_clean=7.0)
+    assert header2 == ["method", "fog", "contrast", "mean"] and rows2 == [["AR2", 9.0, 11.0, 10.0]]
+
+
+@pytest.fixture(scope="module")
+def tiny_benchmark(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("benchmark")
+    model = str(folder / "tiny.keras")
+    tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model)
+    argv = ["--dataset", "demo", "--model", model, "--train-size", "64", "--test-size", "32", "--batch-size", "32",
+            "--preset", "tiny", "--methods", "vanilla,finetune,ar2", "--corruptions", "gaussian_noise,contrast",
+            "--eval-corruptions", "gaussian_noise,contrast", "--severities", "1,5", "--cache-dir", "none",
+            "--verbose", "0", "--out", str(folder / "out")]
+    assert run_main(benchmark.main, argv) == 0
+    return argv, str(folder / "out")
+
+
+def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
+    _, out = tiny_benchmark
+    for name in ("table1", "table1_repaired", "table2"):
+        for ext in ("md", "csv", "json"):
+            assert os.path.getsize(os.path.join(out, f"{name}.{ext}")) > 50
+    assert os.path.exists(os.path.join(out, "transfer_ar2", "transfer.png"))
+    with open(os.path.join(out, "benchmark.json")) as file:
+        record = json.load(file)
+    assert record["command"].startswith("python -m ar2_tf.benchmark --dataset demo")
+    assert record["environment"]["tensorflow"] and record["seeds"]["seed"] == 0
+    assert [run["key"] for run in record["runs"]] == ["finetune_gaussian_noise", "finetune_contrast",
+                                                      "ar2_gaussian_noise", "ar2_contrast"]
+    rows = {row[0]: row for row in record["tables"]["table1"]["rows"]}
+    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2"}
+    assert all(0 <= value <= 100 for row in rows.values() for value in row[2:5])
+    assert "## Wall time" in open(os.path.join(out, "report.md")).read()
+
+
+def test_second_call_reuses_finished_runs(tiny_benchmark, capsys):
+    argv, out = tiny_benchmark
+    models = [os.path.join(out, "runs", key, "model.keras") for key in ("finetune_contrast", "ar2_gaussian_noise")]
+    stamps = [os.stat(path).st_mtime_ns for path in models]
+    capsys.readouterr()
+    assert run_main(benchmark.main, argv) == 0
+    assert capsys.readouterr().out.count("(finished, reused)") == 4
+    assert [os.stat(path).st_mtime_ns for path in models] == stamps
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--method", "ar2"], "--method is a python -m ar2_tf.train flag"),
+    (["--methods", "vanilla,mixup"], "unknown method(s) mixup"),
+    (["--corruptions", "rain"], "unknown corruption 'rain'"),
+])
+def test_bad_input_gets_one_clear_message(tmp_path, capsys, flags, message):
+    code = run_main(benchmark.main, ["--dataset", "demo", "--model", "resnet8", "--out", str(tmp_path)] + flags)
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and "Traceback" not in error
