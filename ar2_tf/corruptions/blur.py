@@ -3,8 +3,6 @@
 x is float32 [B,H,W,3] in [0, 1]; severity an int32 scalar or [B]; seed a stateless seed [2].
 """
 
-import functools
-
 import numpy as np
 import tensorflow as tf
 
@@ -35,49 +33,39 @@ def gaussian_blur(x, severity, seed, params):
     return filters.gaussian_blur(x, table("gaussian_blur", params), severity, "nearest")
 
 
-@functools.lru_cache(maxsize=None)
-def glass_displacements(max_delta: int, iterations: int, size: int = 64, runs: int = 8):
-    """Distribution of where the pixel that ends at (h, w) came from, under the reference's swaps.
+def _glass_shuffle(x, max_delta: int, iterations: int, seed):
+    """The reference's local pixel "swaps", exactly.
 
-    The reference walks the image from the bottom-right corner and swaps each pixel with a
-    random neighbour at offset in [-max_delta, max_delta - 1]^2, `iterations` times. The walk is
-    sequential, so we simulate it once (NumPy, fixed seed) on an index grid and sample each
-    output pixel's source offset independently from the measured distribution of interior pixels.
-    Returns (cdf [K], offsets [K, 2]).
+    The reference visits (h, w) from the bottom-right corner (h, w in (max_delta, n - max_delta])
+    and runs `x[h, w], x[h', w'] = x[h', w'], x[h, w]` with (h', w') = (h, w) + an offset in
+    [-max_delta, max_delta - 1]^2. On NumPy (and numba) array views that tuple assignment copies
+    x[h', w'] into x[h, w] and leaves x[h', w'] unchanged: a sequential copy, not a permutation.
+    So pixel p ends with the original pixel at its target t, unless t was visited before p
+    (t later in raster order), in which case it ends with t's final pixel. Pointer jumping
+    resolves those chains for all pixels at once.
     """
-    rng = np.random.default_rng(12345)
-    counts = {}
-    margin = 4 * max_delta + 4
-    for _ in range(runs):
-        grid = np.arange(size * size).reshape(size, size)
-        for _ in range(iterations):
-            draws = rng.integers(-max_delta, max_delta, size=(size, size, 2))
-            for h in range(size - max_delta, max_delta, -1):
-                for w in range(size - max_delta, max_delta, -1):
-                    dx, dy = draws[h, w]
-                    hp, wp = h + dy, w + dx
-                    grid[h, w], grid[hp, wp] = grid[hp, wp], grid[h, w]
-        inner = grid[margin:-margin, margin:-margin]
-        hh, ww = np.meshgrid(np.arange(margin, size - margin), np.arange(margin, size - margin), indexing="ij")
-        offsets = np.stack([inner // size - hh, inner % size - ww], -1).reshape(-1, 2)
-        for offset in map(tuple, offsets):
-            counts[offset] = counts.get(offset, 0) + 1
-    keys = sorted(counts)
-    probs = np.array([counts[k] for k in keys], np.float64)
-    return np.cumsum(probs) / probs.sum(), np.array(keys, np.int32)
-
-
-def _glass_shuffle(x, max_delta, iterations, seed):
-    """Moves every pixel by an offset drawn from `glass_displacements` (edge-clamped)."""
-    cdf, offsets = glass_displacements(max_delta, iterations)
     batch, height, width = tf.shape(x)[0], x.shape[1], x.shape[2]
-    u = tf.random.stateless_uniform([1, batch * height * width], seed)
-    index = tf.minimum(tf.searchsorted(tf.constant(cdf[None], tf.float32), u, side="right"), len(cdf) - 1)
-    move = tf.reshape(tf.gather(tf.constant(offsets), index[0]), [batch, height * width, 2])
-    rows = tf.clip_by_value(tf.repeat(tf.range(height), width)[None] + move[..., 0], 0, height - 1)
-    cols = tf.clip_by_value(tf.tile(tf.range(width), [height])[None] + move[..., 1], 0, width - 1)
-    flat = tf.reshape(x, [batch, height * width, 3])
-    return tf.reshape(tf.gather(flat, rows * width + cols, batch_dims=1), tf.shape(x))
+    hh, ww = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    visited = ((hh > max_delta) & (hh <= height - max_delta) & (ww > max_delta) & (ww <= width - max_delta))
+    here = tf.constant((hh * width + ww).reshape(1, -1), tf.int32)
+    visited_flat = tf.constant(visited.reshape(1, -1))
+    flat = tf.reshape(x, [batch, height * width, x.shape[3]])
+    for step in range(iterations):
+        offset = tf.random.stateless_uniform([batch, height * width, 2], tf.random.experimental.stateless_fold_in(
+            seed, step), -max_delta, max_delta, dtype=tf.int32)
+        target = tf.where(visited_flat, here + offset[..., 0] * width + offset[..., 1], here)
+        chained = visited_flat & tf.gather(visited_flat[0], target) & (target > here)
+        link = tf.where(chained, target, -1)
+
+        def jump(source, link):
+            follow = link >= 0
+            safe = tf.maximum(link, 0)
+            return (tf.where(follow, tf.gather(source, safe, batch_dims=1), source),
+                    tf.where(follow, tf.gather(link, safe, batch_dims=1), link))
+
+        source, _ = tf.while_loop(lambda _, link: tf.reduce_any(link >= 0), jump, (target, link))
+        flat = tf.gather(flat, source, batch_dims=1)
+    return tf.reshape(flat, tf.shape(x))
 
 
 def glass_blur(x, severity, seed, params):
@@ -85,20 +73,19 @@ def glass_blur(x, severity, seed, params):
     sigmas = [r[0] for r in rows]
     # The reference blurs, truncates to uint8, shuffles pixels locally, then blurs again.
     x = tf.floor(filters.gaussian_blur(x, sigmas, severity, "nearest") * 255 + 1e-4) / 255
+    # One shuffle per distinct (max_delta, iterations), each with its own sub-seed; an image keeps
+    # the one of its severity (a batch with one severity runs just that one).
+    specs = sorted({r[1:] for r in rows})
     static = static_severity(severity)
-    if static is not None:
-        _, max_delta, iterations = rows[static - 1]
-        x = _glass_shuffle(x, max_delta, iterations, seed)
-    else:
-        # Shuffle with every distinct (max_delta, iterations) of the table, keep each image's own.
-        sev = filters.batch_severity(severity, tf.shape(x)[0])
-        out = x
-        for k, spec in enumerate(sorted({r[1:] for r in rows})):
-            uses = tf.constant([r[1:] == spec for r in rows])
-            keep = tf.gather(uses, sev - 1)[:, None, None, None]
-            sub_seed = tf.random.experimental.stateless_fold_in(seed, k)
-            out = tf.where(keep, _glass_shuffle(x, spec[0], spec[1], sub_seed), out)
-        x = out
+    needed = [rows[static - 1][1:]] if static is not None else specs
+    sev = filters.batch_severity(severity, tf.shape(x)[0])
+    out = x
+    for spec in needed:
+        sub_seed = tf.random.experimental.stateless_fold_in(seed, specs.index(spec))
+        shuffled = _glass_shuffle(x, spec[0], spec[1], sub_seed)
+        keep = tf.gather(tf.constant([r[1:] == spec for r in rows]), sev - 1)[:, None, None, None]
+        out = shuffled if len(needed) == 1 else tf.where(keep, shuffled, out)
+    x = out
     return filters.gaussian_blur(x, sigmas, severity, "nearest")
 
 

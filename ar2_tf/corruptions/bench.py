@@ -1,0 +1,146 @@
+"""Throughput of the native corruptions against the imagecorruptions reference.
+
+    python -m ar2_tf.corruptions.bench                 # 32 px and 224 px, all 19, Markdown table
+    python -m ar2_tf.corruptions.bench --write docs/corruptions.md
+
+For each corruption and image size it reports images/s of the reference backend (one image
+at a time through imagecorruptions, ImageNet parameters: the only ones it has) and of the
+native ops with the same ImageNet parameters (tf.function, one severity per batch), their
+ratio, and at 32 px also native with the CIFAR parameters. Each number averages severities
+1-5. The summary rows give, over the 15 benchmark corruptions, the mean and geometric mean
+of the ratios and the ratio of the whole suite's time per image.
+"""
+
+import argparse
+import re
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
+
+SEED = tf.constant([1, 2])
+
+
+def images(size: int, count: int, path: str) -> np.ndarray:
+    """Real CIFAR-10 test images resized to size x size (random smooth images if `path` is missing)."""
+    try:
+        x = np.load(path)["x_test"][:count]
+    except OSError:
+        x = np.random.default_rng(0).integers(0, 256, (count, 8, 8, 3)).astype(np.uint8)
+    x = np.resize(x, (count,) + x.shape[1:])
+    return tf.cast(tf.clip_by_value(tf.round(tf.image.resize(x, (size, size), "bicubic")), 0, 255), tf.uint8)
+
+
+def native_seconds_per_image(x, name: str, params: str, repeats: int) -> float:
+    """Mean over severities 1-5 of the best-of-`repeats` time per image of a compiled call."""
+    times = []
+    for severity in range(1, 6):
+        fn = tf.function(lambda im, s=severity: corrupt(im, name, s, SEED, params=params))
+        fn(x).numpy()  # trace and warm up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(x).numpy()
+            best = min(best, time.perf_counter() - start)
+        times.append(best / int(x.shape[0]))
+    return float(np.mean(times))
+
+
+def reference_seconds_per_image(x, name: str) -> float:
+    """Mean over severities 1-5 of the time per image of the reference backend (after one warm-up)."""
+    corrupt(x[:1], name, 1, SEED, params="imagenet", backend="reference")  # numba compiles glass blur once
+    times = []
+    for severity in range(1, 6):
+        start = time.perf_counter()
+        corrupt(x, name, severity, SEED, params="imagenet", backend="reference").numpy()
+        times.append((time.perf_counter() - start) / int(x.shape[0]))
+    return float(np.mean(times))
+
+
+def run(names=ALL_CORRUPTIONS, sizes=(32, 224), batch=None, reference_images=None, repeats=3,
+        data="../shared/data/cifar10/cifar10_exact_official_subset.npz"):
+    """Returns {(name, size): {"native": s, "reference": s, "native_cifar": s}} seconds per image."""
+    batch = batch or {32: 128, 224: 32}
+    reference_images = reference_images or {32: 64, 224: 8}
+    results = {}
+    for size in sizes:
+        x = images(size, batch[size], data)
+        for name in names:
+            row = {"native": native_seconds_per_image(x, name, "imagenet", repeats),
+                   "reference": reference_seconds_per_image(x[:reference_images[size]], name)}
+            if size == 32:
+                row["native_cifar"] = native_seconds_per_image(x, name, "cifar", repeats)
+            results[(name, size)] = row
+            print(f"# {name} {size}px: " + ", ".join(f"{k} {1 / v:.0f} img/s" for k, v in row.items()), flush=True)
+    return results
+
+
+def summary(results, size: int):
+    """(mean ratio, geometric mean ratio, suite ratio) over the 15 benchmark corruptions at `size`."""
+    rows = [results[(n, size)] for n in BENCHMARK_CORRUPTIONS if (n, size) in results]
+    ratios = np.array([r["reference"] / r["native"] for r in rows])
+    suite = sum(r["reference"] for r in rows) / sum(r["native"] for r in rows)
+    return float(ratios.mean()), float(np.exp(np.log(ratios).mean())), float(suite)
+
+
+def table(results, sizes=(32, 224)) -> str:
+    head = "| corruption |"
+    rule = "| --- |"
+    for size in sizes:
+        head += f" {size} px native img/s | reference img/s | ratio |"
+        rule += " --- | --- | --- |"
+        if size == 32:
+            head += " native CIFAR params img/s |"
+            rule += " --- |"
+    lines = [head, rule]
+    names = [n for n in ALL_CORRUPTIONS if any((n, s) in results for s in sizes)]
+    for name in names:
+        line = f"| {name} |"
+        for size in sizes:
+            r = results.get((name, size))
+            if r is None:
+                line += " | | |" + (" |" if size == 32 else "")
+                continue
+            line += f" {1 / r['native']:,.0f} | {1 / r['reference']:,.1f} | {r['reference'] / r['native']:.1f}x |"
+            if size == 32:
+                line += f" {1 / r['native_cifar']:,.0f} |"
+        lines.append(line)
+    for label, k in (("mean ratio (15)", 0), ("geometric mean ratio (15)", 1), ("suite time ratio (15)", 2)):
+        line = f"| **{label}** |"
+        for size in sizes:
+            line += f" | | **{summary(results, size)[k]:.1f}x** |" + (" |" if size == 32 else "")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def write_into(path: str, text: str, marker: str = "bench"):
+    """Replaces the text between `<!-- marker:start -->` and `<!-- marker:end -->` in `path`."""
+    with open(path) as f:
+        doc = f.read()
+    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
+    if not pattern.search(doc):
+        raise SystemExit(f"{path} has no <!-- {marker}:start --> / <!-- {marker}:end --> markers")
+    with open(path, "w") as f:
+        f.write(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), doc))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--names", default=",".join(ALL_CORRUPTIONS), help="comma-separated corruptions")
+    parser.add_argument("--sizes", default="32,224", help="comma-separated image sizes")
+    parser.add_argument("--repeats", type=int, default=3, help="timed native runs per severity (best is kept)")
+    parser.add_argument("--data", default="../shared/data/cifar10/cifar10_exact_official_subset.npz")
+    parser.add_argument("--write", metavar="MARKDOWN", help="also put the table between bench markers in this file")
+    args = parser.parse_args(argv)
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    results = run(tuple(args.names.split(",")), sizes, repeats=args.repeats, data=args.data)
+    text = table(results, sizes)
+    print(text)
+    if args.write:
+        write_into(args.write, text)
+
+
+if __name__ == "__main__":
+    main()
