@@ -62,9 +62,12 @@ def fog(x, severity, seed, params):
 
 # ---------------------------------------------------------------- frost
 
-def _resize_matrix(n_in: int, n_out: int, kind: str) -> np.ndarray:
-    """OpenCV resize (half-pixel centres, edge clamp) as an [n_out, n_in] matrix; 'linear' or 'cubic' (a=-0.75)."""
-    scale = n_in / n_out
+def _resize_matrix(n_in: int, n_out: int, kind: str, scale: float = None) -> np.ndarray:
+    """OpenCV resize (half-pixel centres, edge clamp) as an [n_out, n_in] matrix; 'linear' or 'cubic' (a=-0.75).
+
+    `scale` (input pixels per output pixel) defaults to n_in / n_out; cv2.resize(fx=f) uses 1 / f.
+    """
+    scale = n_in / n_out if scale is None else scale
     matrix = np.zeros((n_out, n_in))
     for i in range(n_out):
         src = (i + 0.5) * scale - 0.5
@@ -101,11 +104,11 @@ def frost_bank(params: str, height: int, width: int):
             frost = np.asarray(image.convert("RGB"), np.float64)
         fh, fw = frost.shape[:2]
         if params == "cifar":
-            new_h, new_w, kind = int(round(fh * 0.2)), int(round(fw * 0.2)), "linear"
+            new_h, new_w, kind, scale = int(round(fh * 0.2)), int(round(fw * 0.2)), "linear", 5.0
         else:
             factor = 1.1 * max(1.0, height / fh, width / fw)
-            new_h, new_w, kind = int(np.ceil(fh * factor)), int(np.ceil(fw * factor)), "cubic"
-        rows, cols = _resize_matrix(fh, new_h, kind), _resize_matrix(fw, new_w, kind)
+            new_h, new_w, kind, scale = int(np.ceil(fh * factor)), int(np.ceil(fw * factor)), "cubic", None
+        rows, cols = _resize_matrix(fh, new_h, kind, scale), _resize_matrix(fw, new_w, kind, scale)
         resized = np.stack([rows @ frost[..., c] @ cols.T for c in range(3)], -1)
         pictures.append(np.clip(np.round(resized), 0, 255).astype(np.uint8))
     sizes = np.array([p.shape[:2] for p in pictures])
