@@ -53,11 +53,12 @@ def split_validation(split, size, val_size, seed):
     is_validation[np.random.default_rng(seed).choice(size, val_size, replace=False)] = True
     mask = tf.constant(is_validation)
 
-    def keep(wanted):
+    def keep(wanted, count):
         chosen = split.enumerate().filter(lambda index, _: tf.equal(tf.gather(mask, index), wanted))
-        return chosen.map(lambda _, example: example)
+        # filter() hides the size; the training pipeline needs it to lay out its data epochs.
+        return chosen.map(lambda _, example: example).apply(tf.data.experimental.assert_cardinality(count))
 
-    return keep(False), keep(True)
+    return keep(False, size - val_size), keep(True, val_size)
 
 
 @dataclasses.dataclass
