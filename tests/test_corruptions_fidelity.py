@@ -175,3 +175,53 @@ def test_cifar_parameters_reproduce_reference_resnet20_errors():
         assert abs(errors[name] - REFERENCE_ERRORS[name]) <= 3.0, (name, errors[name], REFERENCE_ERRORS[name])
     mean = np.mean([errors[n] for n in BENCHMARK_CORRUPTIONS])
     assert abs(mean - 27.7) <= 1.0, mean
+
+
+# The reference backend has only the ImageNet parameters; where make_cifar_c.py takes a different code
+# path (Pillow BOX upsampling in pixelate, a centred crop in zoom, an OpenCV affine warp in elastic),
+# small oracles built from the same libraries check the CIFAR path.
+
+@needs_data
+def test_cifar_pixelate_matches_pillow_box_resizes():
+    from PIL import Image
+
+    x = np.load(DATA)["x_test"][:4]
+    for severity, c in enumerate((0.95, 0.9, 0.85, 0.75, 0.65), start=1):
+        expected = np.stack([np.asarray(Image.fromarray(im).resize((int(32 * c), int(32 * c)), Image.BOX)
+                                        .resize((32, 32), Image.BOX)) for im in x])
+        got = corrupt(x, "pixelate", severity, tf.constant([0, 0]), params="cifar").numpy()
+        np.testing.assert_array_equal(got, expected)
+
+
+@needs_data
+def test_cifar_zoom_blur_matches_centre_cropped_scipy_zoom():
+    from scipy.ndimage import zoom
+
+    x = np.load(DATA)["x_test"][:2]
+    for severity, stop in enumerate((1.06, 1.11, 1.16, 1.21, 1.26), start=1):
+        expected = []
+        for im in x.astype(np.float32) / 255:
+            total = im.copy()
+            for z in np.arange(1, stop, 0.01):
+                crop = int(np.ceil(32 / z))
+                top = (32 - crop) // 2
+                zoomed = zoom(im[top:top + crop, top:top + crop], (z, z, 1), order=1)
+                trim = (zoomed.shape[0] - 32) // 2
+                total += zoomed[trim:trim + 32, trim:trim + 32]
+            expected.append(np.clip(total / (len(np.arange(1, stop, 0.01)) + 1), 0, 1) * 255)
+        got = corrupt(x, "zoom_blur", severity, tf.constant([0, 0]), params="cifar").numpy()
+        assert np.abs(got.astype(float) - np.uint8(np.stack(expected))).mean() <= 0.05
+
+
+def test_affine_warp_matches_opencv():
+    cv2 = pytest.importorskip("cv2")
+    from ar2_tf.corruptions.digital import _affine_sources
+
+    # A smooth image: OpenCV rounds warp coordinates slightly differently (within 1/32 px).
+    image = cv2.GaussianBlur(np.random.default_rng(2).random((32, 32, 3)).astype(np.float32), (0, 0), 1.5)
+    src = np.float32([[26, 26], [26, 6], [6, 6]])
+    dst = src + np.float32([[1.3, -2.1], [0.4, 2.2], [-1.7, 0.9]])
+    expected = cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (32, 32), borderMode=cv2.BORDER_REFLECT_101)
+    rows, cols = _affine_sources(tf.constant(src[None]), tf.constant(dst[None]), 32, 32)
+    got = geometry.bilinear(tf.constant(image[None]), rows, cols, "reflect101").numpy()[0]
+    assert np.abs(got - expected).mean() < 5e-4  # 0.13 grey levels

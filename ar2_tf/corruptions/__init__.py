@@ -11,6 +11,7 @@ Example:
     ds = ds.batch(128).map(lambda x, y: (corrupt(x, "fog", 3, seed), y))
 """
 
+from ar2_tf.corruptions.native import corrupt_native
 from ar2_tf.corruptions.registry import (
     ALL_CORRUPTIONS,
     BACKENDS,
@@ -60,6 +61,4 @@ def corrupt(images, name: str, severity, seed, *, params: str = "cifar", backend
         if (height is not None and height < 32) or (width is not None and width < 32):
             raise UserError(f"the reference backend needs images of at least 32x32 px, got {height}x{width}.")
         return corrupt_reference(images, name, severity, seed)
-    from ar2_tf.corruptions.native import corrupt_native
-
     return corrupt_native(images, name, severity, seed, params)

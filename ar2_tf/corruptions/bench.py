@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
 
-SEED = tf.constant([1, 2])
+SEED = (1, 2)  # a plain tuple: converted inside each traced function
 
 
 def images(size: int, count: int, path: str) -> np.ndarray:

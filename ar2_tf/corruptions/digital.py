@@ -63,48 +63,56 @@ def pil_nearest_ranges(n_in: int, n_out: int):
 
 @functools.lru_cache(maxsize=None)
 def pixelate_plan(size: int, params: str):
-    """Per severity: (down starts, down ends, up starts, up ends) along an axis of `size` pixels,
-    padded to a common length (padding repeats the last range)."""
-    up = pil_box_ranges if params == "cifar" else pil_nearest_ranges  # make_cifar_c: BOX both ways
-    plans = []
-    for c in table("pixelate", params):
-        small = int(size * c)
-        plans.append(pil_box_ranges(size, small) + up(small, size))
-    longest = max(len(p[0]) for p in plans)
-    pad = [tuple(np.pad(a, (0, longest - len(a)), mode="edge") for a in p[:2]) + p[2:] for p in plans]
-    return [np.stack([p[k] for p in pad]) for k in range(4)]  # each [5, n]
+    """Per severity, along an axis of `size` pixels: 0/1 matrices summing each output's input range
+    (down: [n, size], up: [size, n], n padded to the largest low resolution) and Pillow's
+    fixed-point weight round(2^22 / count) of each output. Returns 4 arrays, each with 5 rows."""
+    up_ranges = pil_box_ranges if params == "cifar" else pil_nearest_ranges  # make_cifar_c: BOX both ways
+    smalls = [int(size * c) for c in table("pixelate", params)]
+    longest = max(smalls)
+    down, down_k = np.zeros((5, longest, size), np.float32), np.zeros((5, longest), np.int32)
+    up, up_k = np.zeros((5, size, longest), np.float32), np.zeros((5, size), np.int32)
+    for s, small in enumerate(smalls):
+        for matrix, weight, (starts, ends) in ((down[s], down_k[s], pil_box_ranges(size, small)),
+                                                (up[s], up_k[s], up_ranges(small, size))):
+            for i, (a, b) in enumerate(zip(starts, ends)):
+                matrix[i, a:b] = 1.0
+                weight[i] = int(0.5 + 2 ** 22 / (b - a))
+    return down, down_k, up, up_k
 
 
-def _range_mean(x, starts, ends, axis: int):
-    """Pillow 8-bit box resampling along `axis` of x (integer pixel values 0..255):
-    output = (count_sum * round(2^22 / n) + 2^21) >> 22, Pillow's fixed-point rounding."""
-    zeros = tf.zeros_like(tf.gather(x, [0], axis=axis))
-    csum = tf.concat([zeros, tf.cumsum(x, axis=axis)], axis=axis)
-    total = tf.gather(csum, ends, axis=axis, batch_dims=1) - tf.gather(csum, starts, axis=axis, batch_dims=1)
-    n = tf.cast(ends - starts, tf.float64)
-    weight = tf.floor(0.5 + 2.0 ** 22 / n)
-    shape = [-1] + [1] * (x.shape.rank - 1)
-    shape[axis] = tf.shape(n)[1]
-    value = (tf.cast(total, tf.float64) * tf.reshape(weight, shape) + 2.0 ** 21) / 2.0 ** 22
-    return tf.cast(tf.clip_by_value(tf.floor(value), 0, 255), tf.float32)
+def _pil_pass(x, matrix, weight, axis: int):
+    """One Pillow 8-bit box pass on x [N,H,W] (integer pixel values) along axis 1 or 2: exact integer
+    sums, then (sum * weight + 2^21) >> 22 as Pillow rounds."""
+    if axis == 2:
+        sums = tf.linalg.matmul(x, matrix, transpose_b=True)
+        weight = weight[..., None, :]
+    else:
+        sums = tf.linalg.matmul(matrix, x)
+        weight = weight[..., :, None]
+    fixed = tf.cast(sums, tf.int32) * weight + (1 << 21)
+    return tf.cast(tf.bitwise.right_shift(fixed, 22), tf.float32)
 
 
 def pixelate(x, severity, seed, params):
-    height, width = x.shape[1], x.shape[2]
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     batch = tf.shape(x)[0]
+    static = static_severity(severity)
     sev = filters.batch_severity(severity, batch) - 1
-    pixels = tf.round(x * 255)  # the reference resizes the uint8 image with Pillow
-    rows, cols = pixelate_plan(height, params), pixelate_plan(width, params)
 
-    def ranges(plan, k):  # padded ranges serve every severity: extra outputs are never read
-        return tf.gather(tf.constant(plan[k], tf.int32), sev)
+    def plan(size, k):
+        array = pixelate_plan(size, params)[k]
+        if static is not None:
+            return tf.constant(array[static - 1])
+        # One matrix per image, repeated per channel (images and channels share the matmul batch).
+        return tf.repeat(tf.gather(tf.constant(array), sev), channels, axis=0)
 
-    # Pillow resamples horizontally, then vertically, rounding to uint8 after each pass.
-    small = _range_mean(pixels, ranges(cols, 0), ranges(cols, 1), axis=2)
-    small = _range_mean(small, ranges(rows, 0), ranges(rows, 1), axis=1)
-    big = _range_mean(small, ranges(cols, 2), ranges(cols, 3), axis=2)
-    big = _range_mean(big, ranges(rows, 2), ranges(rows, 3), axis=1)
-    return big / 255
+    pixels = tf.reshape(tf.transpose(tf.round(x * 255), [0, 3, 1, 2]), [-1, height, width])
+    # Pillow resizes the uint8 image horizontally, then vertically, rounding after each pass.
+    small = _pil_pass(pixels, plan(width, 0), plan(width, 1), axis=2)
+    small = _pil_pass(small, plan(height, 0), plan(height, 1), axis=1)
+    big = _pil_pass(small, plan(width, 2), plan(width, 3), axis=2)
+    big = _pil_pass(big, plan(height, 2), plan(height, 3), axis=1)
+    return tf.transpose(tf.reshape(big, [batch, channels, height, width]), [0, 2, 3, 1]) / 255
 
 
 # ---------------------------------------------------------------- JPEG

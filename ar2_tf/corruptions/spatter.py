@@ -15,8 +15,9 @@ from ar2_tf.corruptions import filters
 from ar2_tf.corruptions.filters import pick, static_severity
 from ar2_tf.corruptions.params import column
 
-WATER = tf.constant([175 / 255, 238 / 255, 238 / 255])
-MUD = tf.constant([63 / 255, 42 / 255, 20 / 255])
+# Colours as NumPy constants: a module-level tf.constant would belong to whichever graph first imported us.
+WATER = np.array([175, 238, 238], np.float32) / 255  # the reference's pale turquoise, in RGB order
+MUD = np.array([63, 42, 20], np.float32) / 255
 
 
 def _shift(x, dy: int, dx: int, fill):
