@@ -109,24 +109,34 @@ def test_static_pipeline_is_deterministic_covers_each_epoch_and_resumes(shards):
         np.testing.assert_array_equal(a[1], b[1])
 
 
+RUN = ["--dataset", "imagenet", "--image-size", str(SIZE), "--corruption", "fog", "--preset", "tiny",
+       "--batch-size", "4", "--test-size", "4", "--verbose", "0"]
+
+
+def check_report(out, mode):
+    with open(os.path.join(out, "report.json")) as file:
+        report = json.load(file)
+    assert report["config"]["corruption_mode"] == mode and report["phases_run"] == 2
+    assert report["preprocessing"] == "caffe" and report["input_shape"] == [SIZE, SIZE, 3]
+    assert set(report["after"]["corrupted"]) == {"1", "2", "3", "4", "5"}
+
+
 @pytest.mark.slow
-def test_resnet50_repairs_from_shards_and_with_on_the_fly_corruptions(tree, shards, tmp_path, capsys):
-    run = ["--dataset", "imagenet", "--data-dir", tree, "--image-size", str(SIZE), "--corruption", "fog",
-           "--preset", "tiny", "--batch-size", "4", "--test-size", "4", "--verbose", "0"]
-    static = str(tmp_path / "static")
-    assert run_main(train.main, run + ["--model", "resnet50", "--weights", "none", "--pretrain-epochs", "1",
-                                       "--corruption-mode", "static", "--precomputed-dir", shards,
-                                       "--out", static]) == 0
-    dynamic = str(tmp_path / "dynamic")
-    assert run_main(train.main, run + ["--model", os.path.join(static, "pretrained.keras"), "--preprocessing", "caffe",
-                                       "--out", dynamic]) == 0
-    for out, mode in ((static, "static"), (dynamic, "dynamic")):
-        with open(os.path.join(out, "report.json")) as file:
-            report = json.load(file)
-        assert report["config"]["corruption_mode"] == mode and report["phases_run"] == 2
-        assert report["preprocessing"] == "caffe" and report["input_shape"] == [SIZE, SIZE, 3]
-        assert set(report["after"]["corrupted"]) == {"1", "2", "3", "4", "5"}
-    assert run_main(train.main, run + ["--model", "resnet50", "--weights", "none", "--severity", "2",
-                                       "--corruption-mode", "static", "--precomputed-dir", shards,
-                                       "--out", str(tmp_path / "bad")]) == 2
+def test_resnet50_repairs_from_precomputed_shards(tree, shards, tmp_path, capsys):
+    out = str(tmp_path / "static")
+    flags = ["--data-dir", tree, "--model", "resnet50", "--weights", "none", "--corruption-mode", "static",
+             "--precomputed-dir", shards]
+    assert run_main(train.main, RUN + flags + ["--pretrain-epochs", "1", "--out", out]) == 0
+    check_report(out, "static")
+    assert run_main(train.main, RUN + flags + ["--severity", "2", "--out", str(tmp_path / "bad")]) == 2
     assert "were made with severity 3 (run: 2)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resnet50_repairs_with_on_the_fly_corruptions(tree, tmp_path):
+    model = str(tmp_path / "resnet50.keras")
+    keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3), classes=2).save(model)
+    out = str(tmp_path / "dynamic")
+    assert run_main(train.main, RUN + ["--data-dir", tree, "--model", model, "--preprocessing", "caffe",
+                                       "--out", out]) == 0
+    check_report(out, "dynamic")
