@@ -155,7 +155,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                             severities=tuple(severities), test_size=base.test_size, image_size=base.image_size,
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
     results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
-                             preprocessing=training._preprocessing(base), out=os.path.join(out, "evaluation"),
+                             preprocessing=training.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
     by_source = {os.path.abspath(entry["source"]): entry for entry in results["models"].values()}

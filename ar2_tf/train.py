@@ -14,6 +14,7 @@ from ar2_tf.cli import run_main
 from ar2_tf.config import METHODS, PRESETS, RepairConfig, TrainConfig, from_dict, load_json
 from ar2_tf.datasets import DATASETS
 from ar2_tf.distribution import STRATEGIES, get_strategy
+from ar2_tf.errors import UserError, check_severity
 
 # Per-dataset defaults for flags the user leaves out.
 _DATASET_DEFAULTS = {
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ar2_tf.train", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="demo", help=f"one of {', '.join(DATASETS)}")
+    data.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: demo)")
     data.add_argument("--data-dir", help="folder or .npz file with the data (default: tfds download / demo)")
     data.add_argument("--eval-data-dir", help="another source for the test split (e.g. exact-pixel test images)")
     data.add_argument("--train-size", type=int, help="seeded random subset of the training split")
@@ -58,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--unsafe-model-loading", action="store_true",
                        help="allow .keras files containing Python lambdas (runs code from the file!)")
     repair = parser.add_argument_group("corruption and method")
-    repair.add_argument("--corruption", default="gaussian_noise", help="the corruption to repair for")
-    repair.add_argument("--severity", default="3", help="training severity, 1-5")
+    repair.add_argument("--corruption", help="the corruption to repair for (default: gaussian_noise), or all")
+    repair.add_argument("--severity", help="training severity, 1-5 (default: 3)")
     repair.add_argument("--corruption-params", help="cifar or imagenet parameter set (default by dataset)")
-    repair.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
-    repair.add_argument("--method", default="ar2", help=f"one of {', '.join(METHODS)}")
+    repair.add_argument("--corruption-backend", help="native (default) or reference (imagecorruptions)")
+    repair.add_argument("--method", help=f"one of {', '.join(METHODS)} (default: ar2)")
     repair.add_argument("--corruption-mode", help="dynamic (corrupt on the fly, default) or static (precomputed "
                                                   "shards, the paper's ImageNet setting)")
     repair.add_argument("--precomputed-dir", help="static mode: shards from python -m ar2_tf.precompute")
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--momentum", type=float, help="SGD momentum")
     run = parser.add_argument_group("run")
     run.add_argument("--out", help="run folder (default: runs/<dataset>_<method>_<corruption>)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, help="seed of data order, corruption noise and subsets (default: 0)")
     run.add_argument("--force", action="store_true", help="discard a different run found in --out")
     run.add_argument("--strategy", default="auto", help=f"one of {', '.join(STRATEGIES)}")
     run.add_argument("--mixed-precision", help="mixed_float16 or mixed_bfloat16 (GPUs; loss scaling for float16)")
@@ -94,30 +95,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args) -> TrainConfig:
-    """Merges, in increasing priority: dataset defaults, preset, --config file, explicit flags."""
-    defaults = _DATASET_DEFAULTS.get(args.dataset, {})
-    values = dataclasses.asdict(TrainConfig(dataset=args.dataset))
-    values.update({key: value for key, value in defaults.items() if key != "preset"})
-    preset = args.preset or defaults.get("preset", "cifar-paper")
-    if preset not in PRESETS:
-        from ar2_tf.errors import UserError
+    """Merges, in increasing priority: TrainConfig defaults, dataset defaults, preset, --config, explicit flags.
 
+    A --config file only sets the fields it names, so a tuning search's best.json
+    (AR2 fields only) keeps the dataset's defaults for everything else.
+    """
+    loaded = load_json(args.config) if args.config else {}
+    dataset = args.dataset or loaded.get("dataset") or "demo"
+    defaults = _DATASET_DEFAULTS.get(dataset, {})
+    values = dataclasses.asdict(TrainConfig(dataset=dataset))
+    values.update({key: value for key, value in defaults.items() if key != "preset"})
+    preset = args.preset or loaded.get("preset") or defaults.get("preset", "cifar-paper")
+    if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
     values["repair"] = dataclasses.asdict(PRESETS[preset])
-    if args.config:
-        loaded = from_dict({"dataset": args.dataset, **load_json(args.config)})
-        values.update({k: v for k, v in dataclasses.asdict(loaded).items() if k != "repair"})
-        values["repair"].update(dataclasses.asdict(loaded.repair))
+    repair_fields = set(values["repair"])
+    for key, value in loaded.items():
+        if key == "repair":
+            values["repair"].update(value or {})
+        elif key in repair_fields and key not in values:
+            values["repair"][key] = value
+        elif key != "preset":
+            values[key] = value  # unknown keys are reported by from_dict below
     for field in dataclasses.fields(TrainConfig):
         given = getattr(args, field.name, None)
         if field.name != "repair" and given not in (None, False):
             values[field.name] = given
-    values["severity"] = args.severity if args.severity is None else str(args.severity)
     for flag, field in _REPAIR_FLAGS.items():
         if getattr(args, flag) is not None:
             values["repair"][field] = getattr(args, flag)
-    from ar2_tf.errors import check_severity
-
     values["severity"] = check_severity(values["severity"])
     if values.get("model") and values.get("pretrain_epochs") and values["model"].endswith((".keras", ".h5")):
         values["pretrain_epochs"] = 0

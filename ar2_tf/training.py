@@ -45,7 +45,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     return config
 
 
-def _preprocessing(config):
+def model_preprocessing(config):
+    """The preprocessing name of the run's model: explicit, else the architecture's (caffe for resnet50), else x/255."""
     return config.preprocessing or models.DEFAULT_PREPROCESSING.get(config.model, "unit")
 
 
@@ -75,7 +76,7 @@ def prepare_classifier(config, source, out, verbose):
                             "model, or --pretrain-epochs N for a short vanilla pre-training first.")
         print(f"pre-training a vanilla {config.model} for {config.pretrain_epochs} epochs on clean images")
         pretrain(classifier, source.train, epochs=config.pretrain_epochs, batch_size=config.batch_size,
-                 preprocessing=_preprocessing(config), seed=config.seed, verbose=verbose)
+                 preprocessing=model_preprocessing(config), seed=config.seed, verbose=verbose)
     save_model_atomic(classifier, saved)
     return classifier
 
@@ -84,7 +85,7 @@ def _evaluate(classifier, test_split, config):
     """Errors at the target corruption; for the unified model, at all 15 (severity-wise means)."""
     names = corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
     results = {name: corruption_errors(classifier, test_split, corruption=name,
-                                       preprocessing=_preprocessing(config), params=config.params,
+                                       preprocessing=model_preprocessing(config), params=config.params,
                                        backend=config.corruption_backend, seed=config.seed)
                for name in names}
     if len(results) == 1:
@@ -118,7 +119,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
         raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
                         f"{config.batch_size}; lower --batch-size.")
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
-    preprocessing = _preprocessing(config)
+    preprocessing = model_preprocessing(config)
     pipeline = methods.build_pipeline(source.train, config, preprocessing,
                                       start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
     schedule_callback, callbacks = methods.method_callbacks(
@@ -141,7 +142,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
     return initial_epoch * steps_per_epoch + len(schedule_callback.phases_run)  # phases run, resumes included
 
 
-def _run_identity(config):
+def run_identity(config):
     """The config plus a fingerprint of the pretrained model file: a changed file is a different run."""
     identity = to_dict(config)
     if os.path.isfile(config.model):
@@ -174,7 +175,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         tf.config.experimental.enable_op_determinism()
     if not distribution.is_chief(strategy):
         return _run_worker(config, out, strategy)
-    out = prepare_run_dir(out, _run_identity(config), force=force)
+    out = prepare_run_dir(out, run_identity(config), force=force)
     distribution.barrier(strategy)  # the run folder is ready (or reset) for the other workers
     report_path = os.path.join(out, "report.json")
     if os.path.exists(report_path):
@@ -207,7 +208,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     save_model_atomic(classifier, os.path.join(out, "model.keras"))
     report = {"config": to_dict(config), "environment": environment(), "schedule": dataclasses.asdict(Schedule.from_config(config.effective_repair)),
               "phases_run": phases_run, "class_names": list(source.class_names),
-              "preprocessing": _preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
+              "preprocessing": model_preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
               "train_size": source.train_size, "before": before, "after": after}
     write_json_atomic(report_path, report)
     return report

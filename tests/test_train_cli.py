@@ -40,3 +40,16 @@ def test_rerun_reuses_a_finished_run_and_refuses_a_different_config(tiny_run, ca
     assert "reusing its report" in capsys.readouterr().out
     assert run_main(train.main, TINY + ["--out", tiny_run, "--alpha", "0.5"]) == 2
     assert "holds a different run (changed: repair)" in capsys.readouterr().err
+
+
+def test_config_file_sets_only_the_fields_it_names_and_flags_win(tmp_path):
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps({"dataset": "cifar10", "corruption": "fog", "k": 2, "alpha": 0.7,
+                                "repair": {"refine_steps": 2}}))
+    config = train.config_from_args(train.build_parser().parse_args(["--config", str(path), "--alpha", "0.4"]))
+    assert (config.dataset, config.corruption, config.method, config.severity) == ("cifar10", "fog", "ar2", 3)
+    assert (config.repair.k, config.repair.alpha, config.repair.refine_steps) == (2, 0.4, 2)
+    assert config.repair.iterations == 30  # the cifar10 dataset default preset, not the demo's
+    path.write_text(json.dumps({"colour": "red"}))
+    with pytest.raises(Exception, match="unknown config field"):
+        train.config_from_args(train.build_parser().parse_args(["--config", str(path)]))

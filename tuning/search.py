@@ -60,7 +60,7 @@ class SearchConfig:
 def _identity(search):
     """What makes two searches the same; max_trials can grow and compare_defaults can change."""
     values = dataclasses.asdict(search)
-    values["train"] = training._run_identity(search.train)
+    values["train"] = training.run_identity(search.train)
     for name in ("max_trials", "compare_defaults"):
         values.pop(name)
     return json.loads(json.dumps(values, default=str))
@@ -200,7 +200,7 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     classifier = training.prepare_classifier(config, source, out, verbose)
     models.check_compatible(classifier, source.num_classes, source.image_shape)
     model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
-    preprocessing = training._preprocessing(config)
+    preprocessing = training.model_preprocessing(config)
     validation = ValidationSet.from_split(
         validation_split, corruption=config.corruption, severities=search.val_severities,
         preprocessing=preprocessing, params=config.params, backend=config.corruption_backend, seed=config.seed)
