@@ -110,6 +110,26 @@ def test_float_input_gives_float_output(name):
     assert np.abs(np.floor(out.numpy() + 1e-3).astype(int) - as_uint8).max() <= 1
 
 
+@pytest.mark.parametrize("params", PARAM_SETS)
+def test_non_square_and_small_images(params):
+    x = _images(size=48, batch=2)[:, :20, :, :]  # 20 x 48
+    for name in ALL_CORRUPTIONS:
+        out = corrupt(x, name, tf.constant([2, 5]), SEED, params=params)
+        assert out.shape == x.shape and out.dtype == tf.uint8, name
+
+
+def test_first_use_inside_a_graph():
+    # Cached tables (frost pictures, Poisson CDFs, Pillow plans) must not capture graph tensors.
+    from ar2_tf.corruptions import digital, noise, weather
+
+    for cached in (weather.frost_bank, weather._frost_constant, noise.poisson_tables, digital.pixelate_plan):
+        cached.cache_clear()
+    x = _images(batch=2)
+    for name in ("frost", "shot_noise", "pixelate"):
+        out = tf.function(lambda im: corrupt(im, name, 2, SEED))(x)
+        np.testing.assert_array_equal(out, corrupt(x, name, 2, SEED))
+
+
 def test_native_is_default_and_batch_size_can_be_unknown():
     x = _images()
     ds = tf.data.Dataset.from_tensor_slices(x).batch(3).map(lambda im: corrupt(im, "zoom_blur", 2, SEED))

@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt, geometry, spatter, weather
-from ar2_tf.corruptions.fidelity import DETERMINISTIC, compare_with_reference, model_errors, upsampled_cifar
+from ar2_tf.corruptions.fidelity import (DETERMINISTIC, REFERENCE_RESNET20_ERRORS, compare_with_reference,
+                                         model_errors, upsampled_cifar)
 
 DATA = "../shared/data/cifar10/cifar10_exact_official_subset.npz"
 MODEL = "../shared/models/cifar10_resnet20v1.h5"
@@ -152,15 +153,6 @@ def test_glass_blur_copies_match_reference_statistics():
         assert abs(moved[0] - moved[1]) < 0.02, (max_delta, iterations, moved)
 
 
-# FIELD-NOTES: the shared ResNet-20 on the 1,017 original-pixel CIFAR-10 test images with the reference
-# CIFAR-10-C generator, error % averaged over severities 1-5 (sampling noise about +-1.5 points).
-REFERENCE_ERRORS = {
-    "gaussian_noise": 56.3, "shot_noise": 46.3, "impulse_noise": 48.1, "defocus_blur": 10.9, "glass_blur": 50.4,
-    "motion_blur": 18.9, "zoom_blur": 13.7, "snow": 23.3, "frost": 27.2, "fog": 16.7, "brightness": 9.7,
-    "contrast": 25.2, "elastic_transform": 17.2, "pixelate": 26.9, "jpeg_compression": 24.3,
-}
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(MODEL), reason="needs ../shared/models/cifar10_resnet20v1.h5")
 @needs_data
@@ -172,7 +164,7 @@ def test_cifar_parameters_reproduce_reference_resnet20_errors():
     errors = model_errors(model, data["x_test"], data["y_test"].reshape(-1))
     assert abs(errors["clean"] - 7.4) < 0.2
     for name in BENCHMARK_CORRUPTIONS:
-        assert abs(errors[name] - REFERENCE_ERRORS[name]) <= 3.0, (name, errors[name], REFERENCE_ERRORS[name])
+        assert abs(errors[name] - REFERENCE_RESNET20_ERRORS[name]) <= 3.0, (name, errors[name])
     mean = np.mean([errors[n] for n in BENCHMARK_CORRUPTIONS])
     assert abs(mean - 27.7) <= 1.0, mean
 

@@ -11,6 +11,8 @@ Example:
     ds = ds.batch(128).map(lambda x, y: (corrupt(x, "fog", 3, seed), y))
 """
 
+import tensorflow as tf
+
 from ar2_tf.corruptions.native import corrupt_native
 from ar2_tf.corruptions.registry import (
     ALL_CORRUPTIONS,
@@ -29,6 +31,9 @@ __all__ = ["ALL_CORRUPTIONS", "BACKENDS", "BENCHMARK_CORRUPTIONS", "EXTRA_CORRUP
            "PARAM_SETS", "check_corruption", "corrupt"]
 
 
+# The ops are plain TensorFlow with Python-level choices only: AutoGraph has nothing to convert, and
+# converting the lru-cached helpers inside would break them.
+@tf.autograph.experimental.do_not_convert
 def corrupt(images, name: str, severity, seed, *, params: str = "cifar", backend: str = "native"):
     """Corrupts a batch of images.
 

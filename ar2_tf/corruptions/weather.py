@@ -93,7 +93,8 @@ def frost_bank(params: str, height: int, width: int):
 
     cifar (make_cifar_c.py): frost1-5 only (the reference draws randint(5)), shrunk by 0.2
     with cv2 INTER_LINEAR. imagenet (imagecorruptions): all 6, enlarged so both sides cover
-    the image, times 1.1, with cv2 INTER_CUBIC. Returns (uint8 [n, Hmax, Wmax, 3], sizes [n, 2]).
+    the image, times 1.1, with cv2 INTER_CUBIC (also used for CIFAR parameters on images
+    larger than the shrunk pictures). Returns (uint8 [n, Hmax, Wmax, 3], sizes [n, 2]).
     """
     from PIL import Image
 
@@ -103,9 +104,9 @@ def frost_bank(params: str, height: int, width: int):
         with importlib.resources.as_file(folder / name) as path, Image.open(path) as image:
             frost = np.asarray(image.convert("RGB"), np.float64)
         fh, fw = frost.shape[:2]
-        if params == "cifar":
+        if params == "cifar" and min(round(fh * 0.2) - height, round(fw * 0.2) - width) > 0:
             new_h, new_w, kind, scale = int(round(fh * 0.2)), int(round(fw * 0.2)), "linear", 5.0
-        else:
+        else:  # imagecorruptions' rule (also for CIFAR parameters on images the shrunk pictures cannot cover)
             factor = 1.1 * max(1.0, height / fh, width / fw)
             new_h, new_w, kind, scale = int(np.ceil(fh * factor)), int(np.ceil(fw * factor)), "cubic", None
         rows, cols = _resize_matrix(fh, new_h, kind, scale), _resize_matrix(fw, new_w, kind, scale)
