@@ -13,8 +13,8 @@ def _metrics(trial) -> dict:
 
 
 def train_command(search, out) -> str:
-    """The command that repairs with the best config. Data, corruption and severity are passed as
-    flags as well: `ar2_tf.train`'s flag defaults take precedence over the same fields in --config."""
+    """The command that repairs with the best config; best.json holds AR2's hyperparameters, so the
+    data, corruption and severity the search used are passed as flags."""
     config = search.train
     parts = ["python -m ar2_tf.train", f"--config {os.path.join(out, 'best.json')}", f"--dataset {config.dataset}"]
     if config.data_dir:
