@@ -38,6 +38,8 @@ def test_names_and_registry():
     (dict(severity=6), "severity"),
     (dict(severity=2.5), "severity"),
     (dict(severity="3"), "severity"),
+    (dict(severity=True), "severity"),
+    (dict(severity=np.float64(3.0)), "severity"),
     (dict(severity=tf.constant([1, 9])), "severity"),
     (dict(severity=tf.constant(2.0)), "severity"),
     (dict(params="svhn"), "unknown params"),
@@ -56,6 +58,11 @@ def test_bad_arguments_raise_user_error(kwargs, match):
     args.update(kwargs)
     with pytest.raises(UserError, match=match):
         corrupt(**args)
+
+
+def test_numpy_integer_severity_is_accepted():
+    x = _images(batch=2)
+    np.testing.assert_array_equal(corrupt(x, "contrast", np.int64(2), SEED), corrupt(x, "contrast", 2, SEED))
 
 
 def test_native_needs_static_image_size():

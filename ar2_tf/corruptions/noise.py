@@ -34,11 +34,9 @@ def poisson_tables(params: str):
     cdfs, guides = [], []
     for c in photons:
         lam = np.arange(256)[:, None] / 255.0 * c
-        with np.errstate(divide="ignore"):
-            log_pmf = np.where(lam > 0, k * np.log(np.maximum(lam, 1e-300)) - lam - log_factorial, np.where(k == 0, 0.0, -np.inf))
-        cdf = np.cumsum(np.exp(log_pmf), axis=1)
-        cdf[:, -1] = 1.0
-        cdf = np.minimum(cdf.astype(np.float32), 1.0)
+        log_pmf = k * np.log(np.maximum(lam, 1e-300)) - lam - log_factorial
+        pmf = np.where(lam > 0, np.exp(log_pmf), (k == 0).astype(float))  # Poisson(0) is always 0
+        cdf = np.minimum(np.cumsum(pmf, axis=1).astype(np.float32), 1.0)
         cdf[:, -1] = 1.0
         guide = np.stack([np.searchsorted(row, np.arange(_GUIDE) / _GUIDE, side="left") for row in cdf])
         cdfs.append(cdf)

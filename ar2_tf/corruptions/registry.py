@@ -5,6 +5,7 @@ only knows names, so the reference backend and the validators can be imported
 without building any TensorFlow op.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from ar2_tf.errors import UserError, check_choice, check_severity
@@ -52,7 +53,9 @@ def check_severity_arg(severity, batch_size=None) -> tf.Tensor:
     Python ints and tensors with a static value are checked here and raise
     `UserError`; severities known only at run time get a graph assertion.
     """
-    if isinstance(severity, (int,)) or (hasattr(severity, "ndim") and not tf.is_tensor(severity) and severity.ndim == 0):
+    if not tf.is_tensor(severity) and np.ndim(severity) == 0:  # a Python or NumPy scalar
+        if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer)):
+            raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}.")
         return tf.constant(check_severity(severity), tf.int32)
     severity = tf.convert_to_tensor(severity)
     if not severity.dtype.is_integer:
