@@ -2,7 +2,7 @@
 
 One export (module scope) is shared by every test: layout and models.config,
 signature contents, predictions against the Keras model, rejected inputs, and
-the request formats documented in docs/serving.md, sent through a real gRPC
+the request formats documented in README.md (Serving), sent through a real gRPC
 server and a REST decoder that follows TF Serving's JSON rules.
 """
 
@@ -29,7 +29,7 @@ from export.verify import signature_summary
 from tests.conftest import CIFAR10_EXACT, RESNET20
 
 NAME = "ar2_cifar10_gaussian_noise"
-DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "serving.md")
+DOCS = os.path.join(os.path.dirname(__file__), "..", "README.md")
 OUTPUTS = {"probabilities", "classes", "top_k_classes", "top_k_scores", "class_names"}
 
 
@@ -159,7 +159,7 @@ def test_bounds_are_inclusive_and_preprocessed_inputs_are_checked(loaded):
         _run(loaded, "predict_preprocessed", inputs=np.zeros((2, 32, 32), np.float32))
 
 
-# The request formats of docs/serving.md.
+# The request formats of README.md (Serving).
 
 
 def _docs_blocks(language):
