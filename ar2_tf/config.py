@@ -116,7 +116,8 @@ def load_json(path: str) -> dict:
         with open(path) as file:
             return json.load(file)
     except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"could not read config {path!r}: {error}") from None
+        raise UserError(f"could not read config {path!r} ({error}); pass a JSON object of config fields, "
+                        "e.g. a tuning search's best.json.") from None
 
 
 # Presets: the paper's two settings and a tiny one for CPU tests. Each names the command that runs it.

@@ -155,7 +155,8 @@ def _load_large(name, data_dir, train_size, test_size, image_size, seed):
     if data_dir is None and name == "folder":
         raise UserError("--dataset folder needs --data-dir DIR with train/<class>/ and val/<class>/ image folders.")
     if data_dir is not None and not os.path.isdir(data_dir):
-        raise UserError(f"data dir {data_dir!r} does not exist or is not a folder.")
+        raise UserError(f"data dir {data_dir!r} does not exist or is not a folder; pass --data-dir with an image-folder "
+                        "tree (train/<class>/*, val/<class>/*) or the tfds imagenet2012 manual folder.")
     if data_dir is not None and image_folder.looks_like_tree(data_dir):
         train, test, class_names, sizes = image_folder.load_tree(data_dir, train_size, test_size, seed)
     else:

@@ -55,7 +55,7 @@ CASES = [
     ("severity text", ["--severity", "high"], "severity must be an integer from 1 to 5"),
     ("missing data dir", ["--dataset", "cifar10", "--model", "resnet20", "--data-dir", "/no/such/dir"],
      "does not exist"),
-    ("data dir is a file", ["--dataset", "folder", "--data-dir", a_file], "is not a folder"),
+    ("data dir is a file", ["--dataset", "folder", "--data-dir", a_file], "is not a folder; pass --data-dir with an image-folder tree"),
     ("image folder without classes", ["--dataset", "folder", "--data-dir", lambda p: (p / "train").mkdir() or
                                       str(p)], "no class folders"),
     ("missing model", ["--model", "/no/such/model.h5"], "does not exist"),
@@ -68,7 +68,7 @@ CASES = [
      "pass --image-size 16"),
     ("--out not writable", ["--out", lambda p: a_file(p) + "/run"], "cannot write to --out"),
     ("batch larger than data", ["--batch-size", "500"], "fewer than one batch"),
-    ("bad config file", ["--config", a_file], "could not read config"),
+    ("bad config file", ["--config", a_file], "pass a JSON object of config fields"),
 ]
 
 
