@@ -75,3 +75,22 @@ def test_corrupted_pipeline_is_identical_for_every_evaluation():
     clean = take(clean_pipeline(split(), batch_size=16, preprocessing="unit"), 3)
     assert [len(b[1]) for b in clean] == [16, 16, 8]
     assert not np.array_equal(clean[0][0], run()[0][0])
+
+
+def test_unified_mode_gives_each_batch_one_benchmark_corruption_drawn_from_its_seed():
+    from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
+    from ar2_tf.data import UNIFIED, corrupt_views
+
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)), tf.uint8)
+    chosen = []
+    for seed in range(12):
+        seed = tf.constant([seed, 7])
+        out = corrupt_views(images, UNIFIED, 3, seed, params="cifar", backend="native").numpy()
+        np.testing.assert_array_equal(out, corrupt_views(images, UNIFIED, 3, seed, params="cifar",
+                                                         backend="native"))  # a function of the seed
+        noise_seed = tf.random.experimental.stateless_split(seed, 2)[1]
+        matches = [name for name in BENCHMARK_CORRUPTIONS
+                   if np.array_equal(out, corrupt(images, name, 3, noise_seed, params="cifar").numpy())]
+        assert len(matches) == 1, matches  # the whole batch got exactly one of the 15
+        chosen.append(matches[0])
+    assert len(set(chosen)) >= 6  # seeds spread the draws over the 15
