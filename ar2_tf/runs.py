@@ -66,11 +66,16 @@ def prepare_run_dir(out, config: dict, force=False) -> str:
                                  if (previous or {}).get(k) != config.get(k))
                 raise UserError(f"--out {out!r} holds a different run (changed: {', '.join(changed)}). Use another "
                                 "--out, or --force to discard that run and start over.")
-            for name in ("checkpoints", "logs", "report.json", "model.keras", "before.json"):
-                target = os.path.join(out, name)
-                if os.path.isdir(target):
-                    shutil.rmtree(target)
-                elif os.path.exists(target):
-                    os.remove(target)
+            remove_outputs(out, ("checkpoints", "logs", "report.json", "model.keras", "before.json"))
     write_json_atomic(path, {"config": config, "environment": environment()})
     return out
+
+
+def remove_outputs(out: str, names) -> None:
+    """Deletes the files and folders `names` inside `out` (those that exist): what `--force` discards."""
+    for name in names:
+        target = os.path.join(out, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)

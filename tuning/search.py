@@ -15,7 +15,6 @@
 import dataclasses
 import json
 import os
-import shutil
 
 import keras
 import keras_tuner
@@ -26,7 +25,7 @@ from ar2_tf.config import RepairConfig, TrainConfig, to_dict
 from ar2_tf.data import UNIFIED
 from ar2_tf.datasets import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
-from ar2_tf.runs import environment, write_json_atomic
+from ar2_tf.runs import environment, remove_outputs, write_json_atomic
 from tuning import report
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
 from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective, ValidationSet, split_validation
@@ -81,12 +80,7 @@ def _open_search_dir(out, identity, force):
             changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
             raise UserError(f"--out {out!r} holds a different search (changed: {', '.join(changed)}). Use another "
                             "--out, or --force to discard it and start over.")
-        for name in _OUTPUTS:
-            target = os.path.join(out, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
+        remove_outputs(out, _OUTPUTS)
     write_json_atomic(path, {"search": identity, "environment": environment()})
 
 
