@@ -28,6 +28,13 @@ def cifar10_test():
         return data["x_test"], data["y_test"].astype(np.int64)
 
 
+@pytest.fixture(scope="session")
+def cifar10_class_names():
+    """CIFAR-10's ten class names, as stored beside those images."""
+    with np.load(CIFAR10_EXACT, allow_pickle=False) as data:
+        return [str(name) for name in data["class_names"]]
+
+
 def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
     """A small conv net with a CAM-able head: "gap" (GlobalAveragePooling2D + Dense softmax),
     "avgpool" (AveragePooling2D over the map + Flatten + Dense + separate softmax Activation)."""

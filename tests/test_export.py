@@ -14,7 +14,6 @@ import threading
 from concurrent import futures
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,7 +25,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from ar2_tf import datasets
 from export.exporter import ExportOptions, export_runs
 from export.verify import signature_summary
-from tests.conftest import CIFAR10_EXACT, RESNET20
+from tests.conftest import CIFAR10_EXACT
 
 NAME = "ar2_cifar10_gaussian_noise"
 DOCS = os.path.join(os.path.dirname(__file__), "..", "README.md")
@@ -34,22 +33,17 @@ OUTPUTS = {"probabilities", "classes", "top_k_classes", "top_k_scores", "class_n
 
 
 @pytest.fixture(scope="module")
-def keras_model():
-    return keras.saving.load_model(RESNET20, compile=False)
+def cifar(cifar10_test, cifar10_class_names):
+    """The first 64 original-pixel test images and the class names."""
+    return cifar10_test[0][:64], cifar10_class_names
 
 
 @pytest.fixture(scope="module")
-def cifar():
-    with np.load(CIFAR10_EXACT, allow_pickle=False) as data:
-        return data["x_test"][:64], [str(name) for name in data["class_names"]]
-
-
-@pytest.fixture(scope="module")
-def run_folder(keras_model, cifar, tmp_path_factory):
+def run_folder(resnet20, cifar, tmp_path_factory):
     """A finished run folder around the shared ResNet-20, as python -m ar2_tf.train writes it."""
     folder = tmp_path_factory.mktemp("runs") / "resnet20"
     folder.mkdir()
-    keras_model.save(folder / "model.keras")
+    resnet20.save(folder / "model.keras")
     config = {"dataset": "cifar10", "data_dir": os.path.abspath(CIFAR10_EXACT), "corruption": "gaussian_noise",
               "method": "ar2", "severity": 3, "seed": 0, "image_size": None}
     report = {"config": config, "preprocessing": "unit", "class_names": cifar[1], "input_shape": [32, 32, 3],
@@ -110,10 +104,10 @@ def test_signature_contents(serving):
     assert signatures["serving_default"].method_name == "tensorflow/serving/predict"
 
 
-def test_both_signatures_match_keras_on_real_images(loaded, keras_model, cifar):
+def test_both_signatures_match_keras_on_real_images(loaded, resnet20, cifar, cifar10_test):
     images, names = cifar
-    expected = keras_model([images.astype(np.float32) / 255.0]).numpy()
-    assert (expected.argmax(-1) == np.load(CIFAR10_EXACT)["y_test"][:64]).mean() > 0.85  # the real, trained model
+    expected = resnet20([images.astype(np.float32) / 255.0]).numpy()
+    assert (expected.argmax(-1) == cifar10_test[1][:64]).mean() > 0.85  # the real, trained model
     served = _run(loaded, images=images)
     preprocessed = _run(loaded, "predict_preprocessed", inputs=images.astype(np.float32) / 255.0)
     for out in (served, preprocessed):
@@ -123,11 +117,11 @@ def test_both_signatures_match_keras_on_real_images(loaded, keras_model, cifar):
         np.testing.assert_array_equal(out["top_k_classes"], np.argsort(-expected, axis=-1)[:, :5])
 
 
-def test_any_size_images_are_resized_as_in_training(loaded, keras_model, cifar):
+def test_any_size_images_are_resized_as_in_training(loaded, resnet20, cifar):
     images = cifar[0][:8]
     large = tf.image.resize(images, (75, 50), method="nearest").numpy()
     resized = np.stack([datasets.resize_uint8(image, 32).numpy() for image in large])
-    expected = keras_model([resized.astype(np.float32) / 255.0]).numpy()
+    expected = resnet20([resized.astype(np.float32) / 255.0]).numpy()
     np.testing.assert_allclose(_run(loaded, images=large)["probabilities"], expected, atol=1e-5)
 
 

@@ -15,7 +15,7 @@ from export import exporter, layout, model_config
 from export.exporter import ExportOptions, export_runs
 from export.run_folder import read_run
 from export.verify import ExportVerificationError, verify_export
-from tests.conftest import CIFAR10_EXACT, tiny_classifier
+from tests.conftest import tiny_classifier
 from tests.test_export_run_folder import write_run
 
 NAME = "ar2_cifar10_gaussian_noise"
@@ -27,11 +27,10 @@ def tiny_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def options(tmp_path_factory):
+def options(cifar10_test, tmp_path_factory):
     """Real CIFAR-10 test images for verification (the 16 px tiny model exercises the resize)."""
     path = tmp_path_factory.mktemp("images") / "images.npz"
-    with np.load(CIFAR10_EXACT, allow_pickle=False) as data:
-        np.savez(path, images=data["x_test"][:4])
+    np.savez(path, images=cifar10_test[0][:4])
     return ExportOptions(verify_images=str(path))
 
 
