@@ -120,19 +120,28 @@ def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_ke
     return built
 
 
-def _budget_lines(record):
+def _steps(count, unit):
+    """'8 epochs', '1 epoch', '320 batches'."""
+    return f"{count} {unit}" + ("" if count == 1 else "es" if unit == "batch" else "s")
+
+
+def budget_lines(record):
+    """What each method that was run trained for, in the schedule's unit (epochs or batches)."""
     repair = record["config"]["repair"]
     unit = repair["step_unit"]
     t, n, m = repair["iterations"], repair["refine_steps"], repair["finetune_steps"]
-    return [
-        f"- AR2 (per corruption and unified): T={t} iterations of N={n} refinement + M={m} fine-tuning "
-        f"{unit}s = {t * (n + m)} {unit}s.",
-        f"- fine-tune (same phases): T·M = {t * m} {unit}s of fine-tuning on clean + corrupted images "
-        "(the paper's ablation).",
-        f"- fine-tune (same epochs): T·(N+M) = {t * (n + m)} {unit}s, AR2's whole budget.",
-        f"- AugMix: T·(N+M) = {t * (n + m)} {unit}s of clean + two AugMix views with the JSD loss (λ=12), "
-        "never seeing a test corruption.",
-    ]
+    described = {
+        "ar2": f"- AR2: T={t} iterations of N={n} refinement + M={m} fine-tuning {unit} steps = "
+               f"{_steps(t * (n + m), unit)}.",
+        "unified": f"- AR2 unified: the same {_steps(t * (n + m), unit)}; each batch draws one of the 15 corruptions, "
+                   "uniformly, from the batch's stateless seed.",
+        "finetune": f"- fine-tune (same phases): T·M = {_steps(t * m, unit)} of fine-tuning on clean + corrupted "
+                    "images (the paper's ablation).",
+        "finetune_epochs": f"- fine-tune (same epochs): T·(N+M) = {_steps(t * (n + m), unit)}, AR2's whole budget.",
+        "augmix": f"- AugMix: T·(N+M) = {_steps(t * (n + m), unit)} of clean + two AugMix views with the JSD loss "
+                  "(λ=12), never seeing a test corruption.",
+    }
+    return [line for method, line in described.items() if method in record["methods"]]
 
 
 def write_markdown(path, record, built):
@@ -155,8 +164,7 @@ def write_markdown(path, record, built):
               f"- Training data: `{config['dataset']}` from `{config['data_dir']}`, {config['train_size'] or 'all'} "
               f"images (seeded subset), batch {config['batch_size']}, corruptions at severity {config['severity']}, "
               f"`{config['corruption_params'] or 'dataset default'}` parameters, `{config['corruption_backend']}` "
-              "backend; the unified model draws one of the 15 corruptions per batch, uniformly, from the batch's "
-              "stateless seed.",
+              "backend.",
               f"- Evaluation: `{evaluation['data_dir']}`, {evaluation['test_size'] or 'all'} test images, "
               f"{len(record['evaluated'])} corruptions x severities {record['severities']}, generated with the "
               f"`{evaluation['params']}` parameters (corruption code {record['corruption_code_version']}); every "
@@ -164,7 +172,7 @@ def write_markdown(path, record, built):
               f"- SGD momentum {repair['momentum']}, fine-tuning lr {repair['finetune_learning_rate']}, refinement lr "
               f"{repair['refine_learning_rate']}; AR2 k={repair['k']}, α={repair['alpha']}, CAM normalisation "
               f"`{repair['cam_normalization']}`, top-k from the `{repair['topk_from']}` model.",
-              *_budget_lines(record),
+              *budget_lines(record),
               f"- Seed {config['seed']} ({record['seeds']['meaning']}).",
               f"- Versions: {', '.join(f'{k} {v}' for k, v in record['environment'].items())}; git "
               f"{(record['git'] or {}).get('commit', 'unknown')}.", "",

@@ -55,6 +55,19 @@ def test_table1_takes_each_per_corruption_models_own_corruption_and_table2_their
     assert header2 == ["method", "fog", "contrast", "mean"] and rows2 == [["AR2", 9.0, 11.0, 10.0]]
 
 
+def test_report_describes_the_budget_of_each_method_run_and_only_those():
+    record = {"methods": ["vanilla", "finetune_epochs", "ar2"],
+              "config": {"repair": {"step_unit": "batch", "iterations": 160, "refine_steps": 1, "finetune_steps": 1}}}
+    assert benchmark_report.budget_lines(record) == [
+        "- AR2: T=160 iterations of N=1 refinement + M=1 fine-tuning batch steps = 320 batches.",
+        "- fine-tune (same epochs): T·(N+M) = 320 batches, AR2's whole budget."]
+    record = {"methods": ["finetune", "unified"],
+              "config": {"repair": {"step_unit": "epoch", "iterations": 1, "refine_steps": 0, "finetune_steps": 1}}}
+    lines = benchmark_report.budget_lines(record)
+    assert lines[0].startswith("- AR2 unified: the same 1 epoch; each batch draws one of the 15")
+    assert lines[1].startswith("- fine-tune (same phases): T·M = 1 epoch of fine-tuning")
+
+
 @pytest.fixture(scope="module")
 def tiny_benchmark(tmp_path_factory):
     folder = tmp_path_factory.mktemp("benchmark")
@@ -83,7 +96,9 @@ def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
     rows = {row[0]: row for row in record["tables"]["table1"]["rows"]}
     assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2"}
     assert all(0 <= value <= 100 for row in rows.values() for value in row[2:5])
-    assert "## Wall time" in open(os.path.join(out, "report.md")).read()
+    report = open(os.path.join(out, "report.md")).read()
+    assert "## Wall time" in report and "- AR2: T=" in report and "- fine-tune (same phases): T·M =" in report
+    assert "AugMix:" not in report and "unified" not in report
 
 
 def test_second_call_reuses_finished_runs(tiny_benchmark, capsys):
