@@ -1,0 +1,119 @@
+"""The benchmark's tables for its models evaluated on a second test set, from a real tiny benchmark on the demo data."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from ar2_tf import benchmark, benchmark_view, evaluate
+from ar2_tf.cli import run_main
+from tests.conftest import tiny_classifier
+
+CORRUPTIONS = "gaussian_noise,contrast"
+
+
+@pytest.fixture(scope="module")
+def second_view(tmp_path_factory):
+    """A tiny benchmark (vanilla, fine-tune, AR2 on two corruptions), its runs evaluated on another test subset."""
+    folder = tmp_path_factory.mktemp("view")
+    model = str(folder / "tiny.keras")
+    tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model)
+    bench = str(folder / "bench")
+    assert run_main(benchmark.main, [
+        "--dataset", "demo", "--model", model, "--train-size", "64", "--test-size", "32", "--batch-size", "32",
+        "--preset", "tiny", "--methods", "vanilla,finetune,ar2", "--corruptions", CORRUPTIONS,
+        "--eval-corruptions", CORRUPTIONS, "--severities", "1,5", "--cache-dir", "none", "--verbose", "0",
+        "--out", bench]) == 0
+    runs = [os.path.join(bench, "runs", key) for key in
+            ("finetune_gaussian_noise", "finetune_contrast", "ar2_gaussian_noise", "ar2_contrast")]
+    evaluation = str(folder / "second")
+    argv = ["--baseline", model, *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
+            "--test-size", "48", "--seed", "7", "--corruptions", CORRUPTIONS, "--severities", "1,5",
+            "--cache-dir", "none", "--verbose", "0", "--out", evaluation]
+    assert run_main(evaluate.main, argv) == 0
+    return bench, evaluation, argv
+
+
+def _results(evaluation):
+    with open(os.path.join(evaluation, "evaluation.json")) as file:
+        return json.load(file)
+
+
+def test_tables_hold_the_second_evaluations_numbers_in_the_benchmarks_layout(second_view):
+    bench, evaluation, _ = second_view
+    view = benchmark_view.write_view(bench, evaluation)
+    results = _results(evaluation)
+    models = results["models"]
+    rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
+    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2"}
+
+    def ce(label, corruption):
+        return models[label]["summary"]["unnormalized"]["ce"][corruption]
+
+    assert rows["vanilla"][2:] == pytest.approx([
+        models[results["baseline"]]["clean"], ce(results["baseline"], "gaussian_noise"),
+        ce(results["baseline"], "contrast"),
+        (ce(results["baseline"], "gaussian_noise") + ce(results["baseline"], "contrast")) / 2])
+    # Each AR2 column is the CE of the model repaired for that corruption; clean is their mean.
+    assert rows["AR2"][3:5] == pytest.approx([ce("ar2:gaussian_noise", "gaussian_noise"), ce("ar2:contrast", "contrast")])
+    assert rows["AR2"][2] == pytest.approx((models["ar2:gaussian_noise"]["clean"] + models["ar2:contrast"]["clean"]) / 2)
+    # The second view is its own measurement: not the benchmark's first-view numbers.
+    with open(os.path.join(bench, "benchmark.json")) as file:
+        first = {row[0]: row for row in json.load(file)["tables"]["table1_repaired"]["rows"]}
+    assert first["vanilla"][2:] != rows["vanilla"][2:]
+    out = os.path.join(evaluation, "benchmark_tables")
+    for name in ("table1", "table1_repaired", "table2", "view"):
+        assert os.path.exists(os.path.join(out, f"{name}.json"))
+    assert os.path.exists(os.path.join(out, "transfer_ar2", "transfer.png"))
+    assert view["missing_runs"] == []
+
+
+def test_runs_left_out_of_the_evaluation_are_listed(second_view, tmp_path):
+    bench, evaluation, _ = second_view
+    results = _results(evaluation)
+    del results["models"]["ar2:contrast"]
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "evaluation.json").write_text(json.dumps(results))
+    view = benchmark_view.write_view(bench, str(partial))
+    assert view["missing_runs"] == ["ar2_contrast"]
+    rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
+    assert rows["AR2"][4] is None and rows["AR2"][3] is not None
+
+
+@pytest.mark.parametrize("change, message", [
+    ("incomplete", "is not complete; re-run its python -m ar2_tf.evaluate command"),
+    ("no_baseline", "evaluate again with --baseline"),
+    ("other_models", "holds none of the models in"),
+    ("not_an_evaluation", "not an evaluation folder"),
+])
+def test_bad_input_gets_one_clear_message(second_view, tmp_path, capsys, change, message):
+    bench, evaluation, _ = second_view
+    results = _results(evaluation)
+    if change == "incomplete":
+        results["complete"] = False
+    elif change == "no_baseline":
+        results["baseline"] = None
+    elif change == "other_models":
+        for entry in results["models"].values():
+            entry["fingerprint"]["path"] = "/elsewhere/" + os.path.basename(entry["fingerprint"]["path"])
+    if change != "not_an_evaluation":
+        (tmp_path / "evaluation.json").write_text(json.dumps(results))
+    code = run_main(benchmark_view.main, ["--benchmark", bench, "--evaluation", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and "Traceback" not in error
+
+
+def test_a_model_changed_since_its_evaluation_is_refused(second_view, tmp_path, capsys):
+    bench, evaluation, _ = second_view
+    copy = tmp_path / "bench"
+    shutil.copytree(bench, copy)
+    results = _results(evaluation)
+    for entry in results["models"].values():
+        entry["fingerprint"]["path"] = entry["fingerprint"]["path"].replace(bench, str(copy))
+    (tmp_path / "evaluation.json").write_text(json.dumps(results))
+    assert run_main(benchmark_view.main, ["--benchmark", str(copy), "--evaluation", str(tmp_path)]) == 0
+    os.utime(copy / "runs" / "ar2_contrast" / "model.keras", ns=(1, 1))
+    assert run_main(benchmark_view.main, ["--benchmark", str(copy), "--evaluation", str(tmp_path)]) == 2
+    assert "ar2_contrast/model.keras changed after it was evaluated" in capsys.readouterr().err
