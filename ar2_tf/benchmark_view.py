@@ -17,7 +17,6 @@ Example (results/cifar10_benchmark/jpeg_test_view, see its README.md):
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -25,20 +24,10 @@ from ar2_tf import benchmark_report, tables
 from ar2_tf.cli import run_main
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation_suite import RESULTS_FILE
-from ar2_tf.runs import write_json_atomic
+from ar2_tf.runs import read_json, write_json_atomic
 
 BENCHMARK_FILE = "benchmark.json"
 VIEW_FOLDER = "benchmark_tables"
-
-
-def _read_json(path, what, fix):
-    try:
-        with open(path) as file:
-            return json.load(file)
-    except FileNotFoundError:
-        raise UserError(f"{path!r} does not exist: {what}; {fix}") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"could not read {path!r} ({error}); {fix}") from None
 
 
 def match_runs(benchmark_dir, record, results) -> tuple:
@@ -73,10 +62,10 @@ def match_runs(benchmark_dir, record, results) -> tuple:
 def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     """Writes the benchmark's tables for the models of `evaluation_dir` into `out` (default
     evaluation_dir/benchmark_tables) and returns the record written to view.json."""
-    record = _read_json(os.path.join(benchmark_dir, BENCHMARK_FILE), "not a benchmark folder",
-                        "pass the --out folder of python -m ar2_tf.benchmark.")
-    results = _read_json(os.path.join(evaluation_dir, RESULTS_FILE), "not an evaluation folder",
-                         "pass the --out folder of python -m ar2_tf.evaluate.")
+    record = read_json(os.path.join(benchmark_dir, BENCHMARK_FILE),
+                       "not a benchmark folder: pass the --out folder of python -m ar2_tf.benchmark.")
+    results = read_json(os.path.join(evaluation_dir, RESULTS_FILE),
+                        "not an evaluation folder: pass the --out folder of python -m ar2_tf.evaluate.")
     if not results.get("complete"):
         raise UserError(f"the evaluation in {evaluation_dir!r} is not complete; re-run its python -m ar2_tf.evaluate "
                         "command to finish it (finished cells are kept), then this one.")
@@ -87,7 +76,8 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     os.makedirs(out, exist_ok=True)
     built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, record["labels"], "vanilla")
     transfers = benchmark_report.write_transfers(out, runs, entries, "vanilla", evaluated)
-    view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "evaluation_setup": results["setup"],
+    view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
+            "evaluation_setup": results["setup"],
             "runs": {key: entry["source"] for key, entry in entries.items()},
             "missing_runs": [run["key"] for run in record["runs"] if run["key"] not in entries],
             "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
@@ -113,7 +103,7 @@ def main(argv=None):
     print(tables.to_markdown(table["title"], table["header"], table["rows"]))
     if view["missing_runs"]:
         print(f"not in this evaluation: {', '.join(view['missing_runs'])}")
-    print(f"tables: {args.out or os.path.join(args.evaluation, VIEW_FOLDER)}")
+    print(f"tables: {view['tables_dir']}")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ search's best-config JSON (`--config best.json`) is read the same way.
 """
 
 import dataclasses
-import json
 
 from ar2_tf.errors import UserError
+from ar2_tf.runs import read_json
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")
@@ -112,12 +112,8 @@ def from_dict(values: dict) -> TrainConfig:
 
 
 def load_json(path: str) -> dict:
-    try:
-        with open(path) as file:
-            return json.load(file)
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"could not read config {path!r} ({error}); pass a JSON object of config fields, "
-                        "e.g. a tuning search's best.json.") from None
+    """A --config file."""
+    return read_json(path, "pass a JSON object of config fields, e.g. a tuning search's best.json.")
 
 
 # Presets: the paper's two settings and a tiny one for CPU tests. Each names the command that runs it.

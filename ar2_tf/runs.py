@@ -24,6 +24,15 @@ def write_json_atomic(path, data):
     os.replace(temporary, path)
 
 
+def read_json(path, fix: str):
+    """The JSON in `path`; a missing or unreadable file raises UserError ending with `fix`."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"could not read {path!r} ({error}); {fix}") from None
+
+
 def save_model_atomic(model, path):
     """Saves a Keras model to `path` via a temporary file, so a crash never leaves half a file."""
     temporary = f"{path}.tmp.keras"
