@@ -17,73 +17,11 @@ Example (results/cifar10_benchmark/jpeg_test_view, see its README.md):
 """
 
 import argparse
-import os
 import sys
 
-from ar2_tf import benchmark_report, tables
+from ar2_tf.benchmarking.view import write_view
 from ar2_tf.cli import run_main
-from ar2_tf.errors import UserError
-from ar2_tf.evaluation_suite import RESULTS_FILE
-from ar2_tf.runs import read_json, write_json_atomic
-
-BENCHMARK_FILE = "benchmark.json"
-VIEW_FOLDER = "benchmark_tables"
-
-
-def match_runs(benchmark_dir, record, results) -> tuple:
-    """The benchmark's runs that `results` evaluated: (table runs with vanilla first, {run key: entry}).
-
-    A run matches the evaluated model whose fingerprint path is its model.keras; its size and
-    modification time must still be the evaluated ones. The evaluation's baseline is vanilla.
-    """
-    if not results.get("baseline"):
-        raise UserError("the evaluation has no baseline; evaluate again with --baseline <the benchmark's pretrained "
-                        f"model> ({record['config']['model']}): it is the vanilla row and the CE reference.")
-    by_path = {entry["fingerprint"]["path"]: entry for entry in results["models"].values()}
-    runs = [{"key": "vanilla", "method": "vanilla", "corruption": "all"}]
-    entries = {"vanilla": results["models"][results["baseline"]]}
-    for run in record["runs"]:
-        model = os.path.abspath(os.path.join(benchmark_dir, "runs", run["key"], "model.keras"))
-        entry = by_path.get(model)
-        if entry is None:
-            continue
-        stat = os.stat(model)
-        if (entry["fingerprint"]["size"], entry["fingerprint"]["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
-            raise UserError(f"{model} changed after it was evaluated; re-run the same python -m ar2_tf.evaluate "
-                            "command (it re-evaluates changed models only), then this one.")
-        runs.append(run)
-        entries[run["key"]] = entry
-    if len(runs) == 1:
-        raise UserError(f"the evaluation holds none of the models in {os.path.join(benchmark_dir, 'runs')}; "
-                        "evaluate the run folders themselves (--model <benchmark>/runs/<run>).")
-    return runs, entries
-
-
-def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
-    """Writes the benchmark's tables for the models of `evaluation_dir` into `out` (default
-    evaluation_dir/benchmark_tables) and returns the record written to view.json."""
-    record = read_json(os.path.join(benchmark_dir, BENCHMARK_FILE),
-                       "not a benchmark folder: pass the --out folder of python -m ar2_tf.benchmark.")
-    results = read_json(os.path.join(evaluation_dir, RESULTS_FILE),
-                        "not an evaluation folder: pass the --out folder of python -m ar2_tf.evaluate.")
-    if not results.get("complete"):
-        raise UserError(f"the evaluation in {evaluation_dir!r} is not complete; re-run its python -m ar2_tf.evaluate "
-                        "command to finish it (finished cells are kept), then this one.")
-    runs, entries = match_runs(benchmark_dir, record, results)
-    evaluated = list(results["setup"]["corruptions"])
-    repaired_for = [c for c in record["corruptions"] if c in evaluated]
-    out = out or os.path.join(evaluation_dir, VIEW_FOLDER)
-    os.makedirs(out, exist_ok=True)
-    built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, record["labels"], "vanilla")
-    transfers = benchmark_report.write_transfers(out, runs, entries, "vanilla", evaluated)
-    view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
-            "evaluation_setup": results["setup"],
-            "runs": {key: entry["source"] for key, entry in entries.items()},
-            "missing_runs": [run["key"] for run in record["runs"] if run["key"] not in entries],
-            "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
-            "transfer": {method: info["counts"] for method, info in transfers.items()}}
-    write_json_atomic(os.path.join(out, "view.json"), view)
-    return view
+from ar2_tf.evaluation import tables
 
 
 def build_parser() -> argparse.ArgumentParser:

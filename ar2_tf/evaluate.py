@@ -60,7 +60,7 @@ def build_transfer_parser() -> argparse.ArgumentParser:
 
 
 def _setup(args, corruptions_default):
-    from ar2_tf.evaluation_suite import EvaluationSetup, parse_corruptions
+    from ar2_tf.evaluation.suite import EvaluationSetup, parse_corruptions
 
     corruptions = corruptions_default if args.corruptions is None else parse_corruptions(args.corruptions)
     return EvaluationSetup(dataset=args.dataset, data_dir=args.data_dir, corrupted_dir=args.corrupted_dir,
@@ -70,7 +70,7 @@ def _setup(args, corruptions_default):
 
 
 def _cache_dir(args):
-    from ar2_tf.corrupted_sets import DEFAULT_CACHE_DIR
+    from ar2_tf.evaluation.corrupted_sets import DEFAULT_CACHE_DIR
 
     if args.cache_dir is None:
         return DEFAULT_CACHE_DIR
@@ -81,8 +81,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["transfer"]:
         return transfer_main(argv[1:])
-    from ar2_tf.evaluation_suite import parse_corruptions, run_evaluation
-    from ar2_tf.tables import table1, to_markdown
+    from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
+    from ar2_tf.evaluation.tables import table1, to_markdown
 
     args = build_parser().parse_args(argv)
     setup = _setup(args, parse_corruptions("all"))
@@ -104,8 +104,8 @@ def main(argv=None):
 
 
 def transfer_main(argv):
-    from ar2_tf.tables import to_markdown
-    from ar2_tf.transfer import run_transfer
+    from ar2_tf.evaluation.tables import to_markdown
+    from ar2_tf.evaluation.transfer import run_transfer
 
     args = build_transfer_parser().parse_args(argv)
     result = run_transfer(args.runs, args.baseline, _setup(args, None), out=args.out, cache_dir=_cache_dir(args),

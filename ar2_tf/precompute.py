@@ -14,9 +14,9 @@ import sys
 
 from ar2_tf import corruptions
 from ar2_tf.cli import run_main
-from ar2_tf.datasets import DATASETS, load_dataset
+from ar2_tf.data.shards import ENCODINGS, write_shards
+from ar2_tf.data.sources import DATASETS, load_dataset
 from ar2_tf.errors import check_choice, check_severity
-from ar2_tf.shards import ENCODINGS, write_shards
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,10 +11,10 @@ import dataclasses
 import sys
 
 from ar2_tf.cli import run_main
-from ar2_tf.config import METHODS, PRESETS, RepairConfig, TrainConfig, from_dict, load_json
-from ar2_tf.datasets import DATASETS
-from ar2_tf.distribution import STRATEGIES, get_strategy
+from ar2_tf.data.sources import DATASETS
 from ar2_tf.errors import UserError, check_severity
+from ar2_tf.runs.config import METHODS, PRESETS, RepairConfig, TrainConfig, from_dict, load_json
+from ar2_tf.runs.distribution import STRATEGIES, get_strategy
 
 # Per-dataset defaults for flags the user leaves out.
 _DATASET_DEFAULTS = {
@@ -135,7 +135,7 @@ def main(argv=None):
     config = config_from_args(args)
     # Before importing the training code: a multi-worker strategy must start before any TF op runs.
     strategy = get_strategy(args.strategy)
-    from ar2_tf.training import run_repair
+    from ar2_tf.runs.repair_run import run_repair
 
     out = args.out or f"runs/{config.dataset}_{config.method}_{config.corruption}"
     report = run_repair(config, out, force=args.force, strategy=strategy, deterministic=args.deterministic,

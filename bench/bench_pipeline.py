@@ -7,9 +7,9 @@
 Three input pipelines feed the same compiled AR2 steps (an iteration = one
 refinement + one fine-tuning batch, `RepairModel`'s per-phase train functions):
 
-- dynamic: `ar2_tf.data.repair_pipeline`, native corruptions in the parallel
+- dynamic: `ar2_tf.data.pipelines.repair_pipeline`, native corruptions in the parallel
   tf.data map (the default `--corruption-mode dynamic`);
-- shards: `ar2_tf.shards.static_pipeline` over PNG TFRecord shards written by
+- shards: `ar2_tf.data.shards.static_pipeline` over PNG TFRecord shards written by
   `write_shards` (`--corruption-mode static`; the write is timed separately);
 - cached: the dynamic pipeline's first batches cached in memory and repeated
   (no corruption, decoding or preprocessing work left).
@@ -33,10 +33,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from ar2_tf import models  # noqa: E402
-from ar2_tf.data import repair_pipeline  # noqa: E402
-from ar2_tf.datasets import load_dataset  # noqa: E402
-from ar2_tf.repair import FINETUNE, REFINE, RepairModel  # noqa: E402
-from ar2_tf.shards import static_pipeline, write_shards  # noqa: E402
+from ar2_tf.data.pipelines import repair_pipeline  # noqa: E402
+from ar2_tf.data.shards import static_pipeline, write_shards  # noqa: E402
+from ar2_tf.data.sources import load_dataset  # noqa: E402
+from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E402
 
 
 def iteration(trainer, iterator):

@@ -12,17 +12,17 @@ import json
 import os
 import re
 
-from ar2_tf import models
-from ar2_tf.data import UNIFIED
+from ar2_tf.data.pipelines import UNIFIED
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from ar2_tf.paths import safe_name, sanitize_name
-from ar2_tf.preprocessing import get_preprocessor
+from ar2_tf.runs import models
 
 # TF Serving puts model names in URLs (/v1/models/NAME:predict) and the base
 # path: letters, digits, '.', '_', '-', starting with a letter or digit (so a
 # name can never be hidden or look like the temporary folders export writes).
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# The datasets whose training pipeline centre-crops (ar2_tf.datasets.center_crop);
+# The datasets whose training pipeline centre-crops (ar2_tf.data.sources.center_crop);
 # the others resize the whole image to the model's input size.
 CROP_DATASETS = ("imagenet", "folder")
 _REQUIRED = ("config", "preprocessing", "class_names", "input_shape")
@@ -36,7 +36,7 @@ class Run:
         path: the run folder.
         model: the repaired Keras classifier (input: preprocessed float images).
         config: the run's training config (a dict, as in report.json).
-        preprocessing: name of the uint8 -> model input function (ar2_tf.preprocessing).
+        preprocessing: name of the uint8 -> model input function (ar2_tf.data.preprocessing).
         class_names: one name per class, in label order.
         input_shape: (H, W, 3) of the model input.
         resize: how serving brings images to the input size: "center_crop" or "resize".

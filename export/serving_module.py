@@ -4,9 +4,9 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
 
 - `serving_default(images)`: uint8 [B, H, W, 3] images of any size up to the
   bound. They are brought to the model's input size as the training pipeline
-  does (ImageNet-style datasets: `ar2_tf.datasets.center_crop`; the others: a
+  does (ImageNet-style datasets: `ar2_tf.data.sources.center_crop`; the others: a
   bilinear, antialiased resize, skipped when the size already matches), then
-  preprocessed with the run's `ar2_tf.preprocessing` function. Returns
+  preprocessed with the run's `ar2_tf.data.preprocessing` function. Returns
   `probabilities` float32 [B, C], `classes` int64 [B] (top-1),
   `top_k_classes` int64 [B, k], `top_k_scores` float32 [B, k] and
   `class_names` string [B] (top-1 name, read from the `class_names.txt` asset).
@@ -15,7 +15,7 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
 - `cam(images)`: as `serving_default`, plus `cam` float32 [B, H_in, W_in], the
   class activation map (paper Eq. 1) of the predicted class resized to the
   request's resolution. For centre-cropped models it covers the crop and is 0
-  outside it. Only for models with a CAM-able head (`ar2_tf.cam`).
+  outside it. Only for models with a CAM-able head (`ar2_tf.method.cam`).
 
 Inputs are checked inside the graph, so TF Serving enforces the checks too:
 `tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
@@ -26,10 +26,10 @@ reject empty or oversized images and oversized batches, before any resizing.
 import keras
 import tensorflow as tf
 
-from ar2_tf.cam import class_activation_maps, find_cam_head
-from ar2_tf.datasets import center_crop, resize_uint8
+from ar2_tf.data.preprocessing import get_preprocessor
+from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
-from ar2_tf.preprocessing import get_preprocessor
+from ar2_tf.method.cam import class_activation_maps, find_cam_head
 
 MAX_IMAGE_SIZE = 4096  # largest accepted image height and width, in pixels (issue 10.5)
 MAX_BATCH_SIZE = 64  # most images per request
@@ -44,7 +44,7 @@ class ServingModule(tf.Module):
         model: the Keras classifier (input: preprocessed float images [B, H, W, 3]).
         class_names_path: a text file with one class name per line, in label order
             (saved as an asset).
-        preprocessing: name of the uint8 -> model input function (ar2_tf.preprocessing).
+        preprocessing: name of the uint8 -> model input function (ar2_tf.data.preprocessing).
         resize: "center_crop" (ImageNet-style) or "resize" (CIFAR-style).
         max_image_size: largest accepted image height and width.
         max_batch_size: most images accepted in one request.
@@ -152,7 +152,7 @@ class ServingModule(tf.Module):
         """CAMs [B, h, w] -> [B, H_in, W_in] aligned with the request images."""
         maps = maps[..., None]
         if self.resize_mode == "center_crop":
-            # Undo ar2_tf.datasets.center_crop's geometry: the map covers the central crop of
+            # Undo ar2_tf.data.sources.center_crop's geometry: the map covers the central crop of
             # the image resized to short side size*256/224; pad it to that image, then resize.
             size = self.input_shape[0]
             shape = tf.cast(request_size, tf.float32)

@@ -3,7 +3,7 @@
 `verify_export` reloads the SavedModel with `tf.saved_model.load` (as a server
 would, from the files alone) and runs every signature on real images. The
 reference is the Keras model applied to the images exactly as the training
-pipeline prepares them (`ar2_tf.datasets.center_crop` for ImageNet-style runs,
+pipeline prepares them (`ar2_tf.data.sources.center_crop` for ImageNet-style runs,
 the unchanged image when it already has the input size, otherwise the resize
 that a test keeps equal to the pipeline's). Images are also sent at twice
 their size, so the in-graph resize is exercised. Any disagreement raises
@@ -20,8 +20,8 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
-from ar2_tf.datasets import center_crop, resize_uint8
-from ar2_tf.preprocessing import get_preprocessor
+from ar2_tf.data.preprocessing import get_preprocessor
+from ar2_tf.data.sources import center_crop, resize_uint8
 
 TOLERANCE = 1e-5  # largest accepted |probability difference|: graph and eager kernels may round differently
 

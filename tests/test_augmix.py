@@ -5,13 +5,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import methods
-from ar2_tf.augmix import (EXCLUDED_OPS, OPS, AugMixConfig, apply_op, apply_ops, augment_and_mix, augmix_pipeline,
-                           sample_mixing)
-from ar2_tf.augmix_model import AugMixModel, augmix_loss, jensen_shannon_consistency
-from ar2_tf.config import PRESETS, RepairConfig, TrainConfig
-from ar2_tf.data import repair_pipeline
-from ar2_tf.repair import FINETUNE
+from ar2_tf.baselines.augmix import (
+    EXCLUDED_OPS,
+    OPS,
+    AugMixConfig,
+    apply_op,
+    apply_ops,
+    augment_and_mix,
+    augmix_pipeline,
+    sample_mixing,
+)
+from ar2_tf.baselines.augmix_model import AugMixModel, augmix_loss, jensen_shannon_consistency
+from ar2_tf.data.pipelines import repair_pipeline
+from ar2_tf.method.repair_model import FINETUNE
+from ar2_tf.runs import methods
+from ar2_tf.runs.config import PRESETS, RepairConfig, TrainConfig
 from tests.conftest import tiny_classifier
 
 # The original's default list (google-research/augmix augmentations.py), in its order.
@@ -209,7 +217,7 @@ def test_augmix_gets_ar2s_whole_budget_all_fine_tuning():
 
 
 def test_run_repair_trains_augmix_end_to_end_on_the_demo(tmp_path):
-    from ar2_tf.training import run_repair
+    from ar2_tf.runs.repair_run import run_repair
 
     model_path = str(tmp_path / "tiny.keras")
     tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model_path)

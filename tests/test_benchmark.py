@@ -5,9 +5,11 @@ import os
 
 import pytest
 
-from ar2_tf import benchmark, benchmark_report
+from ar2_tf import benchmark as benchmark_command
+from ar2_tf.benchmarking import report as benchmark_report
+from ar2_tf.benchmarking import run as benchmark
 from ar2_tf.cli import run_main
-from ar2_tf.config import RepairConfig, TrainConfig
+from ar2_tf.runs.config import RepairConfig, TrainConfig
 from tests.conftest import tiny_classifier
 
 
@@ -77,7 +79,7 @@ def tiny_benchmark(tmp_path_factory):
             "--preset", "tiny", "--methods", "vanilla,finetune,ar2", "--corruptions", "gaussian_noise,contrast",
             "--eval-corruptions", "gaussian_noise,contrast", "--severities", "1,5", "--cache-dir", "none",
             "--verbose", "0", "--out", str(folder / "out")]
-    assert run_main(benchmark.main, argv) == 0
+    assert run_main(benchmark_command.main, argv) == 0
     return argv, str(folder / "out")
 
 
@@ -106,7 +108,7 @@ def test_second_call_reuses_finished_runs(tiny_benchmark, capsys):
     models = [os.path.join(out, "runs", key, "model.keras") for key in ("finetune_contrast", "ar2_gaussian_noise")]
     stamps = [os.stat(path).st_mtime_ns for path in models]
     capsys.readouterr()
-    assert run_main(benchmark.main, argv) == 0
+    assert run_main(benchmark_command.main, argv) == 0
     assert capsys.readouterr().out.count("(finished, reused)") == 4
     assert [os.stat(path).st_mtime_ns for path in models] == stamps
 
@@ -117,6 +119,6 @@ def test_second_call_reuses_finished_runs(tiny_benchmark, capsys):
     (["--corruptions", "rain"], "unknown corruption 'rain'"),
 ])
 def test_bad_input_gets_one_clear_message(tmp_path, capsys, flags, message):
-    code = run_main(benchmark.main, ["--dataset", "demo", "--model", "resnet8", "--out", str(tmp_path)] + flags)
+    code = run_main(benchmark_command.main, ["--dataset", "demo", "--model", "resnet8", "--out", str(tmp_path)] + flags)
     error = capsys.readouterr().err
     assert code == 2 and message in error and "Traceback" not in error

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from ar2_tf import benchmark, benchmark_view, evaluate
+from ar2_tf.benchmarking import view as benchmark_views
 from ar2_tf.cli import run_main
 from tests.conftest import tiny_classifier
 
@@ -42,7 +43,7 @@ def _results(evaluation):
 
 def test_tables_hold_the_second_evaluations_numbers_in_the_benchmarks_layout(second_view):
     bench, evaluation, _ = second_view
-    view = benchmark_view.write_view(bench, evaluation)
+    view = benchmark_views.write_view(bench, evaluation)
     results = _results(evaluation)
     models = results["models"]
     rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
@@ -76,7 +77,7 @@ def test_runs_left_out_of_the_evaluation_are_listed(second_view, tmp_path):
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / "evaluation.json").write_text(json.dumps(results))
-    view = benchmark_view.write_view(bench, str(partial))
+    view = benchmark_views.write_view(bench, str(partial))
     assert view["missing_runs"] == ["ar2_contrast"]
     rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
     assert rows["AR2"][4] is None and rows["AR2"][3] is not None

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import cam
 from ar2_tf.errors import UserError
-from ar2_tf.models import cifar_resnet
+from ar2_tf.method import cam
+from ar2_tf.runs.models import cifar_resnet
 from tests.conftest import tiny_classifier
 
 

@@ -1,4 +1,4 @@
-"""Tests of ar2_tf.cifar_python on tiny folders written in the official layout."""
+"""Tests of ar2_tf.data.cifar_python on tiny folders written in the official layout."""
 
 import builtins
 import os
@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from ar2_tf.cifar_python import load_cifar_python
+from ar2_tf.data.cifar_python import load_cifar_python
 from ar2_tf.errors import UserError
 from tests.test_safe_pickle import py2_pickle
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import corrupted_sets
 from ar2_tf.corruptions import corrupt
 from ar2_tf.errors import UserError
+from ar2_tf.evaluation import corrupted_sets
 
 
 def _collect(dataset):
@@ -178,7 +178,7 @@ def test_generation_without_cache_writes_nothing(tmp_path):
 
 
 def test_generated_sets_equal_the_training_reports_corrupted_pipeline():
-    from ar2_tf.data import corrupted_pipeline
+    from ar2_tf.data.pipelines import corrupted_pipeline
 
     split, _, _ = _clean_split(count=6)
     generated, _ = corrupted_sets.GeneratedSource(split, seed=5, cache_dir=None, verbose=0).arrays("brightness", 4)

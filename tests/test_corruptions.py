@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf.corruptions import (ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, PARAM_SETS,
-                                check_corruption, corrupt)
+from ar2_tf.corruptions import (
+    ALL_CORRUPTIONS,
+    BENCHMARK_CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    PARAM_SETS,
+    check_corruption,
+    corrupt,
+)
 from ar2_tf.corruptions.native import NATIVE
 from ar2_tf.errors import UserError
 

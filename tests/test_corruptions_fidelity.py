@@ -15,8 +15,14 @@ import pytest
 import tensorflow as tf
 
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt, geometry, spatter, weather
-from ar2_tf.corruptions.fidelity import (DETERMINISTIC, REFERENCE_RESNET20_ERRORS, REFERENCE_RESNET20_MEAN,
-                                         compare_with_reference, model_errors, upsampled_cifar)
+from ar2_tf.corruptions.fidelity import (
+    DETERMINISTIC,
+    REFERENCE_RESNET20_ERRORS,
+    REFERENCE_RESNET20_MEAN,
+    compare_with_reference,
+    model_errors,
+    upsampled_cifar,
+)
 
 DATA = "../shared/data/cifar10/cifar10_exact_official_subset.npz"
 MODEL = "../shared/models/cifar10_resnet20v1.h5"

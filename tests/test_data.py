@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf.data import clean_pipeline, corrupted_pipeline, repair_pipeline
+from ar2_tf.data.pipelines import clean_pipeline, corrupted_pipeline, repair_pipeline
 
 
 def test_pipeline_works_and_repeats_under_global_seed_zero():
@@ -79,7 +79,7 @@ def test_corrupted_pipeline_is_identical_for_every_evaluation():
 
 def test_unified_mode_gives_each_batch_one_benchmark_corruption_drawn_from_its_seed():
     from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
-    from ar2_tf.data import UNIFIED, corrupt_views
+    from ar2_tf.data.pipelines import UNIFIED, corrupt_views
 
     images = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)), tf.uint8)
     chosen = []

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ar2_tf import datasets, demo
+from ar2_tf.data import demo
+from ar2_tf.data import sources as datasets
 from ar2_tf.errors import UserError
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import distribution, distributed_loop
+from ar2_tf.runs import distributed_loop, distribution
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = ["--dataset", "demo", "--train-size", "32", "--test-size", "12", "--batch-size", "8", "--preset", "tiny",

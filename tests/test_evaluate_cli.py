@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ar2_tf.cli import run_main
 from ar2_tf.corruptions import corrupt
-from ar2_tf.datasets import load_dataset
+from ar2_tf.data.sources import load_dataset
 from ar2_tf.evaluate import main
 
 TEST_SIZE = 40
@@ -20,7 +20,7 @@ def trained_tiny_classifier(seed, epochs=4):
     (an untrained net predicts one class for every input, which would hide evaluation bugs)."""
     import keras
 
-    from ar2_tf.demo import load_demo
+    from ar2_tf.data.demo import load_demo
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((32, 32, 3))

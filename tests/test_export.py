@@ -22,7 +22,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-from ar2_tf import datasets
+from ar2_tf.data import sources as datasets
 from export.exporter import ExportOptions, export_runs
 from export.verify import signature_summary
 from tests.conftest import CIFAR10_EXACT

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import datasets
+from ar2_tf.data import sources as datasets
 from export.serving_module import ServingModule, check_images
 from tests.conftest import tiny_classifier
 

@@ -13,9 +13,9 @@ from PIL import Image
 
 from ar2_tf import precompute, train
 from ar2_tf.cli import run_main
-from ar2_tf.data import clean_pipeline
-from ar2_tf.datasets import load_dataset
-from ar2_tf.shards import MANIFEST, shard_name, static_pipeline
+from ar2_tf.data.pipelines import clean_pipeline
+from ar2_tf.data.shards import MANIFEST, shard_name, static_pipeline
+from ar2_tf.data.sources import load_dataset
 
 SIZE = 32
 

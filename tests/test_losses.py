@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ar2_tf import losses
+from ar2_tf.method import losses
 from tests.test_cam import manual_cams
 
 

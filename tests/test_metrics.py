@@ -2,8 +2,8 @@
 
 import pytest
 
-from ar2_tf import metrics
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS
+from ar2_tf.evaluation import metrics
 
 
 def test_unnormalized_ce_is_the_mean_over_severities():

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from ar2_tf import models
 from ar2_tf.errors import UserError
+from ar2_tf.runs import models
 from tests.conftest import RESNET20, tiny_classifier
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import precision
-from ar2_tf.cam import class_activation_maps
-from ar2_tf.config import PRESETS, TrainConfig
-from ar2_tf.repair import RepairModel
+from ar2_tf.method.cam import class_activation_maps
+from ar2_tf.method.repair_model import RepairModel
+from ar2_tf.runs import precision
+from ar2_tf.runs.config import PRESETS, TrainConfig
 from tests.conftest import tiny_classifier
 from tests.test_distributed import scalars
 
@@ -65,7 +65,7 @@ def test_bfloat16_gets_no_loss_scaling_and_no_flags_change_nothing():
 
 @pytest.mark.slow
 def test_tiny_bfloat16_run_ends_finite_and_saves_a_float32_model(tmp_path):
-    from ar2_tf.training import run_repair
+    from ar2_tf.runs.repair_run import run_repair
 
     path = str(tmp_path / "model.keras")
     tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(path)

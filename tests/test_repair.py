@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf import repair as repair_module
-from ar2_tf.repair import FINETUNE, REFINE, RepairModel
-from ar2_tf.schedule import Schedule, ScheduleCallback
+from ar2_tf.method import repair_model as repair_module
+from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel
+from ar2_tf.method.schedule import Schedule, ScheduleCallback
 from tests.conftest import tiny_classifier
 
 

@@ -1,4 +1,4 @@
-"""Tests of ar2_tf.safe_pickle: malicious pickles are refused before they run, CIFAR-shaped pickles load."""
+"""Tests of ar2_tf.data.safe_pickle: malicious pickles are refused before they run, CIFAR-shaped pickles load."""
 
 import builtins
 import copyreg
@@ -12,8 +12,8 @@ import numpy as np
 import numpy.testing._private.utils as numpy_testing_utils
 import pytest
 
+from ar2_tf.data.safe_pickle import ALLOWED_GLOBALS, load_pickle
 from ar2_tf.errors import UserError
-from ar2_tf.safe_pickle import ALLOWED_GLOBALS, load_pickle
 
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ar2_tf.repair import FINETUNE, REFINE
-from ar2_tf.schedule import Schedule, ScheduleCallback
+from ar2_tf.method.repair_model import FINETUNE, REFINE
+from ar2_tf.method.schedule import Schedule, ScheduleCallback
 from tests.test_repair import batches, make_model
 
 

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from ar2_tf import image_folder, models
+from ar2_tf.data import image_folder
 from ar2_tf.errors import UserError
+from ar2_tf.runs import models
 
 
 def _touching_lambda(marker):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ar2_tf import metrics, tables
+from ar2_tf.evaluation import metrics, tables
 
 
 def _results():

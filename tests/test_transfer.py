@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ar2_tf.evaluate import main
-from ar2_tf.transfer import plot_transfer, transfer_counts, transfer_matrix
+from ar2_tf.evaluation.transfer import plot_transfer, transfer_counts, transfer_matrix
 from tests.test_evaluate_cli import trained_tiny_classifier
 
 ROWS = ["gaussian_noise", "fog", "contrast"]

@@ -12,9 +12,9 @@ import argparse
 import sys
 
 from ar2_tf.cli import parse_int_list, run_main
-from ar2_tf.config import TrainConfig
-from ar2_tf.datasets import DATASETS
+from ar2_tf.data.sources import DATASETS
 from ar2_tf.errors import check_severity
+from ar2_tf.runs.config import TrainConfig
 
 # The demo has no pretrained model: pre-train a tiny ResNet first, as `python -m ar2_tf.train` does.
 _DEMO = {"model": "resnet8", "pretrain_epochs": 8, "batch_size": 64}

@@ -25,10 +25,10 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf import methods, models
-from ar2_tf.config import RepairConfig
 from ar2_tf.errors import UserError
-from ar2_tf.schedule import ScheduleCallback
+from ar2_tf.method.schedule import ScheduleCallback
+from ar2_tf.runs import methods, models
+from ar2_tf.runs.config import RepairConfig
 
 # RepairConfig field -> how Keras Tuner samples it, given the number of classes.
 SEARCH_SPACE = {  # defaults: the paper's CIFAR setting (RepairConfig's defaults)

@@ -27,9 +27,9 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.data import corrupted_pipeline
-from ar2_tf.evaluation import error_rate, preprocessed
+from ar2_tf.data.pipelines import corrupted_pipeline
 from ar2_tf.errors import UserError
+from ar2_tf.evaluation.error_rates import error_rate, preprocessed
 
 OBJECTIVE_NAME = "constrained_robust_accuracy"
 OBJECTIVE = keras_tuner.Objective(OBJECTIVE_NAME, direction="max")

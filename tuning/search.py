@@ -20,12 +20,13 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
-from ar2_tf import models, training
-from ar2_tf.config import RepairConfig, TrainConfig, to_dict
-from ar2_tf.data import UNIFIED
-from ar2_tf.datasets import load_dataset
+from ar2_tf.data.pipelines import UNIFIED
+from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
-from ar2_tf.runs import environment, remove_outputs, write_json_atomic
+from ar2_tf.runs import models
+from ar2_tf.runs import repair_run as training
+from ar2_tf.runs.config import RepairConfig, TrainConfig, to_dict
+from ar2_tf.runs.folder import environment, remove_outputs, write_json_atomic
 from tuning import report
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
 from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective, ValidationSet, split_validation
@@ -183,7 +184,7 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     validate(search)
     config = search.train
     keras.utils.set_random_seed(config.seed)
-    tf.random.set_seed(None)  # as in ar2_tf.training: the pipelines seed themselves
+    tf.random.set_seed(None)  # as in ar2_tf.runs.repair_run: the pipelines seed themselves
     shown, out = out, os.path.abspath(out)
     _open_search_dir(out, _identity(search), force)
     source, validation_split = _split_source(search)

@@ -9,7 +9,6 @@ severity varies per image, and fast on CPUs and GPUs alike.
 import numpy as np
 import tensorflow as tf
 
-
 # ---------------------------------------------------------------- severity
 
 def static_severity(severity):

@@ -16,16 +16,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf import corruptions, distributed_loop, distribution, methods, models, precision, shards
-from ar2_tf.cam import find_cam_head
-from ar2_tf.callbacks import NonFiniteGuard, PhaseCheckpoint
-from ar2_tf.config import METHODS, TrainConfig, to_dict
-from ar2_tf.data import UNIFIED, clean_pipeline, corrupt_views
-from ar2_tf.datasets import load_dataset
+from ar2_tf import corruptions
+from ar2_tf.data import shards
+from ar2_tf.data.pipelines import UNIFIED, clean_pipeline, corrupt_views
+from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
-from ar2_tf.evaluation import corruption_errors
-from ar2_tf.runs import environment, prepare_run_dir, save_model_atomic, write_json_atomic
-from ar2_tf.schedule import Schedule
+from ar2_tf.evaluation.error_rates import corruption_errors
+from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
+from ar2_tf.method.cam import find_cam_head
+from ar2_tf.method.schedule import Schedule
+from ar2_tf.runs import distributed_loop, distribution, methods, models, precision
+from ar2_tf.runs.config import METHODS, TrainConfig, to_dict
+from ar2_tf.runs.folder import environment, prepare_run_dir, save_model_atomic, write_json_atomic
 
 
 def validate(config: TrainConfig) -> TrainConfig:

@@ -3,7 +3,7 @@
 - "ar2": `RepairModel` with the T x (N refinement, M fine-tuning) schedule.
 - "finetune": the paper's ablation, fine-tuning alone on clean + corrupted
   images: the same model and schedule with N = 0, i.e. T·M fine-tuning steps.
-- "augmix": AugMix fine-tuning (`ar2_tf.augmix_model`): clean + two AugMix views
+- "augmix": AugMix fine-tuning (`ar2_tf.baselines.augmix_model`): clean + two AugMix views
   of the same batches, CE + λ·JSD, for T·(N+M) steps (AR2's whole budget), with
   the fine-tuning learning rate. It never sees the corruption: `config.corruption`
   only decides what run_repair's before/after report evaluates.
@@ -15,13 +15,13 @@ three functions here.
 
 import keras
 
-from ar2_tf.augmix import AugMixConfig, augmix_pipeline
-from ar2_tf.augmix_model import AugMixModel
-from ar2_tf.callbacks import CAMImages, PhaseScalars
-from ar2_tf.data import repair_pipeline
-from ar2_tf.repair import RepairModel
-from ar2_tf.schedule import Schedule, ScheduleCallback
-from ar2_tf.shards import static_pipeline
+from ar2_tf.baselines.augmix import AugMixConfig, augmix_pipeline
+from ar2_tf.baselines.augmix_model import AugMixModel
+from ar2_tf.data.pipelines import repair_pipeline
+from ar2_tf.data.shards import static_pipeline
+from ar2_tf.method.callbacks import CAMImages, PhaseScalars
+from ar2_tf.method.repair_model import RepairModel
+from ar2_tf.method.schedule import Schedule, ScheduleCallback
 
 
 def build_trainer(classifier, config):

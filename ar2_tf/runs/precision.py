@@ -4,7 +4,7 @@
   layers compute in float16/bfloat16 with float32 variables
   (`keras.mixed_precision`). The class Dense layer and everything after it stay
   float32, so logits and softmax are float32; CAMs (Eq. 1) and Eq. 2 are
-  computed in float32 anyway (`ar2_tf.cam` casts the features). With float16,
+  computed in float32 anyway (`ar2_tf.method.cam` casts the features). With float16,
   both optimizers (fine-tuning and refinement) are wrapped in a
   `LossScaleOptimizer`, whose dynamic loss scale `RepairModel` applies through
   `optimizer.scale_loss`; bfloat16 has float32's range and needs none.

@@ -24,8 +24,8 @@ import functools
 import keras
 import tensorflow as tf
 
-from ar2_tf import distribution
-from ar2_tf.repair import PHASES
+from ar2_tf.method.repair_model import PHASES
+from ar2_tf.runs import distribution
 
 
 def replica_slices(dataset, global_batch_size, context):
@@ -95,7 +95,7 @@ def fit(model, dataset, *, strategy, epochs, steps_per_epoch, global_batch_size,
 
     Args:
         model: a compiled `RepairModel` created under `strategy.scope()`.
-        dataset: endless global batches `((clean, corrupted), labels)` (see `ar2_tf.data`).
+        dataset: endless global batches `((clean, corrupted), labels)` (see `ar2_tf.data.pipelines`).
         strategy: the distribution strategy (any; the point is MultiWorkerMirroredStrategy).
         epochs, steps_per_epoch, initial_epoch: as for `fit` (see `Schedule.fit_arguments`).
         global_batch_size: the batch size of `dataset`.

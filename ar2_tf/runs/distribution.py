@@ -4,7 +4,7 @@
 - "mirrored": `MirroredStrategy`, one replica per local GPU (without GPUs, per logical
   CPU device); trains with Keras `fit`.
 - "multiworker": `MultiWorkerMirroredStrategy` over the workers named in `TF_CONFIG`;
-  trains with `ar2_tf.distributed_loop` (Keras 3.15 `fit` fails under it,
+  trains with `ar2_tf.runs.distributed_loop` (Keras 3.15 `fit` fails under it,
   keras-team/keras#20585).
 - "auto": multiworker if `TF_CONFIG` names several workers, mirrored if several
   GPUs are visible, else default.

@@ -43,9 +43,9 @@ import math
 
 import tensorflow as tf
 
-from ar2_tf.data import SHUFFLE_BUFFER, epoch_batches
+from ar2_tf.data.pipelines import SHUFFLE_BUFFER, epoch_batches
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
-from ar2_tf.preprocessing import get_preprocessor
 
 EXCLUDED_OPS = ("brightness", "color", "contrast", "sharpness")  # overlap with the test corruptions
 _MAX_DEPTH = 3
@@ -283,7 +283,7 @@ def augmix_pipeline(split, *, batch_size, preprocessing, total_batches, seed=0,
                     config: AugMixConfig = AugMixConfig(), start_batch=0, shuffle_buffer=SHUFFLE_BUFFER):
     """`((clean, augmix_1, augmix_2), labels)` batches number `start_batch` to `total_batches`, preprocessed.
 
-    The batches are `ar2_tf.data.epoch_batches`, exactly those of `repair_pipeline`
+    The batches are `ar2_tf.data.pipelines.epoch_batches`, exactly those of `repair_pipeline`
     (same seed, same shuffle, last partial batch dropped), so AugMix sees the same images
     in the same batches as fine-tuning and AR2; batch i of data epoch e draws its views
     from the stateless seed (seed + e, i).

@@ -1,4 +1,4 @@
-"""The benchmark's tables, from one evaluation of every model (see `ar2_tf.benchmark`).
+"""The benchmark's tables, from one evaluation of every model (see `ar2_tf.benchmarking.run`).
 
 - Table 1 (paper Table 1 style): one row per method: clean error, the CE of
   each corruption and mCE. A per-corruption method (fine-tuning, AR2) fills
@@ -9,18 +9,18 @@
   repaired-for columns.
 - Table 2 (paper Table 2 style): the clean error of each per-corruption model.
 - Transfer matrices (paper Figure 3) of the per-corruption methods, through
-  `ar2_tf.transfer`.
+  `ar2_tf.evaluation.transfer`.
 
 CE is the unnormalised mean error (%) over severities (the CIFAR convention of
-`ar2_tf.metrics`). The evaluation's own per-model tables are thin adapters
-away: `ar2_tf.tables.table2` keys rows by the config's method, which cannot
-tell the two fine-tuning budgets apart, and `ar2_tf.transfer.run_transfer`
+`ar2_tf.evaluation.metrics`). The evaluation's own per-model tables are thin adapters
+away: `ar2_tf.evaluation.tables.table2` keys rows by the config's method, which cannot
+tell the two fine-tuning budgets apart, and `ar2_tf.evaluation.transfer.run_transfer`
 re-evaluates its runs; here both are rebuilt from the one shared evaluation.
 """
 
 import os
 
-from ar2_tf import tables, transfer
+from ar2_tf.evaluation import tables, transfer
 
 # Per-corruption methods (one model per repaired-for corruption) and single models, in table order.
 PER_CORRUPTION = ("finetune", "finetune_epochs", "ar2")
@@ -37,7 +37,7 @@ def method_rows(runs, entries):
 
     Args:
         runs: dicts with "key", "method", "corruption" ("all" for a single model).
-        entries: {run key: evaluation entry of `ar2_tf.evaluation_suite.run_evaluation`}.
+        entries: {run key: evaluation entry of `ar2_tf.evaluation.suite.run_evaluation`}.
     """
     rows = {}
     for method in ROW_ORDER:

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.cam import class_activation_maps, logits_from_features
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
-from ar2_tf.preprocessing import get_preprocessor
+from ar2_tf.method.cam import class_activation_maps, logits_from_features
 
 
 class PhaseScalars(keras.callbacks.Callback):

@@ -13,7 +13,7 @@ order. Problems with one corruption (a missing file, a count mismatch) raise a
 - `ImageNetCSource`: ImageNet-C folders, `<corruption>/<severity>/<class>/*.JPEG`;
 - `GeneratedSource`: made from the clean test split with the project's
   corruptions, stateless-seeded per batch (the noise of batch i at severity s
-  uses seed (seed + 1000·s, i), exactly as `ar2_tf.data.corrupted_pipeline`
+  uses seed (seed + 1000·s, i), exactly as `ar2_tf.data.pipelines.corrupted_pipeline`
   with the same batch size), and cached on disk under a key that hashes
   everything the pixels depend on.
 
@@ -34,7 +34,7 @@ from ar2_tf.errors import UserError
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "ar2_tf", "corrupted_sets")
 # Batch size of generation: part of the noise seeds, so part of the cache key. The same as
-# `ar2_tf.evaluation.corruption_errors`' default, so generated sets match a run's report.
+# `ar2_tf.evaluation.error_rates.corruption_errors`' default, so generated sets match a run's report.
 GENERATION_BATCH = 256
 _SEVERITIES = 5
 
@@ -142,7 +142,7 @@ class ImageNetCSource:
                             "image_size": image_size}
 
     def batches(self, corruption, severity, batch_size):
-        from ar2_tf.image_folder import list_classes, list_files
+        from ar2_tf.data.image_folder import list_classes, list_files
 
         _check_known(corruption, severity)
         folder = os.path.join(self.root, corruption, str(int(severity)))

@@ -5,9 +5,9 @@
 
 (Hendrycks et al., ICLR 2020, Eq. 1 and google-research/augmix `cifar.py`: λ = 12, KL
 averaged over the batch, the mixture clamped before its log.) Batches come from
-`ar2_tf.augmix.augmix_pipeline`: `((clean, augmix_1, augmix_2), labels)`.
+`ar2_tf.baselines.augmix.augmix_pipeline`: `((clean, augmix_1, augmix_2), labels)`.
 
-`AugMixModel` has the interface the training loop of `ar2_tf.training` expects from
+`AugMixModel` has the interface the training loop of `ar2_tf.runs.repair_run` expects from
 a repair model: `.classifier` (updated in place), one optimizer, and `set_phase`
 accepting the fine-tuning phase the schedule callback selects (AugMix has no other).
 """
@@ -15,8 +15,8 @@ accepting the fine-tuning phase the schedule callback selects (AugMix has no oth
 import keras
 import tensorflow as tf
 
-from ar2_tf.cam import build_backbone, find_cam_head, logits_from_features
-from ar2_tf.repair import FINETUNE
+from ar2_tf.method.cam import build_backbone, find_cam_head, logits_from_features
+from ar2_tf.method.repair_model import FINETUNE
 
 MIXTURE_FLOOR = 1e-7  # the original's clamp of the mixture distribution before its log
 
@@ -45,7 +45,7 @@ class AugMixModel(keras.Model):
     Args:
         classifier: the pretrained Keras classifier; its weights are updated.
         jsd_weight: λ, the weight of the Jensen-Shannon consistency term (original: 12).
-        feature_layer, dense_layer: optional overrides of the head search (see `ar2_tf.cam`);
+        feature_layer, dense_layer: optional overrides of the head search (see `ar2_tf.method.cam`);
             the loss reads logits before the head's softmax, as AR2's fine-tuning does.
 
     Example:

@@ -17,7 +17,7 @@ import functools
 import tensorflow as tf
 
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
-from ar2_tf.preprocessing import get_preprocessor
+from ar2_tf.data.preprocessing import get_preprocessor
 
 UNIFIED = "all"  # the corruption name of the unified model: every batch draws one of the 15
 
@@ -44,7 +44,7 @@ def epoch_batches(split, *, batch_size, seed, total_batches, start_batch=0, shuf
     seed, which `run_repair` sets to the run's seed), so epoch e's order never
     depends on how many epochs were iterated before: resuming is exact. The
     last partial batch of each epoch is dropped. The split's size must be known
-    (`cardinality`), as it is for every `ar2_tf.datasets` source.
+    (`cardinality`), as it is for every `ar2_tf.data.sources` source.
     """
     size = int(split.cardinality())
     if size < 0:
@@ -75,7 +75,7 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, t
         corruption, severity, params, backend: see `ar2_tf.corruptions.corrupt`; corruption
             "all" draws one of the 15 benchmark corruptions per batch (the unified model).
         batch_size: images per batch; the last partial batch of each epoch is dropped.
-        preprocessing: name of the model's preprocessing (see `ar2_tf.preprocessing`).
+        preprocessing: name of the model's preprocessing (see `ar2_tf.data.preprocessing`).
         total_batches: batches of the whole schedule (the pipeline ends there).
         seed: base seed of shuffling and corruption noise.
         start_batch: number of batches already consumed (for resuming).

@@ -20,9 +20,9 @@ import os
 
 import tensorflow as tf
 
-from ar2_tf.data import corrupt_views
+from ar2_tf.data.pipelines import corrupt_views
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError, check_choice
-from ar2_tf.preprocessing import get_preprocessor
 
 MANIFEST = "manifest.json"
 ENCODINGS = ("png", "jpeg", "raw")  # png: lossless; jpeg: quality 95, ~5x smaller; raw: uint8 bytes, no decode
@@ -80,7 +80,7 @@ def write_shards(split, directory, *, num_examples, class_names, corruption, sev
         directory: output folder; re-running with the same arguments resumes it.
         class_names: names of the labels, stored in the manifest.
         corruption, severity, params, backend: see `ar2_tf.corruptions.corrupt` ("all" draws one
-            of the 15 per batch, as in `ar2_tf.data`).
+            of the 15 per batch, as in `ar2_tf.data.pipelines`).
         seed: seed of the record order and of the corruption noise.
         shard_size: records per shard; a multiple of `batch_size`.
         batch_size: images corrupted together (one batched op per batch).
@@ -190,7 +190,7 @@ def static_pipeline(directory, *, batch_size, preprocessing, seed=0, start_batch
     Args:
         directory: a folder written by `write_shards` (complete).
         batch_size: images per batch; each data epoch drops its last partial batch.
-        preprocessing: name of the model's preprocessing (see `ar2_tf.preprocessing`).
+        preprocessing: name of the model's preprocessing (see `ar2_tf.data.preprocessing`).
         seed: seed of the reading order.
         start_batch: batches already consumed (resuming).
         batches_per_epoch: the caller's count of batches per data epoch; must equal the

@@ -1,7 +1,7 @@
 """The AR2 repair model: a classifier, its frozen reference copy and the two training phases.
 
 `RepairModel.train_step` runs the phase selected by `set_phase` (the schedule
-callback in `ar2_tf.schedule` calls it between batches or epochs):
+callback in `ar2_tf.method.schedule` calls it between batches or epochs):
 
 - refinement ("refine"): the CAM alignment loss of Eq. 2, applied to the
   convolutional backbone only, so the Dense head is untouched;
@@ -17,8 +17,8 @@ with images already preprocessed for the classifier.
 import keras
 import tensorflow as tf
 
-from ar2_tf.cam import build_backbone, find_cam_head, logits_from_features
-from ar2_tf.losses import cam_alignment_loss
+from ar2_tf.method.cam import build_backbone, find_cam_head, logits_from_features
+from ar2_tf.method.losses import cam_alignment_loss
 
 REFINE = "refine"
 FINETUNE = "finetune"
@@ -46,7 +46,7 @@ class RepairModel(keras.Model):
         classifier: the pretrained Keras classifier θ; its weights are updated.
         k: classes per view in the alignment class set (Eq. 2).
         alpha: weight of the corrupted-view term (Eq. 2).
-        cam_normalization: "l2" or "none" (see `ar2_tf.losses`).
+        cam_normalization: "l2" or "none" (see `ar2_tf.method.losses`).
         topk_from: "repaired" (θ's clean prediction gives topk(x)) or "reference" (θ_ref's).
         feature_layer, dense_layer: optional overrides of the CAM head search.
 

@@ -2,9 +2,9 @@
 
 The before/after report of a repair run (`corruption_errors`): clean error and
 the error at each severity of the target corruption, on identical corrupted
-images for every model (see `ar2_tf.data.corrupted_pipeline`). The benchmark
+images for every model (see `ar2_tf.data.pipelines.corrupted_pipeline`). The benchmark
 (`benchmark_errors`): the error at every (corruption, severity) of a
-corrupted-set source (see `ar2_tf.corrupted_sets`), one cell at a time, so a
+corrupted-set source (see `ar2_tf.evaluation.corrupted_sets`), one cell at a time, so a
 caller can save each result as it comes and a failing corruption does not
 lose the others.
 """
@@ -13,10 +13,9 @@ import weakref
 
 import tensorflow as tf
 
-from ar2_tf.data import clean_pipeline, corrupted_pipeline
+from ar2_tf.data.pipelines import clean_pipeline, corrupted_pipeline
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
-from ar2_tf.preprocessing import get_preprocessor
-
 
 _COUNTERS = weakref.WeakKeyDictionary()  # one compiled error counter per classifier
 
@@ -78,7 +77,7 @@ def benchmark_errors(classifier, source, *, corruptions, severities, preprocessi
 
     Args:
         classifier: a Keras classifier (loaded once for all corruptions).
-        source: an `ar2_tf.corrupted_sets` source (`batches(corruption, severity, batch_size)`).
+        source: an `ar2_tf.evaluation.corrupted_sets` source (`batches(corruption, severity, batch_size)`).
         corruptions, severities: what to evaluate.
         preprocessing: the model's preprocessing name.
         done: {corruption: {str(severity): error}} already computed (skipped).

@@ -5,12 +5,12 @@ at every (corruption, severity) of one corrupted-set source, and writes to
 `out`:
 
 - `evaluation.json`: the setup, and per model the raw errors, failed
-  corruptions and every normalisation of CE / mCE (`ar2_tf.metrics.summarize`).
+  corruptions and every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`).
   It is rewritten (atomically) after every result, so an interrupted or
   partly failing evaluation keeps what it measured; re-running the same
   command with the same `--out` reuses those results;
 - `table1*.{md,csv,json}`, `errors_<model>.{md,csv,json}` and, for
-  per-corruption run folders, `table2.{md,csv,json}` (see `ar2_tf.tables`).
+  per-corruption run folders, `table2.{md,csv,json}` (see `ar2_tf.evaluation.tables`).
 
 A model is a `.keras`/`.h5` file or a run folder of `python -m ar2_tf.train`
 (its `model.keras` and `report.json`: preprocessing, dataset, corruption, method).
@@ -20,12 +20,13 @@ import dataclasses
 import json
 import os
 
-from ar2_tf import corrupted_sets, metrics, models, tables
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
-from ar2_tf.datasets import load_dataset
+from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_severity
-from ar2_tf.evaluation import benchmark_errors, clean_pipeline, error_rate
-from ar2_tf.runs import write_json_atomic
+from ar2_tf.evaluation import corrupted_sets, metrics, tables
+from ar2_tf.evaluation.error_rates import benchmark_errors, clean_pipeline, error_rate
+from ar2_tf.runs import models
+from ar2_tf.runs.folder import write_json_atomic
 
 RESULTS_FILE = "evaluation.json"
 # Setup fields that select cells without changing any cell's value.

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf import demo, image_folder
+from ar2_tf.data import demo, image_folder
 from ar2_tf.errors import UserError, check_choice
 
 DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder")
@@ -81,10 +81,10 @@ def _load_cifar(name, data_dir):
         raise UserError(f"data dir {data_dir!r} does not exist; pass --data-dir with the {name} python-format "
                         "folder or an .npz file, or leave it out to download with tfds.")
     if str(data_dir).endswith(".npz"):
-        from ar2_tf.npz_arrays import load_npz
+        from ar2_tf.data.npz_arrays import load_npz
 
         return load_npz(data_dir, num_classes)
-    from ar2_tf.cifar_python import load_cifar_python
+    from ar2_tf.data.cifar_python import load_cifar_python
 
     return load_cifar_python(data_dir, num_classes)
 

@@ -16,7 +16,7 @@ import dataclasses
 
 import keras
 
-from ar2_tf.repair import FINETUNE, REFINE
+from ar2_tf.method.repair_model import FINETUNE, REFINE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ Two choices the paper leaves open are arguments here (see the README):
 
 import tensorflow as tf
 
-from ar2_tf.cam import class_activation_maps
+from ar2_tf.method.cam import class_activation_maps
 
 CAM_NORMALIZATIONS = ("l2", "none")
 _EPSILON = 1e-6  # keeps an all-zero map (dead ReLU features) finite under L2 scaling

@@ -19,8 +19,8 @@ import os
 
 import numpy as np
 
+from ar2_tf.data.safe_pickle import load_pickle
 from ar2_tf.errors import UserError
-from ar2_tf.safe_pickle import load_pickle
 
 IMAGE_SIZE = 32
 _ROW_LENGTH = 3 * IMAGE_SIZE * IMAGE_SIZE

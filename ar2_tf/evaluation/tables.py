@@ -1,7 +1,7 @@
 """The paper's tables from evaluation results, as Markdown, CSV and JSON.
 
 - Table 1 style: per model, clean error, the CE of each corruption and mCE,
-  one table per normalisation (`ar2_tf.metrics`);
+  one table per normalisation (`ar2_tf.evaluation.metrics`);
 - Table 2 style: the clean error of each per-corruption repaired model
   (rows: method, columns: the corruption it was repaired for);
 - the severity table of one model: error per corruption and severity.
@@ -17,7 +17,7 @@ import os
 import tempfile
 
 from ar2_tf.paths import sanitize_name
-from ar2_tf.runs import write_json_atomic
+from ar2_tf.runs.folder import write_json_atomic
 
 # Column names of the paper's tables (Markdown only; CSV and JSON keep the full names).
 SHORT_NAMES = {
@@ -135,7 +135,7 @@ def file_label(label: str) -> str:
 
 
 def write_evaluation_tables(out, results, corruptions, severities) -> list:
-    """Every table of an evaluation (see `ar2_tf.evaluation_suite`); returns the paths written."""
+    """Every table of an evaluation (see `ar2_tf.evaluation.suite`); returns the paths written."""
     paths = []
     for suffix, section, ce_key, mce_key, what in NORMALISATIONS:
         table = table1(results, corruptions, section, ce_key, mce_key, title=f"Table 1 — {what}")

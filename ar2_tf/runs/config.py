@@ -8,7 +8,7 @@ search's best-config JSON (`--config best.json`) is read the same way.
 import dataclasses
 
 from ar2_tf.errors import UserError
-from ar2_tf.runs import read_json
+from ar2_tf.runs.folder import read_json
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")
@@ -60,7 +60,7 @@ class TrainConfig:
     severity: int = 3  # training severity (the paper: 3)
     corruption_params: str = None  # "cifar" or "imagenet" parameter set; None: by dataset
     corruption_backend: str = "native"  # "native" TF ops or the imagecorruptions "reference"
-    preprocessing: str = None  # model input preprocessing (see ar2_tf.preprocessing); None: by model
+    preprocessing: str = None  # model input preprocessing (see ar2_tf.data.preprocessing); None: by model
     image_size: int = None  # resize images to this square size; None: keep (CIFAR) or 224 (ImageNet)
     batch_size: int = 128  # images per batch (each yields a clean and a corrupted view)
     train_size: int = None  # seeded random subset of the training split (CPU runs); None: all
@@ -72,7 +72,7 @@ class TrainConfig:
     unsafe_model_loading: bool = False  # allow .keras files with Python lambdas (runs their code)
     corruption_mode: str = "dynamic"  # "dynamic": corrupt each batch on the fly; "static": read precomputed shards
     precomputed_dir: str = None  # static mode: shards written by `python -m ar2_tf.precompute`
-    mixed_precision: str = None  # None (float32), "mixed_float16" or "mixed_bfloat16" (see ar2_tf.precision)
+    mixed_precision: str = None  # None (float32), "mixed_float16" or "mixed_bfloat16" (see ar2_tf.runs.precision)
     jit_compile: bool = None  # XLA-compile the train steps; None: Keras' choice (on with a GPU, off on CPU)
     repair: RepairConfig = RepairConfig()
 

@@ -1,0 +1,1 @@
+"""The methods AR2 is compared with, as Keras trainers: AugMix."""
