@@ -8,8 +8,7 @@ import tensorflow as tf
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
-from tests.conftest import tiny_classifier
-from tests.test_train_cli import TINY
+from tests.helpers import TINY_TRAIN_FLAGS, tiny_classifier
 
 
 def headless_model(tmp_path):
@@ -77,7 +76,7 @@ def test_bad_input(tmp_path, capsys, case, flags, message):
     flags = [flag(tmp_path) if callable(flag) else flag for flag in flags]
     if "--out" not in flags:
         flags += ["--out", str(tmp_path / "run")]
-    code = run_main(train.main, TINY + flags)
+    code = run_main(train.main, TINY_TRAIN_FLAGS + flags)
     error = capsys.readouterr().err
     assert code == 2, error
     assert message in error and error.startswith("error: ") and "Traceback" not in error
@@ -85,11 +84,11 @@ def test_bad_input(tmp_path, capsys, case, flags, message):
 
 def test_out_holding_a_different_run_is_refused_unless_forced(tmp_path, capsys):
     out = str(tmp_path / "run")
-    assert run_main(train.main, TINY + ["--out", out, "--batch-size", "500"]) == 2  # writes config.json, fails
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", out, "--batch-size", "500"]) == 2  # writes config.json, fails
     capsys.readouterr()
-    assert run_main(train.main, TINY + ["--out", out, "--batch-size", "400"]) == 2
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", out, "--batch-size", "400"]) == 2
     assert "holds a different run (changed: batch_size)" in capsys.readouterr().err
-    assert run_main(train.main, TINY + ["--out", out, "--batch-size", "400", "--force"]) == 2
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", out, "--batch-size", "400", "--force"]) == 2
     assert "fewer than one batch of 400" in capsys.readouterr().err  # --force got past the refusal
 
 
@@ -105,7 +104,7 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, capsys, mo
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", fail_second_save)
     out = str(tmp_path / "run")
-    code = run_main(train.main, TINY + ["--out", out, "--step-unit", "epoch"])
+    code = run_main(train.main, TINY_TRAIN_FLAGS + ["--out", out, "--step-unit", "epoch"])
     error = capsys.readouterr().err
     assert code == 2 and "No space left on device" in error and "ckpt-0" in error and "is intact" in error
     assert tf.train.latest_checkpoint(f"{out}/checkpoints").endswith("ckpt-0")
@@ -114,7 +113,7 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, capsys, mo
 def test_nan_loss_stops_names_the_phase_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     out = str(tmp_path / "run")
     flags = ["--out", out, "--step-unit", "epoch", "-T", "2", "--finetune-lr", "1e12", "--refine-lr", "0.01"]
-    code = run_main(train.main, TINY + flags)
+    code = run_main(train.main, TINY_TRAIN_FLAGS + flags)
     error = capsys.readouterr().err
     assert code == 2 and "NaN/Inf loss in the finetune phase, epoch 2" in error
     assert "ckpt-0" in error and tf.train.latest_checkpoint(f"{out}/checkpoints").endswith("ckpt-0")

@@ -7,23 +7,7 @@ import pytest
 
 from ar2_tf.errors import UserError
 from export.run_folder import check_model_name, model_name, read_run
-from tests.conftest import tiny_classifier
-
-CONFIG = {"dataset": "cifar10", "corruption": "gaussian_noise", "method": "ar2", "severity": 3, "seed": 0,
-          "data_dir": None, "image_size": None, "feature_layer": None, "dense_layer": None}
-
-
-def write_run(folder, model, class_names=None, preprocessing="unit", **config):
-    """A finished run folder as python -m ar2_tf.train writes it: model.keras and report.json."""
-    os.makedirs(folder, exist_ok=True)
-    model.save(os.path.join(folder, "model.keras"))
-    classes = model.outputs[0].shape[-1]
-    report = {"config": {**CONFIG, **config}, "preprocessing": preprocessing,
-              "class_names": list(class_names or [f"class_{i}" for i in range(classes)]),
-              "input_shape": list(model.inputs[0].shape[1:]), "before": {}, "after": {}}
-    with open(os.path.join(folder, "report.json"), "w") as file:
-        json.dump(report, file)
-    return str(folder)
+from tests.helpers import RUN_CONFIG, tiny_classifier, write_run
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +53,11 @@ def test_unfinished_or_missing_runs_are_refused(tmp_path):
 
 
 def test_model_names():
-    assert model_name(CONFIG) == "ar2_cifar10_gaussian_noise"
-    assert model_name({**CONFIG, "corruption": "all"}) == "ar2_cifar10_unified"
-    assert model_name({**CONFIG, "method": "finetune", "dataset": "imagenet"}) == "finetune_imagenet_gaussian_noise"
+    assert model_name(RUN_CONFIG) == "ar2_cifar10_gaussian_noise"
+    assert model_name({**RUN_CONFIG, "corruption": "all"}) == "ar2_cifar10_unified"
+    assert model_name({**RUN_CONFIG, "method": "finetune", "dataset": "imagenet"}) == "finetune_imagenet_gaussian_noise"
     # Names from someone else's report.json cannot climb out of the serving folder.
-    name = model_name({**CONFIG, "corruption": "../../etc/cron.d/x", "dataset": "/abs"})
+    name = model_name({**RUN_CONFIG, "corruption": "../../etc/cron.d/x", "dataset": "/abs"})
     assert "/" not in name and ".." not in name and check_model_name(name) == name
 
 

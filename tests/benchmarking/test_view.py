@@ -9,7 +9,7 @@ import pytest
 from ar2_tf import benchmark, benchmark_view, evaluate
 from ar2_tf.benchmarking import view as benchmark_views
 from ar2_tf.cli import run_main
-from tests.conftest import tiny_classifier
+from tests.helpers import tiny_classifier
 
 CORRUPTIONS = "gaussian_noise,contrast"
 

@@ -13,25 +13,7 @@ from ar2_tf.data.sources import load_dataset
 from ar2_tf.evaluate import main
 
 TEST_SIZE = 40
-
-
-def trained_tiny_classifier(seed, epochs=4):
-    """A 2-conv + GAP + Dense demo classifier trained for seconds: its errors move with the corruptions
-    (an untrained net predicts one class for every input, which would hide evaluation bugs)."""
-    import keras
-
-    from ar2_tf.data.demo import load_demo
-
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
-    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x))
-    images, labels, _, _ = load_demo(train_size=600, test_size=10, seed=seed + 1)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(images / 255.0, labels, epochs=epochs, batch_size=32, verbose=0)
-    return model
+from tests.helpers import trained_tiny_classifier
 
 
 @pytest.fixture(scope="module")

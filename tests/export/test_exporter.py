@@ -15,8 +15,7 @@ from export import exporter, layout, model_config
 from export.exporter import ExportOptions, export_runs
 from export.run_folder import read_run
 from export.verify import ExportVerificationError, verify_export
-from tests.conftest import tiny_classifier
-from tests.test_export_run_folder import write_run
+from tests.helpers import tiny_classifier, write_run
 
 NAME = "ar2_cifar10_gaussian_noise"
 

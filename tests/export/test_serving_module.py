@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from ar2_tf.data import sources as datasets
 from export.serving_module import ServingModule, check_images
-from tests.conftest import tiny_classifier
+from tests.helpers import tiny_classifier
 
 
 @pytest.fixture(scope="module")

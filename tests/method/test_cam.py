@@ -8,18 +8,7 @@ import tensorflow as tf
 from ar2_tf.errors import UserError
 from ar2_tf.method import cam
 from ar2_tf.runs.models import cifar_resnet
-from tests.conftest import tiny_classifier
-
-
-def manual_cams(features, kernel, classes):
-    """Σ_k w_k^c f_k(x), one image and one class at a time."""
-    batch, height, width, channels = features.shape
-    out = np.zeros((batch, classes.shape[1], height, width))
-    for b in range(batch):
-        for j, c in enumerate(classes[b]):
-            for k in range(channels):
-                out[b, j] += kernel[k, c] * features[b, :, :, k]
-    return out
+from tests.helpers import manual_cams, tiny_classifier
 
 
 def test_cams_equal_manual_weighted_sum_of_feature_maps():

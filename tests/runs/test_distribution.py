@@ -21,9 +21,9 @@ import tensorflow as tf
 
 from ar2_tf.runs import distributed_loop, distribution
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = ["--dataset", "demo", "--train-size", "32", "--test-size", "12", "--batch-size", "8", "--preset", "tiny",
        "-T", "2", "--corruption", "gaussian_noise", "--refine-lr", "0.05", "--finetune-lr", "0.05", "--verbose", "0"]
+from tests.helpers import ROOT, scalars
 
 
 def bn_free_classifier(path, num_classes=6, size=32):
@@ -48,14 +48,6 @@ def free_ports(count):
     return ports
 
 
-def scalars(run_dir):
-    """TensorBoard scalars of a run's `logs/train` as {tag: [values by step]}."""
-    values = {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "logs", "train", "events.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                values.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
-    return values
 
 
 def weights(run_dir):

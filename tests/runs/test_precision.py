@@ -13,8 +13,7 @@ from ar2_tf.method.cam import class_activation_maps
 from ar2_tf.method.repair_model import RepairModel
 from ar2_tf.runs import precision
 from ar2_tf.runs.config import PRESETS, TrainConfig
-from tests.conftest import tiny_classifier
-from tests.test_distributed import scalars
+from tests.helpers import scalars, tiny_classifier
 
 
 @pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", tf.bfloat16), ("mixed_float16", tf.float16)])

@@ -20,7 +20,7 @@ from ar2_tf.data.pipelines import repair_pipeline
 from ar2_tf.method.repair_model import FINETUNE
 from ar2_tf.runs import methods
 from ar2_tf.runs.config import PRESETS, RepairConfig, TrainConfig
-from tests.conftest import tiny_classifier
+from tests.helpers import assert_keras_round_trip, tiny_classifier
 
 # The original's default list (google-research/augmix augmentations.py), in its order.
 ORIGINAL_OPS = ("autocontrast", "equalize", "posterize", "rotate", "solarize", "shear_x", "shear_y",
@@ -202,11 +202,8 @@ def test_train_step_updates_every_variable_and_reports_finite_losses():
 def test_get_config_round_trips_through_a_keras_file(tmp_path):
     model = AugMixModel(tiny_classifier(), jsd_weight=6.0)
     x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype(np.float32)
-    path = str(tmp_path / "augmix.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, custom_objects={"AugMixModel": AugMixModel}, compile=False)
-    assert (loaded.jsd_weight, loaded.head) == (6.0, model.head)
-    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5)
+    assert_keras_round_trip(model, str(tmp_path / "augmix.keras"), {"AugMixModel": AugMixModel}, x,
+                            jsd_weight=6.0, head=model.head)
 
 
 def test_augmix_gets_ar2s_whole_budget_all_fine_tuning():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ar2_tf.method import losses
-from tests.test_cam import manual_cams
+from tests.helpers import manual_cams
 
 
 def direct_eq2(clean_f, corrupted_f, reference_f, kernel, reference_kernel, clean_logits, corrupted_logits,

@@ -25,10 +25,10 @@ from tensorflow_serving.config import model_server_config_pb2
 from ar2_tf.data import sources as datasets
 from export.exporter import ExportOptions, export_runs
 from export.verify import signature_summary
-from tests.conftest import CIFAR10_EXACT
+from tests.helpers import CIFAR10_EXACT, ROOT
 
 NAME = "ar2_cifar10_gaussian_noise"
-DOCS = os.path.join(os.path.dirname(__file__), "..", "README.md")
+DOCS = os.path.join(ROOT, "README.md")
 OUTPUTS = {"probabilities", "classes", "top_k_classes", "top_k_scores", "class_names"}
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from ar2_tf.method.repair_model import FINETUNE, REFINE
 from ar2_tf.method.schedule import Schedule, ScheduleCallback
-from tests.test_repair import batches, make_model
+from tests.helpers import repair_batches, tiny_repair_model
 
 
 def test_phase_order_within_each_iteration():
@@ -17,8 +17,8 @@ def test_phase_order_within_each_iteration():
 def test_fit_runs_exactly_t_times_n_plus_m_phases(unit, iterations, refine_steps, finetune_steps):
     schedule = Schedule(iterations, refine_steps, finetune_steps, unit)
     callback = ScheduleCallback(schedule)
-    model = make_model()
-    model.fit(batches(count=2).repeat(), callbacks=[callback], verbose=0, **schedule.fit_arguments(2))
+    model = tiny_repair_model()
+    model.fit(repair_batches(count=2).repeat(), callbacks=[callback], verbose=0, **schedule.fit_arguments(2))
     expected = [(p, schedule.phase_at(p)) for p in range(iterations * (refine_steps + finetune_steps))]
     assert callback.phases_run == expected
     assert model.refine_optimizer.iterations.numpy() == (

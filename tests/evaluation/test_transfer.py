@@ -7,7 +7,7 @@ import pytest
 
 from ar2_tf.evaluate import main
 from ar2_tf.evaluation.transfer import plot_transfer, transfer_counts, transfer_matrix
-from tests.test_evaluate_cli import trained_tiny_classifier
+from tests.helpers import trained_tiny_classifier
 
 ROWS = ["gaussian_noise", "fog", "contrast"]
 COLUMNS = ["gaussian_noise", "fog"]

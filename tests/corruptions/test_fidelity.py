@@ -8,7 +8,6 @@ corrupted pixels and their PSNR against the clean images, within the tolerances 
 """
 
 import importlib.resources
-import os
 
 import numpy as np
 import pytest
@@ -23,10 +22,10 @@ from ar2_tf.corruptions.fidelity import (
     model_errors,
     upsampled_cifar,
 )
+from tests.helpers import CIFAR10_EXACT, RESNET20, needs_cifar10, needs_resnet20
 
-DATA = "../shared/data/cifar10/cifar10_exact_official_subset.npz"
-MODEL = "../shared/models/cifar10_resnet20v1.h5"
-needs_data = pytest.mark.skipif(not os.path.exists(DATA), reason="needs ../shared/data (real CIFAR-10 images)")
+DATA, MODEL = CIFAR10_EXACT, RESNET20
+needs_data = needs_cifar10
 
 # (mean, std, PSNR dB): largest allowed |native - reference| on 16 images at 224 px.
 TOLERANCES = {
@@ -160,7 +159,7 @@ def test_glass_blur_copies_match_reference_statistics():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(MODEL), reason="needs ../shared/models/cifar10_resnet20v1.h5")
+@needs_resnet20
 @needs_data
 def test_cifar_parameters_reproduce_reference_resnet20_errors():
     import keras

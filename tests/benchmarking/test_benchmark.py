@@ -10,7 +10,7 @@ from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.benchmarking import run as benchmark
 from ar2_tf.cli import run_main
 from ar2_tf.runs.config import RepairConfig, TrainConfig
-from tests.conftest import tiny_classifier
+from tests.helpers import tiny_classifier
 
 
 def test_plan_gives_every_method_its_budget_from_the_same_base():

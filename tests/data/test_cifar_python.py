@@ -10,7 +10,7 @@ import pytest
 
 from ar2_tf.data.cifar_python import load_cifar_python
 from ar2_tf.errors import UserError
-from tests.test_safe_pickle import py2_pickle
+from tests.helpers import py2_pickle
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]

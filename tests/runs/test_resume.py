@@ -13,8 +13,7 @@ import pytest
 import tensorflow as tf
 
 from ar2_tf.runs.models import cifar_resnet
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT
 
 
 def run_args(model, out):

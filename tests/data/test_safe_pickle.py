@@ -5,7 +5,6 @@ import copyreg
 import os
 import pickle
 import re
-import struct
 import subprocess
 
 import numpy as np
@@ -16,41 +15,15 @@ from ar2_tf.data.safe_pickle import ALLOWED_GLOBALS, load_pickle
 from ar2_tf.errors import UserError
 
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
-
+from tests.helpers import py2_pickle
 
 # --- Bytes in the official files' format ---------------------------------------------------------------------------
 # The official CIFAR batches were written by Python 2 cPickle, protocol 2: `str` values are SHORT_BINSTRING /
 # BINSTRING opcodes and arrays are spelled `numpy.core.multiarray._reconstruct`. Python 3 cannot write that, so
 # `py2_pickle` writes the opcodes itself (a dict of bytes, ints, lists and uint8 arrays is all CIFAR needs).
 
-def _py2_value(value) -> bytes:
-    if isinstance(value, bytes):
-        if len(value) < 256:
-            return b"U" + bytes([len(value)]) + value  # SHORT_BINSTRING
-        return b"T" + struct.pack("<i", len(value)) + value  # BINSTRING
-    if isinstance(value, int):
-        if 0 <= value < 256:
-            return b"K" + bytes([value])
-        if 0 <= value < 65536:
-            return b"M" + struct.pack("<H", value)
-        return b"J" + struct.pack("<i", value)
-    if isinstance(value, list):
-        return b"](" + b"".join(_py2_value(item) for item in value) + b"e"
-    if isinstance(value, dict):
-        return b"}(" + b"".join(_py2_value(k) + _py2_value(v) for k, v in value.items()) + b"u"
-    if isinstance(value, np.ndarray):
-        assert value.dtype == np.uint8 and value.ndim in (1, 2)
-        shape = b"".join(_py2_value(n) for n in value.shape) + (b"\x85" if value.ndim == 1 else b"\x86")
-        dtype = (b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
-                 b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
-        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
-                b"(K\x01" + shape + dtype + b"\x89" + _py2_value(value.tobytes()) + b"tb")
-    raise TypeError(type(value))
 
 
-def py2_pickle(fields: dict) -> bytes:
-    """A dict pickled as Python 2 cPickle (protocol 2) wrote the official CIFAR files."""
-    return b"\x80\x02" + _py2_value(fields) + b"."
 
 
 def cifar10_batch(n=3, seed=0) -> dict:

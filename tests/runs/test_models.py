@@ -6,7 +6,7 @@ import pytest
 
 from ar2_tf.errors import UserError
 from ar2_tf.runs import models
-from tests.conftest import RESNET20, tiny_classifier
+from tests.helpers import RESNET20, tiny_classifier
 
 
 @pytest.mark.parametrize("name, layers", [("resnet8", 8), ("resnet20", 20), ("resnet32", 32)])

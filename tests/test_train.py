@@ -9,15 +9,13 @@ import pytest
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
-
-TINY = ["--dataset", "demo", "--train-size", "96", "--test-size", "48", "--batch-size", "32",
-        "--pretrain-epochs", "1", "--preset", "tiny", "--verbose", "0"]
+from tests.helpers import TINY_TRAIN_FLAGS
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "demo")
-    assert run_main(train.main, TINY + ["--out", out]) == 0
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", out]) == 0
     return out
 
 
@@ -36,9 +34,9 @@ def test_run_writes_model_report_checkpoints_and_tensorboard_logs(tiny_run):
 
 
 def test_rerun_reuses_a_finished_run_and_refuses_a_different_config(tiny_run, capsys):
-    assert run_main(train.main, TINY + ["--out", tiny_run]) == 0
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", tiny_run]) == 0
     assert "reusing its report" in capsys.readouterr().out
-    assert run_main(train.main, TINY + ["--out", tiny_run, "--alpha", "0.5"]) == 2
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", tiny_run, "--alpha", "0.5"]) == 2
     assert "holds a different run (changed: repair)" in capsys.readouterr().err
 
 

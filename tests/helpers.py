@@ -1,0 +1,179 @@
+"""Shared test helpers: paths of the real offline data, tiny models and runs, and round-trip checks.
+
+Test modules import from here, never from each other. Paths are anchored to
+this file, so the suite finds ../shared wherever pytest is started.
+"""
+
+import glob
+import os
+import struct
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared")
+RESNET20 = os.path.join(SHARED, "models", "cifar10_resnet20v1.h5")
+CIFAR10_EXACT = os.path.join(SHARED, "data", "cifar10", "cifar10_exact_official_subset.npz")
+CIFAR10_JPEG = os.path.join(SHARED, "data", "cifar10", "cifar10_jpeg_bytes_official_order.npz")
+needs_cifar10 = pytest.mark.skipif(not os.path.exists(CIFAR10_EXACT),
+                                   reason=f"needs the real CIFAR-10 images in {CIFAR10_EXACT}")
+needs_resnet20 = pytest.mark.skipif(not os.path.exists(RESNET20), reason=f"needs the shared ResNet-20 {RESNET20}")
+
+# `python -m ar2_tf.train` flags of a run that takes seconds on the demo data.
+TINY_TRAIN_FLAGS = ["--dataset", "demo", "--train-size", "96", "--test-size", "48", "--batch-size", "32",
+        "--pretrain-epochs", "1", "--preset", "tiny", "--verbose", "0"]
+
+
+# --- Models -----------------------------------------------------------------------------------------------------
+
+def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
+    """A small conv net with a CAM-able head: "gap" (GlobalAveragePooling2D + Dense softmax),
+    "avgpool" (AveragePooling2D over the map + Flatten + Dense + separate softmax Activation)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="features")(x)
+    if head == "gap":
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        outputs = keras.layers.Dense(num_classes, activation="softmax", name="classes")(x)
+    else:
+        x = keras.layers.AveragePooling2D(x.shape[1], name="pool")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(num_classes, name="classes")(x)
+        outputs = keras.layers.Activation("softmax", name="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def trained_tiny_classifier(seed, epochs=4):
+    """A 2-conv + GAP + Dense demo classifier trained for seconds: its errors move with the corruptions
+    (an untrained net predicts one class for every input, which would hide evaluation bugs)."""
+    import keras
+
+    from ar2_tf.data.demo import load_demo
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x))
+    images, labels, _, _ = load_demo(train_size=600, test_size=10, seed=seed + 1)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(images / 255.0, labels, epochs=epochs, batch_size=32, verbose=0)
+    return model
+
+
+def assert_keras_round_trip(model, path, custom_objects, x, **attributes):
+    """Saves `model` to a .keras file, reloads it and checks `attributes` and the outputs on `x`; returns it."""
+    import keras
+
+    model.save(path)
+    loaded = keras.saving.load_model(path, custom_objects=custom_objects, compile=False)
+    assert {name: getattr(loaded, name) for name in attributes} == attributes
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5)
+    return loaded
+
+
+# --- AR2 pieces ---------------------------------------------------------------------------------------------------
+
+def manual_cams(features, kernel, classes):
+    """Σ_k w_k^c f_k(x), one image and one class at a time."""
+    batch, height, width, channels = features.shape
+    out = np.zeros((batch, classes.shape[1], height, width))
+    for b in range(batch):
+        for j, c in enumerate(classes[b]):
+            for k in range(channels):
+                out[b, j] += kernel[k, c] * features[b, :, :, k]
+    return out
+
+
+def repair_batches(count=4, batch=8, seed=0):
+    """((clean, corrupted), labels) batches of random 16x16 images for `tiny_classifier`."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    clean = rng.uniform(size=(count * batch, 16, 16, 3)).astype(np.float32)
+    corrupted = np.clip(clean + rng.normal(0, 0.3, clean.shape), 0, 1).astype(np.float32)
+    labels = rng.integers(0, 4, count * batch)
+    return tf.data.Dataset.from_tensor_slices(((clean, corrupted), labels)).batch(batch)
+
+
+def tiny_repair_model(**kwargs):
+    """A compiled `RepairModel` around `tiny_classifier` (k=2, SGD 0.1)."""
+    import keras
+
+    from ar2_tf.method.repair_model import RepairModel
+
+    model = RepairModel(tiny_classifier(), k=2, **kwargs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    return model
+
+
+# --- Run folders ----------------------------------------------------------------------------------------------------
+
+def scalars(run_dir):
+    """TensorBoard scalars of a run's `logs/train` as {tag: [values by step]}."""
+    import tensorflow as tf
+
+    values = {}
+    for path in sorted(glob.glob(os.path.join(run_dir, "logs", "train", "events.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                values.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    return values
+
+
+RUN_CONFIG = {"dataset": "cifar10", "corruption": "gaussian_noise", "method": "ar2", "severity": 3, "seed": 0,
+              "data_dir": None, "image_size": None, "feature_layer": None, "dense_layer": None}
+
+
+def write_run(folder, model, class_names=None, preprocessing="unit", **config):
+    """A finished run folder as python -m ar2_tf.train writes it: model.keras and report.json."""
+    os.makedirs(folder, exist_ok=True)
+    model.save(os.path.join(folder, "model.keras"))
+    classes = model.outputs[0].shape[-1]
+    report = {"config": {**RUN_CONFIG, **config}, "preprocessing": preprocessing,
+              "class_names": list(class_names or [f"class_{i}" for i in range(classes)]),
+              "input_shape": list(model.inputs[0].shape[1:]), "before": {}, "after": {}}
+    with open(os.path.join(folder, "report.json"), "w") as file:
+        json.dump(report, file)
+    return str(folder)
+
+
+# --- Bytes in the official CIFAR files' format -----------------------------------------------------------------------
+# The official CIFAR batches were written by Python 2 cPickle, protocol 2: `str` values are SHORT_BINSTRING /
+# BINSTRING opcodes and arrays are spelled `numpy.core.multiarray._reconstruct`. Python 3 cannot write that, so
+# `py2_pickle` writes the opcodes itself (a dict of bytes, ints, lists and uint8 arrays is all CIFAR needs).
+
+def _py2_value(value) -> bytes:
+    if isinstance(value, bytes):
+        if len(value) < 256:
+            return b"U" + bytes([len(value)]) + value  # SHORT_BINSTRING
+        return b"T" + struct.pack("<i", len(value)) + value  # BINSTRING
+    if isinstance(value, int):
+        if 0 <= value < 256:
+            return b"K" + bytes([value])
+        if 0 <= value < 65536:
+            return b"M" + struct.pack("<H", value)
+        return b"J" + struct.pack("<i", value)
+    if isinstance(value, list):
+        return b"](" + b"".join(_py2_value(item) for item in value) + b"e"
+    if isinstance(value, dict):
+        return b"}(" + b"".join(_py2_value(k) + _py2_value(v) for k, v in value.items()) + b"u"
+    if isinstance(value, np.ndarray):
+        assert value.dtype == np.uint8 and value.ndim in (1, 2)
+        shape = b"".join(_py2_value(n) for n in value.shape) + (b"\x85" if value.ndim == 1 else b"\x86")
+        dtype = (b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R"
+                 b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+                b"(K\x01" + shape + dtype + b"\x89" + _py2_value(value.tobytes()) + b"tb")
+    raise TypeError(type(value))
+
+
+def py2_pickle(fields: dict) -> bytes:
+    """A dict pickled as Python 2 cPickle (protocol 2) wrote the official CIFAR files."""
+    return b"\x80\x02" + _py2_value(fields) + b"."
