@@ -5,6 +5,7 @@ this file, so the suite finds ../shared wherever pytest is started.
 """
 
 import glob
+import json
 import os
 import struct
 
