@@ -12,20 +12,9 @@ import sys
 
 from ar2_tf.cli import run_main
 from ar2_tf.data.sources import DATASETS
-from ar2_tf.errors import UserError, check_severity
-from ar2_tf.runs.config import METHODS, PRESETS, RepairConfig, TrainConfig, from_dict, load_json
+from ar2_tf.runs.config import PRESETS, TrainConfig, load_json, resolve
 from ar2_tf.runs.distribution import STRATEGIES, get_strategy
-
-# Per-dataset defaults for flags the user leaves out.
-_DATASET_DEFAULTS = {
-    "demo": {"model": "resnet8", "pretrain_epochs": 8, "preset": "demo", "batch_size": 64},
-    "cifar10": {"preset": "cifar-paper"},
-    "cifar100": {"preset": "cifar-paper"},
-    "imagenet": {"model": "resnet50", "preset": "imagenet-paper", "batch_size": 32},
-    "folder": {"model": "resnet50", "preset": "imagenet-paper", "batch_size": 32},
-}
-# The demo's schedule: 3 iterations of one refinement and one fine-tuning epoch.
-PRESETS.setdefault("demo", RepairConfig(k=2, alpha=1.0, iterations=3, refine_steps=1, finetune_steps=1))
+from ar2_tf.runs.methods import METHODS
 
 _REPAIR_FLAGS = {  # flag -> RepairConfig field
     "k": "k", "alpha": "alpha", "iterations": "iterations", "refine_steps": "refine_steps",
@@ -56,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "model")
     model.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
     model.add_argument("--dense-layer", help="override: the class Dense layer")
-    model.add_argument("--unsafe-model-loading", action="store_true",
+    model.add_argument("--unsafe-model-loading", action="store_true", default=None,
                        help="allow .keras files containing Python lambdas (runs code from the file!)")
     repair = parser.add_argument_group("corruption and method")
     repair.add_argument("--corruption", help="the corruption to repair for (default: gaussian_noise), or all")
@@ -86,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="discard a different run found in --out")
     run.add_argument("--strategy", default="auto", help=f"one of {', '.join(STRATEGIES)}")
     run.add_argument("--mixed-precision", help="mixed_float16 or mixed_bfloat16 (GPUs; loss scaling for float16)")
-    run.add_argument("--jit-compile", action="store_true", help="XLA-compile the train steps (default: Keras "
+    run.add_argument("--jit-compile", action="store_true", default=None, help="XLA-compile the train steps (default: Keras "
                                                                  "decides, on with a GPU)")
     run.add_argument("--deterministic", action="store_true",
                      help="deterministic TensorFlow ops (bit-exact resume; slower)")
@@ -95,39 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args) -> TrainConfig:
-    """Merges, in increasing priority: TrainConfig defaults, dataset defaults, preset, --config, explicit flags.
-
-    A --config file only sets the fields it names, so a tuning search's best.json
-    (AR2 fields only) keeps the dataset's defaults for everything else.
-    """
+    """The run's config: `ar2_tf.runs.config.resolve` of the --config file and the flags given."""
     loaded = load_json(args.config) if args.config else {}
-    dataset = args.dataset or loaded.get("dataset") or "demo"
-    defaults = _DATASET_DEFAULTS.get(dataset, {})
-    values = dataclasses.asdict(TrainConfig(dataset=dataset))
-    values.update({key: value for key, value in defaults.items() if key != "preset"})
-    preset = args.preset or loaded.get("preset") or defaults.get("preset", "cifar-paper")
-    if preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
-    values["repair"] = dataclasses.asdict(PRESETS[preset])
-    repair_fields = set(values["repair"])
-    for key, value in loaded.items():
-        if key == "repair":
-            values["repair"].update(value or {})
-        elif key in repair_fields and key not in values:
-            values["repair"][key] = value
-        elif key != "preset":
-            values[key] = value  # unknown keys are reported by from_dict below
-    for field in dataclasses.fields(TrainConfig):
-        given = getattr(args, field.name, None)
-        if field.name != "repair" and given not in (None, False):
-            values[field.name] = given
-    for flag, field in _REPAIR_FLAGS.items():
-        if getattr(args, flag) is not None:
-            values["repair"][field] = getattr(args, flag)
-    values["severity"] = check_severity(values["severity"])
-    if values.get("model") and values.get("pretrain_epochs") and values["model"].endswith((".keras", ".h5")):
-        values["pretrain_epochs"] = 0
-    return from_dict(values)
+    fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+              if field.name != "repair" and getattr(args, field.name, None) is not None}
+    repair_fields = {field: getattr(args, flag) for flag, field in _REPAIR_FLAGS.items()
+                     if getattr(args, flag) is not None}
+    return resolve(args.dataset, args.preset, loaded, fields, repair_fields)
 
 
 def main(argv=None):

@@ -22,13 +22,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from ar2_tf import models  # noqa: E402
 from ar2_tf.cli import parse_int_list  # noqa: E402
 from ar2_tf.data.preprocessing import get_preprocessor  # noqa: E402
 from ar2_tf.data.sources import load_dataset  # noqa: E402
 from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.evaluation.error_rates import _error_counter, benchmark_errors, clean_pipeline, error_rate  # noqa: E402
 from ar2_tf.evaluation.suite import parse_corruptions  # noqa: E402
+from ar2_tf.runs import models  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 

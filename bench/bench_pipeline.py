@@ -32,11 +32,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from ar2_tf import models  # noqa: E402
 from ar2_tf.data.pipelines import repair_pipeline  # noqa: E402
+from ar2_tf.data.preprocessing import default_preprocessing  # noqa: E402
 from ar2_tf.data.shards import static_pipeline, write_shards  # noqa: E402
 from ar2_tf.data.sources import load_dataset  # noqa: E402
 from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E402
+from ar2_tf.runs import models  # noqa: E402
 
 
 def iteration(trainer, iterator):
@@ -71,7 +72,7 @@ def main():
     source = load_dataset("demo", train_size=args.train_size, test_size=1, image_size=args.image_size)
     keras.utils.set_random_seed(0)
     classifier = models.build_model(args.model, source.num_classes, (args.image_size, args.image_size, 3), "none")
-    preprocessing = models.DEFAULT_PREPROCESSING.get(args.model, "unit")
+    preprocessing = default_preprocessing(args.model, "cifar10")
     trainer = RepairModel(classifier, k=3)
     trainer.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9))
     trainer.make_train_function()

@@ -28,8 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ar2_tf import models  # noqa: E402
 from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E402
+from ar2_tf.runs import models  # noqa: E402
 
 # name -> (architecture, image size, batch size, classes)
 SETTINGS = {"resnet20": ("resnet20", 32, 128, 10), "resnet50": ("resnet50", 64, 16, 1000)}

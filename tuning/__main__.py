@@ -13,11 +13,7 @@ import sys
 
 from ar2_tf.cli import parse_int_list, run_main
 from ar2_tf.data.sources import DATASETS
-from ar2_tf.errors import check_severity
-from ar2_tf.runs.config import TrainConfig
-
-# The demo has no pretrained model: pre-train a tiny ResNet first, as `python -m ar2_tf.train` does.
-_DEMO = {"model": "resnet8", "pretrain_epochs": 8, "batch_size": 64}
+from ar2_tf.runs.config import resolve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,24 +22,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuning", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data and model")
-    data.add_argument("--dataset", default="demo", help=f"one of {', '.join(DATASETS)}")
+    data.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: demo)")
     data.add_argument("--data-dir", help="folder or .npz file with the data (default: tfds download / demo)")
     data.add_argument("--train-size", type=int, help="training images per trial (seeded subset; default: all "
                                                      "but the validation images)")
     data.add_argument("--val-size", type=int, default=1000, help="validation images carved from the training split")
     data.add_argument("--image-size", type=int, help="resize images to this square size")
-    data.add_argument("--batch-size", type=int, help="images per batch (default: 64 demo, else 128)")
-    data.add_argument("--model", help="a pretrained .keras/.h5 file (demo default: pre-train resnet8)")
+    data.add_argument("--batch-size", type=int, help="images per batch (default by dataset: 64 demo, 128 CIFAR, 32 "
+                                                     "ImageNet)")
+    data.add_argument("--model", help="a pretrained .keras/.h5 file or an architecture (default by dataset, as in "
+                                       "python -m ar2_tf.train)")
     data.add_argument("--pretrain-epochs", type=int, help="vanilla pre-training for an architecture name")
     data.add_argument("--preprocessing", help="unit (x/255), caffe, tf, torch or none; default by model")
     data.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
     data.add_argument("--dense-layer", help="override: the class Dense layer")
     data.add_argument("--unsafe-model-loading", action="store_true",
                       help="allow .keras files containing Python lambdas (runs code from the file!)")
-    data.add_argument("--corruption", default="gaussian_noise", help="the corruption to repair for")
-    data.add_argument("--severity", default="3", help="training severity, 1-5")
+    data.add_argument("--corruption", help="the corruption to repair for (default: gaussian_noise)")
+    data.add_argument("--severity", help="training severity, 1-5 (default: 3)")
     data.add_argument("--corruption-params", help="cifar or imagenet parameter set (default by dataset)")
-    data.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
+    data.add_argument("--corruption-backend", help="native (default) or reference (imagecorruptions)")
     search = parser.add_argument_group("search")
     search.add_argument("--tuner", default="random", help=f"one of {', '.join(TUNERS)}")
     search.add_argument("--max-trials", type=int, default=10, help="trials in all (hyperband: unused)")
@@ -59,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip scoring the paper's k=3, alpha=1, N=M=1 under the same budget")
     run = parser.add_argument_group("run")
     run.add_argument("--out", help="search folder (default: runs/tune_<dataset>_<corruption>)")
-    run.add_argument("--seed", type=int, default=0, help="seeds the subsets, the validation split and the tuner")
+    run.add_argument("--seed", type=int, help="seeds the subsets, the validation split and the tuner")
     run.add_argument("--force", action="store_true", help="discard a different search found in --out")
     run.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bars, 2 one line per epoch")
     return parser
@@ -68,15 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 def search_from_args(args):
     from tuning.search import SearchConfig
 
-    values = dict(_DEMO) if args.dataset == "demo" else {}
-    for name in ("data_dir", "train_size", "image_size", "batch_size", "model", "pretrain_epochs", "preprocessing",
-                 "feature_layer", "dense_layer", "corruption", "corruption_params", "corruption_backend"):
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    if args.model and args.pretrain_epochs is None:
-        values["pretrain_epochs"] = 0
-    train = TrainConfig(dataset=args.dataset, severity=check_severity(args.severity), seed=args.seed,
-                        unsafe_model_loading=args.unsafe_model_loading, **values)
+    names = ("data_dir", "train_size", "image_size", "batch_size", "model", "pretrain_epochs", "preprocessing",
+             "feature_layer", "dense_layer", "corruption", "severity", "corruption_params", "corruption_backend",
+             "seed")
+    fields = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.unsafe_model_loading:
+        fields["unsafe_model_loading"] = True
+    train = resolve(args.dataset, None, None, fields)  # the same defaults as python -m ar2_tf.train
     return SearchConfig(train=train, tuner=args.tuner, max_trials=args.max_trials, val_size=args.val_size,
                         epochs_budget=args.epochs_budget, max_clean_drop=args.max_clean_drop,
                         val_severities=tuple(parse_int_list(args.val_severities, "val-severities")),

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.data.pipelines import corrupted_pipeline
+from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.error_rates import error_rate, preprocessed
 
@@ -76,16 +77,16 @@ class ValidationSet:
     labels: np.ndarray
     corrupted: dict
     preprocessing: str
-    batch_size: int = 256
+    batch_size: int = EVAL_BATCH_SIZE
 
     @classmethod
-    def from_split(cls, split, *, corruption, severities, preprocessing, params, backend, seed, batch_size=256):
+    def from_split(cls, split, *, corruption, severities, preprocessing, params, backend, seed, batch_size=EVAL_BATCH_SIZE):
         images, labels = (np.concatenate(parts) for parts in zip(*split.batch(1024).as_numpy_iterator()))
         corrupted = {}
         for severity in severities:
             # Corrupted once with stateless seeds; "none" keeps the 0..255 pixels.
             batches = corrupted_pipeline(tf.data.Dataset.from_tensor_slices((images, labels)),
-                                         corruption=corruption, severity=severity, batch_size=batch_size,
+                                         corruption=corruption, severity=severity,
                                          preprocessing="none", seed=seed, params=params, backend=backend)
             corrupted[severity] = np.concatenate([x.astype(np.uint8) for x, _ in batches.as_numpy_iterator()])
         return cls(images, labels, corrupted, preprocessing, batch_size)

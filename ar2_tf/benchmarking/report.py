@@ -21,10 +21,12 @@ re-evaluates its runs; here both are rebuilt from the one shared evaluation.
 import os
 
 from ar2_tf.evaluation import tables, transfer
+from ar2_tf.runs.config import RepairConfig
+from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 
-# Per-corruption methods (one model per repaired-for corruption) and single models, in table order.
-PER_CORRUPTION = ("finetune", "finetune_epochs", "ar2")
-ROW_ORDER = ("vanilla", "finetune", "finetune_epochs", "augmix", "ar2", "unified")
+# Rows in table order, and the per-corruption ones (one model per repaired-for corruption): from the registry.
+ROW_ORDER = tuple(BENCHMARK_ENTRIES)
+PER_CORRUPTION = tuple(key for key, entry in BENCHMARK_ENTRIES.items() if entry.per_corruption)
 
 
 def _mean(values):
@@ -56,11 +58,11 @@ def method_rows(runs, entries):
 
 def table1(runs, entries, repaired_for, evaluated, labels) -> tuple:
     """Clean error, CE per evaluated corruption, mCE over `repaired_for` and over `evaluated`."""
-    header = ["method", "epochs", "clean", *evaluated, f"mCE ({len(repaired_for)} repaired-for)",
+    header = ["method", "budget", "clean", *evaluated, f"mCE ({len(repaired_for)} repaired-for)",
               f"mCE (all {len(evaluated)})"]
     rows = []
     for method, (clean, ce) in method_rows(runs, entries).items():
-        rows.append([labels[method]["label"], labels[method]["epochs"], clean, *(ce.get(c) for c in evaluated),
+        rows.append([labels[method]["label"], labels[method]["budget"], clean, *(ce.get(c) for c in evaluated),
                      _mean(ce.get(c) for c in repaired_for), _mean(ce.get(c) for c in evaluated)])
     title = ("Table 1: clean error and CE (%, mean error over severities 1-5); per-corruption methods "
              "fill each column with their model repaired for that corruption")
@@ -69,8 +71,8 @@ def table1(runs, entries, repaired_for, evaluated, labels) -> tuple:
 
 def table1_repaired(runs, entries, repaired_for, labels) -> tuple:
     """Table 1 restricted to the repaired-for corruptions: the comparison every method has."""
-    header = ["method", "epochs", "clean", *repaired_for, "mCE"]
-    rows = [[labels[m]["label"], labels[m]["epochs"], clean, *(ce.get(c) for c in repaired_for),
+    header = ["method", "budget", "clean", *repaired_for, "mCE"]
+    rows = [[labels[m]["label"], labels[m]["budget"], clean, *(ce.get(c) for c in repaired_for),
              _mean(ce.get(c) for c in repaired_for)] for m, (clean, ce) in method_rows(runs, entries).items()]
     return "Table 1 on the repaired-for corruptions: clean error and CE (%)", header, rows
 
@@ -120,28 +122,15 @@ def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_ke
     return built
 
 
-def _steps(count, unit):
-    """'8 epochs', '1 epoch', '320 batches'."""
-    return f"{count} {unit}" + ("" if count == 1 else "es" if unit == "batch" else "s")
-
-
 def budget_lines(record):
-    """What each method that was run trained for, in the schedule's unit (epochs or batches)."""
-    repair = record["config"]["repair"]
-    unit = repair["step_unit"]
-    t, n, m = repair["iterations"], repair["refine_steps"], repair["finetune_steps"]
-    described = {
-        "ar2": f"- AR2: T={t} iterations of N={n} refinement + M={m} fine-tuning {unit} steps = "
-               f"{_steps(t * (n + m), unit)}.",
-        "unified": f"- AR2 unified: the same {_steps(t * (n + m), unit)}; each batch draws one of the 15 corruptions, "
-                   "uniformly, from the batch's stateless seed.",
-        "finetune": f"- fine-tune (same phases): T·M = {_steps(t * m, unit)} of fine-tuning on clean + corrupted "
-                    "images (the paper's ablation).",
-        "finetune_epochs": f"- fine-tune (same epochs): T·(N+M) = {_steps(t * (n + m), unit)}, AR2's whole budget.",
-        "augmix": f"- AugMix: T·(N+M) = {_steps(t * (n + m), unit)} of clean + two AugMix views with the JSD loss "
-                  "(λ=12), never seeing a test corruption.",
-    }
-    return [line for method, line in described.items() if method in record["methods"]]
+    """What each benchmark entry that was run trained for, in the schedule's unit (epochs or batches)."""
+    repair = RepairConfig(**record["config"]["repair"])
+    t, n, m = repair.iterations, repair.refine_steps, repair.finetune_steps
+    lines = []
+    for key, entry in BENCHMARK_ENTRIES.items():
+        if key in record["methods"] and entry.method is not None:
+            lines.append(f"- {entry.label}: {budget(key, repair)}, {entry.summary} (T={t}, N={n}, M={m}).")
+    return lines
 
 
 def write_markdown(path, record, built):

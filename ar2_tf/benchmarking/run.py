@@ -22,45 +22,26 @@ from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.runs import repair_run as training
 from ar2_tf.runs.config import to_dict
 from ar2_tf.runs.folder import environment, write_json_atomic
+from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 
-METHODS = ("vanilla", "finetune", "finetune_epochs", "augmix", "ar2", "unified")
-
-
-def epochs_of(method, repair) -> int:
-    """Training steps (epochs, or batches with step_unit "batch") each method gets."""
-    if method == "vanilla":
-        return 0
-    if method == "finetune":
-        return repair.iterations * repair.finetune_steps
-    return repair.iterations * (repair.refine_steps + repair.finetune_steps)
-
-
-def run_config(base, method, corruption):
-    """The `TrainConfig` of one benchmark run."""
-    if method == "finetune_epochs":  # fine-tuning alone, AR2's T·(N+M) epochs
-        repair = dataclasses.replace(base.repair, finetune_steps=base.repair.refine_steps + base.repair.finetune_steps)
-        return dataclasses.replace(base, method="finetune", corruption=corruption, repair=repair)
-    trainer = {"unified": "ar2"}.get(method, method)
-    return dataclasses.replace(base, method=trainer, corruption=corruption)
+METHODS = tuple(BENCHMARK_ENTRIES)  # the --methods choices, in table order
 
 
 def plan_runs(base, methods, corruptions) -> list:
-    """One dict per training run: key, method, corruption ("all" for a single model), config."""
+    """One dict per training run: key, method (the benchmark entry), corruption ("all" for a single model), config."""
     runs = []
-    for method in METHODS:
-        if method not in methods or method == "vanilla":
+    for key, entry in BENCHMARK_ENTRIES.items():
+        if key not in methods or entry.method is None:
             continue
-        for corruption in corruptions if method in benchmark_report.PER_CORRUPTION else (UNIFIED,):
-            runs.append({"key": f"{method}_{corruption}", "method": method, "corruption": corruption,
-                         "config": run_config(base, method, corruption)})
+        for corruption in corruptions if entry.per_corruption else (UNIFIED,):
+            runs.append({"key": f"{key}_{corruption}", "method": key, "corruption": corruption,
+                         "config": entry.config(base, corruption)})
     return runs
 
 
 def method_labels(repair) -> dict:
-    unit = "" if repair.step_unit == "epoch" else " batches"
-    names = {"vanilla": "vanilla", "finetune": "fine-tune (same phases)", "finetune_epochs": "fine-tune (same epochs)",
-             "augmix": "AugMix", "ar2": "AR2", "unified": "AR2 unified (all 15)"}
-    return {m: {"label": names[m], "epochs": f"{epochs_of(m, repair)}{unit}"} for m in METHODS}
+    """{entry: {"label": row name, "budget": '8 epochs'}} under the benchmark's AR2 settings."""
+    return {key: {"label": entry.label, "budget": budget(key, repair)} for key, entry in BENCHMARK_ENTRIES.items()}
 
 
 def _git_state():
@@ -152,7 +133,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
         "methods": list(methods), "corruptions": list(corruptions), "evaluated": list(evaluated),
         "severities": list(severities), "labels": labels, "evaluation_setup": results["setup"],
         "runs": [{key: run[key] for key in ("key", "method", "corruption", "dir")}
-                 | {"epochs": epochs_of(run["method"], base.repair), "config": to_dict(run["config"])} for run in runs],
+                 | {"budget": budget(run["method"], base.repair), "config": to_dict(run["config"])} for run in runs],
         "wall_seconds": {"train": timings, "train_total": round(sum(timings.get(r["key"], 0) for r in runs), 1),
                          "evaluation_this_call": evaluation_seconds,
                          "this_call": round(time.time() - started, 1)},

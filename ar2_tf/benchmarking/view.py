@@ -10,8 +10,10 @@ evaluated again; models changed since the evaluation are refused.
 import os
 
 from ar2_tf.benchmarking import report as benchmark_report
+from ar2_tf.benchmarking.run import method_labels
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.suite import RESULTS_FILE
+from ar2_tf.runs.config import RepairConfig
 from ar2_tf.runs.folder import read_json, write_json_atomic
 
 BENCHMARK_FILE = "benchmark.json"
@@ -62,7 +64,7 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     repaired_for = [c for c in record["corruptions"] if c in evaluated]
     out = out or os.path.join(evaluation_dir, VIEW_FOLDER)
     os.makedirs(out, exist_ok=True)
-    built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, record["labels"], "vanilla")
+    built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, method_labels(RepairConfig(**record["config"]["repair"])), "vanilla")
     transfers = benchmark_report.write_transfers(out, runs, entries, "vanilla", evaluated)
     view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
             "evaluation_setup": results["setup"],

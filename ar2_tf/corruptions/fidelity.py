@@ -9,16 +9,16 @@ distributional check for random corruptions).
 `model_errors` measures a classifier's top-1 error on natively corrupted images per
 corruption and severity (the CIFAR-10-C check against FIELD-NOTES' reference numbers).
 
-Run `python -m ar2_tf.corruptions.fidelity --help` for the command-line report.
+`python bench/corruption_fidelity.py` prints both as the README's tables.
 """
 
-import argparse
 import dataclasses
 
 import numpy as np
 import tensorflow as tf
 
 from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
+from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 
 # Outputs are identical up to float round-off, interpolation details or JPEG codecs.
 DETERMINISTIC = ("brightness", "contrast", "saturate", "pixelate", "jpeg_compression",
@@ -57,7 +57,7 @@ def compare_with_reference(images, names=ALL_CORRUPTIONS, severities=(1, 2, 3, 4
 
 
 def model_errors(model, images, labels, names=BENCHMARK_CORRUPTIONS, severities=(1, 2, 3, 4, 5),
-                 params="cifar", batch_size=256, seed=(0, 1)):
+                 params="cifar", batch_size=EVAL_BATCH_SIZE, seed=(0, 1)):
     """Top-1 error (%) of `model` (input x / 255) per corruption, mean over severities; plus 'clean'."""
 
     def error(batches):
@@ -90,30 +90,6 @@ def upsampled_cifar(path: str, count: int, size: int = 224) -> np.ndarray:
     return tf.cast(tf.clip_by_value(tf.round(tf.image.resize(x, (size, size), "bicubic")), 0, 255), tf.uint8).numpy()
 
 
-def comparison_table(rows) -> str:
-    """One row per (corruption, severity)."""
-    lines = ["| corruption | sev | MAD | mean native / ref | std native / ref | PSNR native / ref |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        lines.append(f"| {r.name} | {r.severity} | {r.mad:.2f} | {r.mean[0]:.1f} / {r.mean[1]:.1f} "
-                     f"| {r.std[0]:.1f} / {r.std[1]:.1f} | {r.psnr[0]:.2f} / {r.psnr[1]:.2f} |")
-    return "\n".join(lines)
-
-
-def summary_table(rows) -> str:
-    """One row per corruption: the largest differences over its severities."""
-    lines = ["| corruption | kind | max MAD | max abs. diff. mean | max abs. diff. std | max abs. diff. PSNR (dB) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name in dict.fromkeys(r.name for r in rows):
-        mine = [r for r in rows if r.name == name]
-        kind = "deterministic" if name in DETERMINISTIC else "random"
-        lines.append(f"| {name} | {kind} | {max(r.mad for r in mine):.2f} "
-                     f"| {max(abs(r.mean[0] - r.mean[1]) for r in mine):.2f} "
-                     f"| {max(abs(r.std[0] - r.std[1]) for r in mine):.2f} "
-                     f"| {max(abs(r.psnr[0] - r.psnr[1]) for r in mine):.2f} |")
-    return "\n".join(lines)
-
-
 # FIELD-NOTES: the shared ResNet-20 on the 1,017 original-pixel CIFAR-10 test images, reference
 # CIFAR-10-C generator, error % averaged over severities 1-5.
 REFERENCE_RESNET20_ERRORS = {
@@ -123,53 +99,3 @@ REFERENCE_RESNET20_ERRORS = {
 }
 # FIELD-NOTES' own mean over the 15 (of unrounded errors; the rounded values above average 27.67).
 REFERENCE_RESNET20_MEAN = 27.7
-
-
-def errors_table(errors) -> str:
-    lines = ["| corruption | native error % | reference error % (FIELD-NOTES) | difference |",
-             "| --- | --- | --- | --- |"]
-    for name, err in errors.items():
-        ref = REFERENCE_RESNET20_ERRORS[name]
-        lines.append(f"| {name} | {err:.1f} | {ref:.1f} | {err - ref:+.1f} |")
-    mean = float(np.mean([errors[n] for n in BENCHMARK_CORRUPTIONS]))
-    ref = REFERENCE_RESNET20_MEAN
-    lines.append(f"| **mean of 15** | **{mean:.1f}** | **{ref:.1f}** | **{mean - ref:+.1f}** |")
-    return "\n".join(lines)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="../shared/data/cifar10/cifar10_exact_official_subset.npz")
-    parser.add_argument("--model", default="../shared/models/cifar10_resnet20v1.h5")
-    parser.add_argument("--images", type=int, default=16, help="224 px images for the reference comparison "
-                        "(glass blur uses at most 4: its reference takes about a second per image)")
-    parser.add_argument("--skip-model", action="store_true", help="only the reference comparison")
-    parser.add_argument("--skip-reference", action="store_true", help="only the ResNet-20 check")
-    parser.add_argument("--details", action="store_true", help="one row per severity")
-    parser.add_argument("--write", metavar="MARKDOWN", help="also put the tables between the fidelity / resnet20 "
-                        "markers of this file")
-    args = parser.parse_args(argv)
-    from ar2_tf.corruptions.bench import write_into
-
-    if not args.skip_reference:
-        x = upsampled_cifar(args.data, args.images)
-        rows = compare_with_reference(x, [n for n in ALL_CORRUPTIONS if n != "glass_blur"])
-        rows += compare_with_reference(x[:4], ["glass_blur"])
-        rows.sort(key=lambda r: ALL_CORRUPTIONS.index(r.name))
-        text = comparison_table(rows) if args.details else summary_table(rows)
-        print(text)
-        if args.write:
-            write_into(args.write, text, "fidelity")
-    if not args.skip_model:
-        import keras
-
-        data = np.load(args.data)
-        model = keras.saving.load_model(args.model, compile=False)
-        text = errors_table(model_errors(model, data["x_test"], data["y_test"].reshape(-1)))
-        print(text)
-        if args.write:
-            write_into(args.write, text, "resnet20")
-
-
-if __name__ == "__main__":
-    main()

@@ -17,6 +17,7 @@ import functools
 import tensorflow as tf
 
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
+from ar2_tf.data import seeds
 from ar2_tf.data.preprocessing import get_preprocessor
 
 UNIFIED = "all"  # the corruption name of the unified model: every batch draws one of the 15
@@ -55,7 +56,7 @@ def epoch_batches(split, *, batch_size, seed, total_batches, start_batch=0, shuf
     seed = int(seed)
 
     def one_epoch(epoch):
-        shuffled = split.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+        shuffled = split.shuffle(shuffle_buffer, seed=seeds.shuffle_seed(seed, epoch), reshuffle_each_iteration=False)
         batches = shuffled.batch(batch_size, drop_remainder=True).enumerate()
         return batches.map(lambda index, batch: (tf.constant(epoch, tf.int64), index, batch))
 
@@ -84,7 +85,7 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, t
 
     def views(epoch, index, batch):
         images, labels = batch
-        noise_seed = tf.stack([epoch + seed, index])
+        noise_seed = seeds.training_noise_seed(seed, epoch, index)
         corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return (preprocess(images), preprocess(corrupted)), labels
 
@@ -104,20 +105,21 @@ def clean_pipeline(split, *, batch_size, preprocessing, shuffle=False, seed=0):
         tf.data.AUTOTUNE)
 
 
-def corrupted_pipeline(split, *, corruption, severity, batch_size, preprocessing, seed=0, params="cifar",
-                       backend="native"):
+def corrupted_pipeline(split, *, corruption, severity, preprocessing, seed=0, params="cifar", backend="native"):
     """`(images, labels)` batches of one corruption at one severity, in split order.
 
-    Batch i uses the stateless seed (seed + 1000·severity, i): the same images
-    get the same noise for every model evaluated, so errors compare like for like.
+    Batches hold `seeds.EVAL_BATCH_SIZE` images and batch i uses
+    `seeds.evaluation_noise_seed(seed, severity, i)`: the same images get the
+    same noise for every model evaluated and in every generated test set, so
+    errors compare like for like.
     """
     preprocess = get_preprocessor(preprocessing)
 
     def corrupt_batch(index, batch):
         images, labels = batch
-        noise_seed = tf.stack([tf.constant(seed + 1000 * severity, tf.int64), index])
+        noise_seed = seeds.evaluation_noise_seed(seed, severity, index)
         corrupted = corrupt(images, corruption, severity, noise_seed, params=params, backend=backend)
         return preprocess(corrupted), labels
 
-    batches = split.batch(batch_size).enumerate()
+    batches = split.batch(seeds.EVAL_BATCH_SIZE).enumerate()
     return batches.map(corrupt_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

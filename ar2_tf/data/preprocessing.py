@@ -47,6 +47,24 @@ PREPROCESSORS = {
 }
 
 
+# The one rule for a model's default preprocessing (train, evaluate, export and tuning all call
+# `default_preprocessing`): the name given, else the built architecture's, else the dataset's. A model
+# file carries no record of its preprocessing, so files follow the dataset: ImageNet-size data defaults to
+# keras.applications' ResNet-50 ("caffe"), everything else to x/255.
+ARCHITECTURE_PREPROCESSING = {"resnet8": "unit", "resnet20": "unit", "resnet32": "unit", "resnet34": "unit",
+                              "resnet50": "caffe"}
+DATASET_PREPROCESSING = {"imagenet": "caffe", "folder": "caffe"}
+
+
+def default_preprocessing(model: str, dataset: str, given: str = None) -> str:
+    """The preprocessing name of `model` (an architecture name or a file) on `dataset`, unless `given`."""
+    if given:
+        return check_choice("preprocessing", given, PREPROCESSORS)
+    if model in ARCHITECTURE_PREPROCESSING:
+        return ARCHITECTURE_PREPROCESSING[model]
+    return DATASET_PREPROCESSING.get(dataset, "unit")
+
+
 def get_preprocessor(name: str):
     """Returns the function mapping uint8 pixels [..., H, W, 3] to model inputs (float32)."""
     return PREPROCESSORS[check_choice("preprocessing", name, PREPROCESSORS)]

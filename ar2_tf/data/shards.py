@@ -20,6 +20,7 @@ import os
 
 import tensorflow as tf
 
+from ar2_tf.data import seeds
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError, check_choice
@@ -113,7 +114,7 @@ def write_shards(split, directory, *, num_examples, class_names, corruption, sev
 
     def corrupt_batch(index, batch):
         images, labels = batch
-        noise_seed = tf.stack([tf.constant(seed + 7919 * int(severity), tf.int64), index])
+        noise_seed = seeds.shard_noise_seed(seed, severity, index)
         corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return index, _encode(images, encoding), _encode(corrupted, encoding), labels
 

@@ -30,12 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions
+from ar2_tf.data import seeds
 from ar2_tf.errors import UserError
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "ar2_tf", "corrupted_sets")
-# Batch size of generation: part of the noise seeds, so part of the cache key. The same as
-# `ar2_tf.evaluation.error_rates.corruption_errors`' default, so generated sets match a run's report.
-GENERATION_BATCH = 256
 _SEVERITIES = 5
 
 
@@ -230,7 +228,7 @@ class GeneratedSource:
         """Hash of everything the corrupted pixels depend on."""
         fields = {"corruption": corruption, "severity": int(severity), "params": self.params,
                   "backend": self.backend, "seed": self.seed, "source": self.source()[0],
-                  "code": corruption_code_version(), "generation_batch": GENERATION_BATCH}
+                  "code": corruption_code_version(), "generation_batch": seeds.EVAL_BATCH_SIZE}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
 
     def path(self, corruption, severity):
@@ -265,15 +263,15 @@ class GeneratedSource:
 
     def _generate(self, corruption, severity, folder):
         """Corrupts the clean split batch by batch; streams into `folder` (atomically) or returns arrays."""
-        base = tf.constant(self.seed + 1000 * severity, tf.int64)
 
         def corrupt_batch(index, batch):
             images, labels = batch
-            corrupted = corruptions.corrupt(images, corruption, severity, tf.stack([base, index]),
+            noise_seed = seeds.evaluation_noise_seed(self.seed, severity, index)
+            corrupted = corruptions.corrupt(images, corruption, severity, noise_seed,
                                             params=self.params, backend=self.backend)
             return corrupted, labels
 
-        batches = self.split.batch(GENERATION_BATCH).enumerate()
+        batches = self.split.batch(seeds.EVAL_BATCH_SIZE).enumerate()
         batches = batches.map(corrupt_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         count = self.source()[1]
         bar = _progbar(count, f"generating {corruption} s{severity}", self.verbose)

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from ar2_tf.data.pipelines import clean_pipeline, corrupted_pipeline
 from ar2_tf.data.preprocessing import get_preprocessor
+from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError
 
 _COUNTERS = weakref.WeakKeyDictionary()  # one compiled error counter per classifier
@@ -47,17 +48,16 @@ def error_rate(classifier, batches, progress=None) -> float:
     return 100.0 * wrong / total
 
 
-def corruption_errors(classifier, split, *, corruption, severities=(1, 2, 3, 4, 5), batch_size=256,
-                      preprocessing, params="cifar", backend="native", seed=0) -> dict:
+def corruption_errors(classifier, split, *, corruption, severities=(1, 2, 3, 4, 5), preprocessing, params="cifar", backend="native", seed=0) -> dict:
     """Clean error and the error at each severity of one corruption, in %.
 
     Returns:
         {"clean": float, "corrupted": {"1": float, ...}, "mean_corrupted": float} (JSON-ready keys)
     """
-    clean = error_rate(classifier, clean_pipeline(split, batch_size=batch_size, preprocessing=preprocessing))
+    clean = error_rate(classifier, clean_pipeline(split, batch_size=EVAL_BATCH_SIZE, preprocessing=preprocessing))
     corrupted = {
         str(severity): error_rate(classifier, corrupted_pipeline(
-            split, corruption=corruption, severity=severity, batch_size=batch_size,
+            split, corruption=corruption, severity=severity,
             preprocessing=preprocessing, seed=seed, params=params, backend=backend))
         for severity in severities
     }
@@ -71,7 +71,7 @@ def preprocessed(batches, preprocessing):
         tf.data.AUTOTUNE)
 
 
-def benchmark_errors(classifier, source, *, corruptions, severities, preprocessing, batch_size=256, done=None,
+def benchmark_errors(classifier, source, *, corruptions, severities, preprocessing, batch_size=EVAL_BATCH_SIZE, done=None,
                      on_result=None, verbose=1) -> dict:
     """Error (in %) at every (corruption, severity) of a corrupted-set source.
 

@@ -21,6 +21,8 @@ import json
 import os
 
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
+from ar2_tf.data.preprocessing import default_preprocessing
+from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
@@ -32,7 +34,6 @@ RESULTS_FILE = "evaluation.json"
 # Setup fields that select cells without changing any cell's value.
 _CELL_INDEPENDENT = ("corruptions", "severities")
 # Preprocessing of a bare model file when neither --preprocessing nor a run report says.
-_DEFAULT_PREPROCESSING = {"imagenet": "caffe", "folder": "caffe"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,7 @@ class EvaluationSetup:
     params: str = None  # corruption parameter set of generated sets: cifar | imagenet
     backend: str = "native"  # corruption backend of generated sets
     seed: int = 0  # seed of the test subset and the generated corruption noise
-    batch_size: int = 256  # images per inference batch
+    batch_size: int = EVAL_BATCH_SIZE  # images per inference batch
 
     def resolve(self, specs) -> "EvaluationSetup":
         run = next((spec.config for spec in specs if spec.config), {})
@@ -193,9 +194,9 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         entry = previous.get(spec.label, {})
         if entry.get("fingerprint") != spec.fingerprint:
             entry = {}
-        default = _DEFAULT_PREPROCESSING.get(setup.dataset, "unit")
         entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config,
-                     preprocessing=preprocessing or spec.preprocessing or default)
+                     preprocessing=preprocessing or spec.preprocessing or default_preprocessing(spec.path,
+                                                                                                 setup.dataset))
         twin = measured.get(os.path.abspath(spec.path))
         if twin is not None and twin["preprocessing"] == entry["preprocessing"]:
             entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])

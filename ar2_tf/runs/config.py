@@ -7,12 +7,11 @@ search's best-config JSON (`--config best.json`) is read the same way.
 
 import dataclasses
 
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, check_severity
 from ar2_tf.runs.folder import read_json
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")
-METHODS = ("ar2", "finetune", "augmix")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +64,7 @@ class TrainConfig:
     batch_size: int = 128  # images per batch (each yields a clean and a corrupted view)
     train_size: int = None  # seeded random subset of the training split (CPU runs); None: all
     test_size: int = None  # seeded random subset of the test split; None: all
-    method: str = "ar2"  # "ar2", or "finetune" (the ablation: same schedule with N = 0)
+    method: str = "ar2"  # a trainer method of ar2_tf.runs.methods: "ar2", "finetune" (N = 0), "augmix"
     feature_layer: str = None  # override: the layer whose output is the last feature map
     dense_layer: str = None  # override: the class Dense layer
     seed: int = 0  # seeds data order, corruption noise and subsets
@@ -82,13 +81,6 @@ class TrainConfig:
         if self.corruption_params:
             return self.corruption_params
         return "imagenet" if self.dataset in ("imagenet", "folder") else "cifar"
-
-    @property
-    def effective_repair(self) -> RepairConfig:
-        """The schedule actually run: fine-tuning alone is AR2 with N = 0 (the paper's ablation)."""
-        if self.method == "finetune":
-            return dataclasses.replace(self.repair, refine_steps=0)
-        return self.repair
 
 
 def to_dict(config: TrainConfig) -> dict:
@@ -116,12 +108,60 @@ def load_json(path: str) -> dict:
     return read_json(path, "pass a JSON object of config fields, e.g. a tuning search's best.json.")
 
 
-# Presets: the paper's two settings and a tiny one for CPU tests. Each names the command that runs it.
+# Presets: the paper's two settings, the demo's and a tiny one for CPU tests. Each names the command that runs it.
 PRESETS = {
     # python -m ar2_tf.train --dataset cifar10 --model M.h5 --corruption gaussian_noise --preset cifar-paper
     "cifar-paper": RepairConfig(k=3, alpha=1.0, iterations=30, refine_steps=1, finetune_steps=1),
     # python -m ar2_tf.train --dataset imagenet --model resnet50 --corruption fog --preset imagenet-paper
     "imagenet-paper": RepairConfig(k=5, alpha=0.8, iterations=10, refine_steps=2, finetune_steps=1),
+    # python -m ar2_tf.train  (the offline demo: 3 iterations of one refinement and one fine-tuning epoch)
+    "demo": RepairConfig(k=2, alpha=1.0, iterations=3, refine_steps=1, finetune_steps=1),
     # python -m ar2_tf.train --preset tiny  (seconds on a CPU; used by tests)
     "tiny": RepairConfig(k=2, alpha=1.0, iterations=1, refine_steps=1, finetune_steps=1, step_unit="batch"),
 }
+
+# Per-dataset defaults of the fields a user leaves out, and the preset of each dataset. Every command that
+# builds a TrainConfig (train, benchmark, tuning) goes through `resolve`, so they agree.
+DATASET_DEFAULTS = {
+    "demo": {"model": "resnet8", "pretrain_epochs": 8, "batch_size": 64, "preset": "demo"},
+    "cifar10": {"preset": "cifar-paper"},
+    "cifar100": {"preset": "cifar-paper"},
+    "imagenet": {"model": "resnet50", "batch_size": 32, "preset": "imagenet-paper"},
+    "folder": {"model": "resnet50", "batch_size": 32, "preset": "imagenet-paper"},
+}
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def resolve(dataset=None, preset=None, loaded=None, fields=None, repair_fields=None) -> TrainConfig:
+    """The run's config from, in increasing priority: TrainConfig defaults, the dataset's defaults, the
+    preset, a --config file's fields (`loaded`), explicit `fields` and AR2 `repair_fields`.
+
+    A --config file only sets the fields it names, so a tuning search's best.json
+    (AR2 fields only) keeps the dataset's defaults for everything else. A model
+    given as a file is already trained: its `pretrain_epochs` is 0.
+
+    Raises:
+        UserError: an unknown preset or config field, or an invalid severity.
+    """
+    loaded, fields, repair_fields = dict(loaded or {}), dict(fields or {}), dict(repair_fields or {})
+    dataset = dataset or loaded.get("dataset") or "demo"
+    defaults = DATASET_DEFAULTS.get(dataset, {})
+    values = dataclasses.asdict(TrainConfig(dataset=dataset))
+    values.update({key: value for key, value in defaults.items() if key != "preset"})
+    preset = preset or loaded.pop("preset", None) or defaults.get("preset", "cifar-paper")
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+    values["repair"] = dataclasses.asdict(PRESETS[preset])
+    for key, value in loaded.items():
+        if key == "repair":
+            values["repair"].update(value or {})
+        elif key in values["repair"] and key not in values:
+            values["repair"][key] = value
+        else:
+            values[key] = value  # unknown keys are reported by from_dict below
+    values.update(fields)
+    values["repair"].update(repair_fields)
+    values["severity"] = check_severity(values["severity"])
+    if str(values.get("model") or "").endswith(MODEL_FILE_SUFFIXES):
+        values["pretrain_epochs"] = 0
+    return from_dict(values)

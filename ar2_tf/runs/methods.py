@@ -1,72 +1,112 @@
-"""Repair methods compared on equal terms: what model, pipeline and schedule each one trains with.
+"""The method registry: what each repair method trains, with which schedule and budget.
 
-- "ar2": `RepairModel` with the T x (N refinement, M fine-tuning) schedule.
+The one owner of these rules: training (`ar2_tf.runs.trainers`), each run's
+report, the benchmark and its tables all read them from here.
+
+Trainer methods (`--method`), all from the same pretrained classifier on the
+same training split, evaluated by the same code:
+
+- "ar2": `RepairModel` with T iterations of N refinement and M fine-tuning steps.
 - "finetune": the paper's ablation, fine-tuning alone on clean + corrupted
-  images: the same model and schedule with N = 0, i.e. T·M fine-tuning steps.
-- "augmix": AugMix fine-tuning (`ar2_tf.baselines.augmix_model`): clean + two AugMix views
-  of the same batches, CE + λ·JSD, for T·(N+M) steps (AR2's whole budget), with
-  the fine-tuning learning rate. It never sees the corruption: `config.corruption`
-  only decides what run_repair's before/after report evaluates.
+  images: the same schedule with N = 0, i.e. T·M fine-tuning steps.
+- "augmix": AugMix fine-tuning (`ar2_tf.baselines.augmix_model`): clean + two
+  AugMix views, CE + λ·JSD, for T·(N+M) steps (AR2's whole budget), at the
+  fine-tuning learning rate. It never sees the corruption: `config.corruption`
+  only decides what the run's before/after report evaluates.
 
-Every method trains from the same pretrained classifier on the same training
-split and is evaluated by the same code; `training.run_repair` only calls the
-three functions here.
+Benchmark entries (`python -m ar2_tf.benchmark --methods`) are trainer methods
+with a budget and a scope: "finetune_epochs" is "finetune" given AR2's whole
+T·(N+M) budget, "unified" is "ar2" on all 15 corruptions at once, "vanilla" is
+the pretrained model itself.
 """
 
-import keras
+import dataclasses
 
-from ar2_tf.baselines.augmix import AugMixConfig, augmix_pipeline
-from ar2_tf.baselines.augmix_model import AugMixModel
-from ar2_tf.data.pipelines import repair_pipeline
-from ar2_tf.data.shards import static_pipeline
-from ar2_tf.method.callbacks import CAMImages, PhaseScalars
-from ar2_tf.method.repair_model import RepairModel
-from ar2_tf.method.schedule import Schedule, ScheduleCallback
+from ar2_tf.errors import check_choice
+from ar2_tf.method.schedule import Schedule
 
 
-def build_trainer(classifier, config):
-    """The compiled Keras model whose `fit` repairs `classifier` in place."""
-    repair = config.effective_repair
-    if config.method == "augmix":
-        model = AugMixModel(classifier, jsd_weight=AugMixConfig().jsd_weight, feature_layer=config.feature_layer,
-                            dense_layer=config.dense_layer)
-        model.compile(optimizer=keras.optimizers.SGD(repair.finetune_learning_rate, momentum=repair.momentum))
-        return model
-    model = RepairModel(classifier, k=repair.k, alpha=repair.alpha, cam_normalization=repair.cam_normalization,
-                        topk_from=repair.topk_from, feature_layer=config.feature_layer,
-                        dense_layer=config.dense_layer)
-    sgd = keras.optimizers.SGD
-    model.compile(optimizer=sgd(repair.finetune_learning_rate, momentum=repair.momentum),
-                  refine_optimizer=sgd(repair.refine_learning_rate, momentum=repair.momentum))
-    return model
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One way to train a repaired model (a `--method` value)."""
+
+    name: str  # the --method value
+    refines: bool  # runs AR2's refinement phase (CAMs against the frozen reference)
+    whole_budget: bool  # fine-tunes for AR2's whole T·(N+M) steps instead of its T·M fine-tuning phases
+
+    def schedule(self, repair) -> Schedule:
+        """The T x (refinement, fine-tuning) steps this method runs under `repair`'s settings."""
+        if self.refines:
+            return Schedule(repair.iterations, repair.refine_steps, repair.finetune_steps, repair.step_unit)
+        steps = repair.refine_steps + repair.finetune_steps if self.whole_budget else repair.finetune_steps
+        return Schedule(repair.iterations, 0, steps, repair.step_unit)
 
 
-def build_pipeline(split, config, preprocessing, start_batch=0):
-    """The training batches of the whole schedule for `build_trainer`'s model, from batch `start_batch` on."""
-    per_epoch = int(split.cardinality()) // config.batch_size
-    arguments = schedule_of(config).fit_arguments(per_epoch)
-    total_batches = arguments["epochs"] * arguments["steps_per_epoch"]
-    common = dict(batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
-                  start_batch=start_batch)
-    if config.method == "augmix":
-        return augmix_pipeline(split, total_batches=total_batches, **common)
-    if config.corruption_mode == "static":
-        return static_pipeline(config.precomputed_dir, batches_per_epoch=per_epoch, **common)
-    return repair_pipeline(split, corruption=config.corruption, severity=config.severity, params=config.params,
-                           backend=config.corruption_backend, total_batches=total_batches, **common)
+METHODS = {
+    "ar2": Method("ar2", refines=True, whole_budget=False),
+    "finetune": Method("finetune", refines=False, whole_budget=False),
+    "augmix": Method("augmix", refines=False, whole_budget=True),
+}
+
+
+def get_method(name: str) -> Method:
+    return METHODS[check_choice("method", name, METHODS)]
 
 
 def schedule_of(config) -> Schedule:
-    if config.method == "augmix":  # AR2's T·(N+M) steps, all of them fine-tuning
-        repair = config.repair
-        return Schedule(repair.iterations, 0, repair.refine_steps + repair.finetune_steps, repair.step_unit)
-    return Schedule.from_config(config.effective_repair)
+    """The schedule a run with `TrainConfig` `config` trains (and records in its report)."""
+    return get_method(config.method).schedule(config.repair)
 
 
-def method_callbacks(trainer, config, logdir, cam_sample, preprocessing):
-    """Callbacks that drive the schedule and log it: (schedule callback, all callbacks)."""
-    schedule_callback = ScheduleCallback(schedule_of(config))
-    if config.method == "augmix":  # no reference model, so no CAM panels
-        return schedule_callback, [schedule_callback, PhaseScalars(logdir, schedule_callback)]
-    return schedule_callback, [schedule_callback, PhaseScalars(logdir, schedule_callback),
-                               CAMImages(logdir, *cam_sample, preprocessing)]
+@dataclasses.dataclass(frozen=True)
+class BenchmarkEntry:
+    """One row of the benchmark: a trainer method, its budget and whether it makes one model per corruption."""
+
+    key: str  # the --methods value and the run-folder prefix
+    label: str  # the row's name in the tables
+    method: str = None  # the trainer method; None: the pretrained model itself (no training)
+    per_corruption: bool = False  # one model per repaired-for corruption (else one model for all)
+    whole_budget: bool = False  # fine-tune for AR2's T·(N+M) steps (the "same epochs" comparison)
+    summary: str = ""  # what it trains, for the report (after its budget)
+
+    def repair(self, repair):
+        """The entry's AR2 settings: the benchmark's, with M = N + M for the whole-budget fine-tuning."""
+        if self.whole_budget:
+            return dataclasses.replace(repair, finetune_steps=repair.refine_steps + repair.finetune_steps)
+        return repair
+
+    def config(self, base, corruption):
+        """The `TrainConfig` of this entry's run for `corruption` ("all" for a single model)."""
+        return dataclasses.replace(base, method=self.method, corruption=corruption, repair=self.repair(base.repair))
+
+    def schedule(self, repair):
+        """The schedule its runs train with under the benchmark's `repair` settings (None: no training)."""
+        return None if self.method is None else get_method(self.method).schedule(self.repair(repair))
+
+
+BENCHMARK_ENTRIES = {entry.key: entry for entry in (
+    BenchmarkEntry("vanilla", "vanilla"),
+    BenchmarkEntry("finetune", "fine-tune (same phases)", "finetune", per_corruption=True,
+                   summary="fine-tuning on clean + corrupted images for T·M steps, the paper's ablation"),
+    BenchmarkEntry("finetune_epochs", "fine-tune (same epochs)", "finetune", per_corruption=True,
+                   whole_budget=True, summary="fine-tuning on clean + corrupted images for T·(N+M) steps, "
+                                              "AR2's whole budget"),
+    BenchmarkEntry("augmix", "AugMix", "augmix",
+                   summary="clean + two AugMix views with the JSD loss (λ=12) for T·(N+M) steps, never seeing a test "
+                           "corruption"),
+    BenchmarkEntry("ar2", "AR2", "ar2", per_corruption=True,
+                   summary="T iterations of N refinement then M fine-tuning steps"),
+    BenchmarkEntry("unified", "AR2 unified (all 15)", "ar2",
+                   summary="AR2 with each batch drawing one of the 15 corruptions, uniformly, from its stateless seed"),
+)}
+
+
+def steps_text(count: int, unit: str) -> str:
+    """'8 epochs', '1 epoch', '320 batches'."""
+    return f"{count} {unit}" + ("" if count == 1 else "es" if unit == "batch" else "s")
+
+
+def budget(key: str, repair) -> str:
+    """An entry's training budget in the schedule's unit: '8 epochs', '320 batches', '0 epochs' (vanilla)."""
+    schedule = BENCHMARK_ENTRIES[key].schedule(repair)
+    return steps_text(schedule.total_steps if schedule else 0, repair.step_unit)

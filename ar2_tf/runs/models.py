@@ -22,8 +22,6 @@ _CIFAR_RESNETS = {
     "resnet34": ((3, 4, 6, 3), (64, 128, 256, 512), (1, 2, 2, 2)),
 }
 ARCHITECTURES = tuple(_CIFAR_RESNETS) + ("resnet50",)
-# The preprocessing each built architecture expects (see ar2_tf.data.preprocessing).
-DEFAULT_PREPROCESSING = {"resnet50": "caffe"}
 
 
 def _basic_block(x, filters, stride, name):

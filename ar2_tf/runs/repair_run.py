@@ -17,16 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions
-from ar2_tf.data import shards
+from ar2_tf.data import seeds, shards
 from ar2_tf.data.pipelines import UNIFIED, clean_pipeline, corrupt_views
+from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation.error_rates import corruption_errors
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.cam import find_cam_head
-from ar2_tf.method.schedule import Schedule
-from ar2_tf.runs import distributed_loop, distribution, methods, models, precision
-from ar2_tf.runs.config import METHODS, TrainConfig, to_dict
+from ar2_tf.runs import distributed_loop, distribution, methods, models, precision, trainers
+from ar2_tf.runs.config import TrainConfig, to_dict
 from ar2_tf.runs.folder import environment, prepare_run_dir, save_model_atomic, write_json_atomic
 
 
@@ -35,7 +35,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.corruption != UNIFIED:
         corruptions.check_corruption(config.corruption)
     check_severity(config.severity)
-    check_choice("method", config.method, METHODS)
+    methods.get_method(config.method)
     check_choice("corruption params", config.params, corruptions.PARAM_SETS)
     if config.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
@@ -48,8 +48,8 @@ def validate(config: TrainConfig) -> TrainConfig:
 
 
 def model_preprocessing(config):
-    """The preprocessing name of the run's model: explicit, else the architecture's (caffe for resnet50), else x/255."""
-    return config.preprocessing or models.DEFAULT_PREPROCESSING.get(config.model, "unit")
+    """The preprocessing name of the run's model (`ar2_tf.data.preprocessing.default_preprocessing`)."""
+    return default_preprocessing(config.model, config.dataset, config.preprocessing)
 
 
 def pretrain(classifier, split, *, epochs, batch_size, preprocessing, seed, verbose):
@@ -101,7 +101,7 @@ def _evaluate(classifier, test_split, config):
 
 def _cam_sample(split, config, count=4):
     images = next(iter(split.batch(count)))[0]
-    corrupted = corrupt_views(images, config.corruption, config.severity, tf.constant([config.seed, 0]),
+    corrupted = corrupt_views(images, config.corruption, config.severity, seeds.sample_noise_seed(config.seed),
                               params=config.params, backend=config.corruption_backend)
     return images, corrupted
 
@@ -111,7 +111,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
 
     Under a multi-worker strategy the schedule runs in `distributed_loop.fit` instead (same callbacks).
     """
-    trainer = methods.build_trainer(classifier, config)
+    trainer = trainers.build_trainer(classifier, config)
     precision.configure_trainer(trainer, policy=config.mixed_precision, jit_compile=config.jit_compile)
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), trainer, guard)
@@ -122,9 +122,9 @@ def _train(classifier, source, config, out, verbose, strategy=None):
                         f"{config.batch_size}; lower --batch-size.")
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = model_preprocessing(config)
-    pipeline = methods.build_pipeline(source.train, config, preprocessing,
+    pipeline = trainers.build_pipeline(source.train, config, preprocessing,
                                       start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
-    schedule_callback, callbacks = methods.method_callbacks(
+    schedule_callback, callbacks = trainers.method_callbacks(
         trainer, config, os.path.join(out, "logs"), _cam_sample(source.test, config), preprocessing)
     callbacks += [guard, checkpoint]
     if initial_epoch:
@@ -208,7 +208,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         classifier.set_weights(trained.get_weights())
     after = _evaluate(classifier, test_split, config)
     save_model_atomic(classifier, os.path.join(out, "model.keras"))
-    report = {"config": to_dict(config), "environment": environment(), "schedule": dataclasses.asdict(Schedule.from_config(config.effective_repair)),
+    report = {"config": to_dict(config), "environment": environment(), "schedule": dataclasses.asdict(methods.schedule_of(config)),
               "phases_run": phases_run, "class_names": list(source.class_names),
               "preprocessing": model_preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
               "train_size": source.train_size, "before": before, "after": after}

@@ -10,6 +10,7 @@ from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.benchmarking import run as benchmark
 from ar2_tf.cli import run_main
 from ar2_tf.runs.config import RepairConfig, TrainConfig
+from ar2_tf.runs.methods import schedule_of
 from tests.helpers import tiny_classifier
 
 
@@ -25,10 +26,11 @@ def test_plan_gives_every_method_its_budget_from_the_same_base():
     assert (configs["augmix_all"].method, configs["augmix_all"].corruption) == ("augmix", "all")
     assert configs["finetune_epochs_fog"].method == "finetune"
     # Fine-tuning alone runs T·M epochs (same phases) or T·(N+M) (same epochs); the others T·(N+M).
-    assert configs["finetune_fog"].effective_repair.finetune_steps * 4 == 8
-    assert configs["finetune_epochs_fog"].effective_repair.finetune_steps * 4 == 12
-    assert {m: benchmark.epochs_of(m, base.repair) for m in benchmark.METHODS} == {
-        "vanilla": 0, "finetune": 8, "finetune_epochs": 12, "augmix": 12, "ar2": 12, "unified": 12}
+    assert schedule_of(configs["finetune_fog"]).total_steps == 8
+    assert schedule_of(configs["finetune_epochs_fog"]).total_steps == 12
+    assert {m: label["budget"] for m, label in benchmark.method_labels(base.repair).items()} == {
+        "vanilla": "0 epochs", "finetune": "8 epochs", "finetune_epochs": "12 epochs", "augmix": "12 epochs",
+        "ar2": "12 epochs", "unified": "12 epochs"}
     assert all(run["config"].model == "m.h5" and run["config"].dataset == "cifar10" for run in runs)
 
 
@@ -52,7 +54,7 @@ def test_table1_takes_each_per_corruption_models_own_corruption_and_table2_their
     by_label = {row[0]: row for row in rows}
     assert by_label["AR2"][2:] == [10.0, 10.0, 12.0, None, 11.0, None]  # clean = mean of 9 and 11
     assert by_label["AR2 unified (all 15)"][2:] == [8.0, 15.0, 16.0, 17.0, 15.5, 16.0]
-    assert by_label["vanilla"][1] == "0"
+    assert by_label["vanilla"][1] == "0 epochs"
     _, header2, rows2 = benchmark_report.table2(runs, entries, ("fog", "contrast"), labels, vanilla_clean=7.0)
     assert header2 == ["method", "fog", "contrast", "mean"] and rows2 == [["AR2", 9.0, 11.0, 10.0]]
 
@@ -61,13 +63,14 @@ def test_report_describes_the_budget_of_each_method_run_and_only_those():
     record = {"methods": ["vanilla", "finetune_epochs", "ar2"],
               "config": {"repair": {"step_unit": "batch", "iterations": 160, "refine_steps": 1, "finetune_steps": 1}}}
     assert benchmark_report.budget_lines(record) == [
-        "- AR2: T=160 iterations of N=1 refinement + M=1 fine-tuning batch steps = 320 batches.",
-        "- fine-tune (same epochs): T·(N+M) = 320 batches, AR2's whole budget."]
+        "- fine-tune (same epochs): 320 batches, fine-tuning on clean + corrupted images for T·(N+M) steps, AR2's "
+        "whole budget (T=160, N=1, M=1).",
+        "- AR2: 320 batches, T iterations of N refinement then M fine-tuning steps (T=160, N=1, M=1)."]
     record = {"methods": ["finetune", "unified"],
               "config": {"repair": {"step_unit": "epoch", "iterations": 1, "refine_steps": 0, "finetune_steps": 1}}}
     lines = benchmark_report.budget_lines(record)
-    assert lines[0].startswith("- AR2 unified: the same 1 epoch; each batch draws one of the 15")
-    assert lines[1].startswith("- fine-tune (same phases): T·M = 1 epoch of fine-tuning")
+    assert lines[0].startswith("- fine-tune (same phases): 1 epoch, fine-tuning on clean + corrupted images for T·M")
+    assert lines[1].startswith("- AR2 unified (all 15): 1 epoch, AR2 with each batch drawing one of the 15")
 
 
 @pytest.fixture(scope="module")

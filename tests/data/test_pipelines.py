@@ -67,14 +67,14 @@ def test_start_batch_resumes_the_same_stream(start_batch):
 
 def test_corrupted_pipeline_is_identical_for_every_evaluation():
     def run():
-        return take(corrupted_pipeline(split(), corruption="impulse_noise", severity=4, batch_size=16,
-                                       preprocessing="unit", seed=0), 3)
+        return take(corrupted_pipeline(split(), corruption="impulse_noise", severity=4, preprocessing="unit",
+                                       seed=0), 3)
 
     for a, b in zip(run(), run()):
         np.testing.assert_array_equal(a[0], b[0])
     clean = take(clean_pipeline(split(), batch_size=16, preprocessing="unit"), 3)
     assert [len(b[1]) for b in clean] == [16, 16, 8]
-    assert not np.array_equal(clean[0][0], run()[0][0])
+    assert not np.array_equal(clean[0][0], run()[0][0][:16])
 
 
 def test_unified_mode_gives_each_batch_one_benchmark_corruption_drawn_from_its_seed():

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ar2_tf.corruptions import corrupt
+from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
 
@@ -177,11 +178,21 @@ def test_generation_without_cache_writes_nothing(tmp_path):
     assert images.shape == (4, 32, 32, 3) and source.path("brightness", 1) is None
 
 
-def test_generated_sets_equal_the_training_reports_corrupted_pipeline():
+def test_generated_sets_equal_the_run_reports_corrupted_pipeline():
+    """A run's before/after report and `python -m ar2_tf.evaluate` must corrupt alike: over more than one
+    evaluation batch, so that the batch size (part of every batch's noise seed) matters."""
     from ar2_tf.data.pipelines import corrupted_pipeline
+    from ar2_tf.evaluation.error_rates import corruption_errors
+    from tests.helpers import tiny_classifier
 
-    split, _, _ = _clean_split(count=6)
-    generated, _ = corrupted_sets.GeneratedSource(split, seed=5, cache_dir=None, verbose=0).arrays("brightness", 4)
-    report, _ = _collect(corrupted_pipeline(split, corruption="brightness", severity=4,
-                                            batch_size=corrupted_sets.GENERATION_BATCH, preprocessing="none", seed=5))
+    split, _, labels = _clean_split(count=EVAL_BATCH_SIZE + 44)
+    generated, _ = corrupted_sets.GeneratedSource(split, seed=5, cache_dir=None, verbose=0).arrays(
+        "gaussian_noise", 4)
+    report, _ = _collect(corrupted_pipeline(split, corruption="gaussian_noise", severity=4, preprocessing="none",
+                                            seed=5))
     np.testing.assert_array_equal(generated.astype(np.float32), report)
+    model = tiny_classifier(input_shape=(32, 32, 3))
+    predicted = np.argmax(model.predict(generated / 255.0, verbose=0), axis=1)
+    errors = corruption_errors(model, split, corruption="gaussian_noise", severities=(4,), preprocessing="unit",
+                               seed=5)
+    assert errors["corrupted"][4] == pytest.approx(100.0 * np.mean(predicted != labels))

@@ -1,7 +1,7 @@
 """Throughput of the native corruptions against the imagecorruptions reference.
 
-    python -m ar2_tf.corruptions.bench                 # 32 px and 224 px, all 19, Markdown table
-    python -m ar2_tf.corruptions.bench --write README.md
+    python bench/bench_corruptions.py                  # 32 px and 224 px, all 19, Markdown table
+    python bench/bench_corruptions.py --write README.md
 
 For each corruption and image size it reports images/s of the reference backend (one image
 at a time through imagecorruptions, ImageNet parameters: the only ones it has) and of the
@@ -12,13 +12,17 @@ of the ratios and the ratio of the whole suite's time per image.
 """
 
 import argparse
-import re
+import os
+import sys
 import time
 
-import numpy as np
-import tensorflow as tf
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from readme_tables import SHARED, write_into  # noqa: E402
+
+from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt  # noqa: E402
 
 SEED = (1, 2)  # a plain tuple: converted inside each traced function
 
@@ -115,23 +119,12 @@ def table(results, sizes=(32, 224)) -> str:
     return "\n".join(lines)
 
 
-def write_into(path: str, text: str, marker: str = "bench"):
-    """Replaces the text between `<!-- marker:start -->` and `<!-- marker:end -->` in `path`."""
-    with open(path) as f:
-        doc = f.read()
-    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
-    if not pattern.search(doc):
-        raise SystemExit(f"{path} has no <!-- {marker}:start --> / <!-- {marker}:end --> markers")
-    with open(path, "w") as f:
-        f.write(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), doc))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--names", default=",".join(ALL_CORRUPTIONS), help="comma-separated corruptions")
     parser.add_argument("--sizes", default="32,224", help="comma-separated image sizes")
     parser.add_argument("--repeats", type=int, default=3, help="timed native runs per severity (best is kept)")
-    parser.add_argument("--data", default="../shared/data/cifar10/cifar10_exact_official_subset.npz")
+    parser.add_argument("--data", default=os.path.join(SHARED, "data", "cifar10", "cifar10_exact_official_subset.npz"))
     parser.add_argument("--write", metavar="MARKDOWN", help="also put the table between bench markers in this file")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
