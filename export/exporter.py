@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
+from ar2_tf.files import environment
 from ar2_tf.paths import safe_join
-from ar2_tf.runs.folder import environment
 from export import layout, model_config
 from export.run_folder import check_model_name, model_name, read_run
 from export.serving_module import CLASS_NAMES_FILE, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, ServingModule

@@ -8,7 +8,6 @@ Serving model name from method, dataset and corruption.
 """
 
 import dataclasses
-import json
 import os
 import re
 
@@ -16,7 +15,8 @@ from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from ar2_tf.paths import safe_name, sanitize_name
-from ar2_tf.runs import models
+from ar2_tf.runs import folder, models
+from ar2_tf.runs.folder import RunFolder
 
 # TF Serving puts model names in URLs (/v1/models/NAME:predict) and the base
 # path: letters, digits, '.', '_', '-', starting with a letter or digit (so a
@@ -57,19 +57,14 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
     Raises:
         UserError: the folder is missing, unfinished, or its model and report disagree.
     """
-    report_path = os.path.join(path, "report.json")
-    model_path = os.path.join(path, "model.keras")
+    run = RunFolder(path)
+    report_path, model_path = run.file(folder.REPORT), run.file(folder.MODEL)
     if not os.path.isdir(path):
         raise UserError(f"--run {path!r} is not a folder; pass a run folder written by python -m ar2_tf.train --out.")
-    for required in (report_path, model_path):
-        if not os.path.isfile(required):
-            raise UserError(f"run {path!r} has no {os.path.basename(required)}: it is not a finished run. "
-                            "Finish it with python -m ar2_tf.train --out (same arguments) first.")
-    try:
-        with open(report_path) as file:
-            report = json.load(file)
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"could not read {report_path!r}: {error}") from None
+    report = run.read_report()
+    if not os.path.isfile(model_path):
+        raise UserError(f"run {path!r} has no {folder.MODEL}: it is not a finished run. "
+                        "Finish it with python -m ar2_tf.train --out (same arguments) first.")
     missing = [key for key in _REQUIRED if key not in report]
     if missing:
         raise UserError(f"{report_path!r} lacks {', '.join(missing)}; re-run training with this version of ar2-tf.")

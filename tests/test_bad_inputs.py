@@ -67,6 +67,8 @@ CASES = [
      "pass --image-size 16"),
     ("--out not writable", ["--out", lambda p: a_file(p) + "/run"], "cannot write to --out"),
     ("batch larger than data", ["--batch-size", "500"], "fewer than one batch"),
+    # Regression: 0 was taken for "not given" and silently replaced by the default.
+    ("batch size 0", ["--batch-size", "0"], "--batch-size must be positive, got 0"),
     ("bad config file", ["--config", a_file], "pass a JSON object of config fields"),
 ]
 

@@ -86,7 +86,7 @@ def test_precompute_resumes_only_missing_shards_identically_and_refuses_another_
     assert written == [f"wrote {os.path.join(shards, shard_name(1, 2))}"]
     assert records(shards) == before
     assert run_main(precompute.main, precompute_args(tree, shards, severity=2)) == 2
-    assert "holds shards of a different set (changed: severity)" in capsys.readouterr().err
+    assert "holds a different set of shards (changed: severity)" in capsys.readouterr().err
 
 
 def test_static_pipeline_is_deterministic_covers_each_epoch_and_resumes(shards):

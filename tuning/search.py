@@ -23,10 +23,10 @@ import tensorflow as tf
 from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
+from ar2_tf.files import claim_folder, write_json_atomic
 from ar2_tf.runs import models
 from ar2_tf.runs import repair_run as training
 from ar2_tf.runs.config import RepairConfig, TrainConfig, to_dict
-from ar2_tf.runs.folder import environment, remove_outputs, write_json_atomic
 from tuning import report
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
 from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective, ValidationSet, split_validation
@@ -67,22 +67,7 @@ def _identity(search):
 
 
 def _open_search_dir(out, identity, force):
-    path = os.path.join(out, "search.json")
-    try:
-        os.makedirs(out, exist_ok=True)
-        previous = None
-        if os.path.exists(path):
-            with open(path) as file:
-                previous = json.load(file)["search"]
-    except OSError as error:
-        raise UserError(f"cannot use --out {out!r} ({error.strerror}); choose a writable folder.") from None
-    if previous is not None and previous != identity:
-        if not force:
-            changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
-            raise UserError(f"--out {out!r} holds a different search (changed: {', '.join(changed)}). Use another "
-                            "--out, or --force to discard it and start over.")
-        remove_outputs(out, _OUTPUTS)
-    write_json_atomic(path, {"search": identity, "environment": environment()})
+    claim_folder(out, "search.json", identity, outputs=_OUTPUTS, force=force, what="search", key="search")
 
 
 def validate(search: SearchConfig) -> SearchConfig:

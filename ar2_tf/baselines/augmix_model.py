@@ -7,16 +7,14 @@
 averaged over the batch, the mixture clamped before its log.) Batches come from
 `ar2_tf.baselines.augmix.augmix_pipeline`: `((clean, augmix_1, augmix_2), labels)`.
 
-`AugMixModel` has the interface the training loop of `ar2_tf.runs.repair_run` expects from
-a repair model: `.classifier` (updated in place), one optimizer, and `set_phase`
-accepting the fine-tuning phase the schedule callback selects (AugMix has no other).
+`AugMixModel` is a `PhasedTrainer` with one phase, fine-tuning: the schedule callback
+of `ar2_tf.runs.repair_run` drives it like `RepairModel`.
 """
 
 import keras
 import tensorflow as tf
 
-from ar2_tf.method.cam import build_backbone, find_cam_head, logits_from_features
-from ar2_tf.method.repair_model import FINETUNE
+from ar2_tf.method.trainer import PhasedTrainer, scale_for_replicas
 
 MIXTURE_FLOOR = 1e-7  # the original's clamp of the mixture distribution before its log
 
@@ -39,7 +37,7 @@ def augmix_loss(labels, clean_logits, augmix1_logits, augmix2_logits, jsd_weight
     return cross_entropy + jsd_weight * consistency, cross_entropy, consistency
 
 
-class AugMixModel(keras.Model):
+class AugMixModel(PhasedTrainer):
     """Fine-tunes `classifier` in place with AugMix's loss (all variables, one optimizer).
 
     Args:
@@ -59,35 +57,11 @@ class AugMixModel(keras.Model):
     """
 
     def __init__(self, classifier, jsd_weight=12.0, feature_layer=None, dense_layer=None, **kwargs):
-        super().__init__(**kwargs)
-        self.classifier = classifier
+        super().__init__(classifier, feature_layer, dense_layer, **kwargs)
         self.jsd_weight = float(jsd_weight)
-        self.head = find_cam_head(classifier, feature_layer, dense_layer)
-        self.backbone = build_backbone(classifier, self.head)
-        self.dense = classifier.get_layer(self.head.dense_layer)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "ce_loss", "jsd_loss")}
         self._trackers.update({name: keras.metrics.SparseCategoricalAccuracy(name=name)
                                for name in ("clean_accuracy", "augmix_accuracy")})
-
-    def call(self, inputs, training=False):
-        return self.classifier(inputs, training=training)
-
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
-    @property
-    def phase(self) -> str:
-        return FINETUNE
-
-    def set_phase(self, phase: str):
-        """AugMix has one phase; the schedule callback may only ever select fine-tuning."""
-        if phase != FINETUNE:
-            raise ValueError(f"AugMix only fine-tunes; got phase {phase!r}")
-
-    def compile(self, optimizer, **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
-        self.optimizer.build(self.classifier.trainable_variables)
 
     def train_step(self, data):
         (clean, augmix1, augmix2), labels = data
@@ -95,27 +69,18 @@ class AugMixModel(keras.Model):
         with tf.GradientTape() as tape:
             # One forward pass over the three views, as the original (batch-norm statistics of all three).
             features = self.backbone(tf.concat([clean, augmix1, augmix2], axis=0), training=True)
-            logits = logits_from_features(features, self.dense.kernel, self.dense.bias)
+            logits = self.logits(features)
             clean_logits, augmix1_logits, augmix2_logits = tf.split(logits, 3)
             loss, cross_entropy, consistency = augmix_loss(labels, clean_logits, augmix1_logits, augmix2_logits,
                                                            self.jsd_weight)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(loss / replicas)  # gradients are summed over replicas
+            scaled = self.optimizer.scale_loss(scale_for_replicas(loss))
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         for name, value in (("loss", loss), ("ce_loss", cross_entropy), ("jsd_loss", consistency)):
             self._trackers[name].update_state(value)
         self._trackers["clean_accuracy"].update_state(labels, clean_logits)
         self._trackers["augmix_accuracy"].update_state(tf.concat([labels, labels], axis=0),
                                                        tf.concat([augmix1_logits, augmix2_logits], axis=0))
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self.step_results()
 
     def get_config(self):
-        return {**super().get_config(), "classifier": keras.saving.serialize_keras_object(self.classifier),
-                "jsd_weight": self.jsd_weight, "feature_layer": self.head.feature_layer,
-                "dense_layer": self.head.dense_layer}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
-        return cls(**config)
+        return {**super().get_config(), "jsd_weight": self.jsd_weight}

@@ -19,9 +19,11 @@ from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
+from ar2_tf.files import environment, write_json_atomic
+from ar2_tf.runs import folder
 from ar2_tf.runs import repair_run as training
 from ar2_tf.runs.config import to_dict
-from ar2_tf.runs.folder import environment, write_json_atomic
+from ar2_tf.runs.folder import RunFolder
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 
 METHODS = tuple(BENCHMARK_ENTRIES)  # the --methods choices, in table order
@@ -103,7 +105,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
             timings = json.load(file)
     for index, run in enumerate(runs, 1):
         run["dir"] = os.path.abspath(os.path.join(out, "runs", run["key"]))
-        finished = os.path.exists(os.path.join(run["dir"], "report.json"))
+        finished = RunFolder(run["dir"]).finished
         print(f"\n[{index}/{len(runs)}] {run['key']}" + (" (finished, reused)" if finished else ""), flush=True)
         begin = time.time()
         training.run_repair(run["config"], run["dir"], strategy=strategy, verbose=verbose)
@@ -119,7 +121,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                              cache_dir=cache_dir, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
     by_source = {os.path.abspath(entry["source"]): entry for entry in results["models"].values()}
-    entries = {run["key"]: by_source[os.path.join(run["dir"], "model.keras")] for run in runs}
+    entries = {run["key"]: by_source[RunFolder(run["dir"]).file(folder.MODEL)] for run in runs}
     entries["vanilla"] = results["models"][results["baseline"]]
     table_runs = [{"key": "vanilla", "method": "vanilla", "corruption": UNIFIED}] + runs
     labels = method_labels(base.repair)

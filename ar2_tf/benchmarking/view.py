@@ -13,8 +13,10 @@ from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.benchmarking.run import method_labels
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.suite import RESULTS_FILE
+from ar2_tf.files import read_json, write_json_atomic
+from ar2_tf.runs import folder
 from ar2_tf.runs.config import RepairConfig
-from ar2_tf.runs.folder import read_json, write_json_atomic
+from ar2_tf.runs.folder import RunFolder
 
 BENCHMARK_FILE = "benchmark.json"
 VIEW_FOLDER = "benchmark_tables"
@@ -33,7 +35,7 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     runs = [{"key": "vanilla", "method": "vanilla", "corruption": "all"}]
     entries = {"vanilla": results["models"][results["baseline"]]}
     for run in record["runs"]:
-        model = os.path.abspath(os.path.join(benchmark_dir, "runs", run["key"], "model.keras"))
+        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(folder.MODEL)
         entry = by_path.get(model)
         if entry is None:
             continue

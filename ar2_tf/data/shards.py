@@ -24,6 +24,7 @@ from ar2_tf.data import seeds
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError, check_choice
+from ar2_tf.files import claim_folder
 
 MANIFEST = "manifest.json"
 ENCODINGS = ("png", "jpeg", "raw")  # png: lossless; jpeg: quality 95, ~5x smaller; raw: uint8 bytes, no decode
@@ -52,23 +53,6 @@ def _serialize(clean, corrupted, label):
                "corrupted": tf.train.Feature(bytes_list=tf.train.BytesList(value=[corrupted])),
                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)]))}
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def _check_manifest(directory, manifest, force):
-    path = os.path.join(directory, MANIFEST)
-    if not os.path.exists(path):
-        return
-    with open(path) as file:
-        previous = json.load(file)
-    if previous == manifest:
-        return
-    if not force:
-        changed = sorted(k for k in set(previous) | set(manifest) if previous.get(k) != manifest.get(k))
-        raise UserError(f"{directory!r} holds shards of a different set (changed: {', '.join(changed)}); use another "
-                        "--out, or --force to delete them and start over.")
-    for name in os.listdir(directory):
-        if name.startswith("train-") or name == MANIFEST:
-            os.remove(os.path.join(directory, name))
 
 
 def write_shards(split, directory, *, num_examples, class_names, corruption, severity, params, backend="native",
@@ -102,11 +86,8 @@ def write_shards(split, directory, *, num_examples, class_names, corruption, sev
                 "corruption": corruption, "severity": int(severity), "params": params, "backend": backend,
                 "seed": int(seed), "shuffle_buffer": shuffle_buffer, "class_names": list(class_names),
                 "source": source}
-    os.makedirs(directory, exist_ok=True)
-    _check_manifest(directory, manifest, force)
-    with open(os.path.join(directory, MANIFEST + ".tmp"), "w") as file:
-        json.dump(manifest, file, indent=2)
-    os.replace(os.path.join(directory, MANIFEST + ".tmp"), os.path.join(directory, MANIFEST))
+    claim_folder(directory, MANIFEST, manifest, outputs=lambda name: name.startswith("train-"), force=force,
+                 what="set of shards")
 
     done = [os.path.exists(os.path.join(directory, shard_name(i, count))) for i in range(count)]
     batches_per_shard = shard_size // batch_size

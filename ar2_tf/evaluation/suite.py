@@ -27,8 +27,9 @@ from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
 from ar2_tf.evaluation.error_rates import benchmark_errors, clean_pipeline, error_rate
+from ar2_tf.files import write_json_atomic
 from ar2_tf.runs import models
-from ar2_tf.runs.folder import write_json_atomic
+from ar2_tf.runs.folder import MODEL, RunFolder
 
 RESULTS_FILE = "evaluation.json"
 # Setup fields that select cells without changing any cell's value.
@@ -60,14 +61,10 @@ class ModelSpec:
 
 def resolve_model(path) -> ModelSpec:
     """A model file, or a run folder (its model.keras and report.json)."""
-    if os.path.isdir(path) and os.path.exists(os.path.join(path, "report.json")):
-        report_path = os.path.join(path, "report.json")
-        try:
-            with open(report_path) as file:
-                report = json.load(file)
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"could not read {report_path!r}: {error}") from None
-        model_path = os.path.join(path, "model.keras")
+    run = RunFolder(path)
+    if os.path.isdir(path) and run.finished:
+        report = run.read_report()
+        model_path = run.file(MODEL)
         if not os.path.exists(model_path):
             raise UserError(f"run folder {path!r} has a report.json but no model.keras; was the run finished?")
         config = report.get("config", {})

@@ -16,7 +16,7 @@ import dataclasses
 
 import keras
 
-from ar2_tf.method.repair_model import FINETUNE, REFINE
+from ar2_tf.method.trainer import FINETUNE, REFINE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +55,15 @@ class Schedule:
 
 
 class ScheduleCallback(keras.callbacks.Callback):
-    """Switches the `RepairModel` phase per the schedule and records each phase run.
+    """Switches the trainer's phase per the schedule and records each phase run.
 
     `phases_run` lists `(position, phase)` once per schedule step, in order: the
     record tests use to check that exactly T·(N+M) steps ran.
+
+    With the model's `steps_per_execution` s > 1, Keras runs s steps per call and
+    calls back only between calls, so every phase boundary must be a multiple of
+    s (`check_steps_per_execution`); a schedule whose boundaries are not is
+    refused before the first step instead of silently running the wrong phases.
     """
 
     def __init__(self, schedule: Schedule):
@@ -66,11 +71,17 @@ class ScheduleCallback(keras.callbacks.Callback):
         self.schedule = schedule
         self.phases_run = []
         self._epoch = 0
+        self._per_call = 1
 
     def _enter(self, position):
         phase = self.schedule.phase_at(position)
         self.model.set_phase(phase)
         self.phases_run.append((position, phase))
+
+    def on_train_begin(self, logs=None):
+        steps = (self.params or {}).get("steps")
+        self._per_call = check_steps_per_execution(self.schedule, getattr(self.model, "steps_per_execution", 1),
+                                                   steps)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -80,3 +91,23 @@ class ScheduleCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self.schedule.unit == "batch":
             self._enter(self.schedule.position(self._epoch, batch))
+            for step in range(batch + 1, min(batch + self._per_call, self.schedule.cycle)):
+                self.phases_run.append((self.schedule.position(self._epoch, step), self.model.phase))
+
+
+def check_steps_per_execution(schedule: Schedule, steps_per_execution, steps_per_epoch=None) -> int:
+    """`steps_per_execution` as an int if every phase boundary of `schedule` falls between two calls of Keras'
+    train function, else a ValueError that names the boundaries and the fix."""
+    per_call = int(steps_per_execution or 1)
+    if per_call == 1:
+        return 1
+    if schedule.unit == "batch":
+        lengths = {"N": schedule.refine_steps, "M": schedule.finetune_steps}
+    else:
+        lengths = {"batches per epoch": steps_per_epoch}
+    wrong = [f"{name}={length}" for name, length in lengths.items() if length and length % per_call]
+    if wrong:
+        raise ValueError(f"steps_per_execution={per_call} runs {per_call} steps per call, but the schedule switches "
+                         f"phase after {', '.join(wrong)} steps; Keras can only switch between calls. Compile with "
+                         f"steps_per_execution=1 or a divisor of {', '.join(wrong)}.")
+    return per_call

@@ -8,7 +8,7 @@ search's best-config JSON (`--config best.json`) is read the same way.
 import dataclasses
 
 from ar2_tf.errors import UserError, check_severity
-from ar2_tf.runs.folder import read_json
+from ar2_tf.files import read_json
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")

@@ -4,8 +4,9 @@ Keras 3.15 `fit` fails under `MultiWorkerMirroredStrategy` (keras-team/keras#205
 it reduces the first data batch and the step logs through code paths that do
 not accept multi-worker per-replica values). `fit` here replaces only the loop:
 
-- each replica runs `RepairModel.train_step` of the current phase through
-  `strategy.run`, one compiled function per phase (as `RepairModel` does under `fit`);
+- each replica runs the trainer's `train_step` of the current phase through
+  `strategy.run`, one compiled function per phase, made and selected by the
+  trainer's own `phase_functions` (`ar2_tf.method.trainer`), as under `fit`;
 - the losses are already divided by `num_replicas_in_sync` in `RepairModel`, and
   the optimizers sum gradients over all replicas, so a step equals one step on
   the global batch (for models whose layers do not mix images of a batch:
@@ -24,7 +25,6 @@ import functools
 import keras
 import tensorflow as tf
 
-from ar2_tf.method.repair_model import PHASES
 from ar2_tf.runs import distribution
 
 
@@ -110,7 +110,7 @@ def fit(model, dataset, *, strategy, epochs, steps_per_epoch, global_batch_size,
     batches = strategy.distribute_datasets_from_function(
         functools.partial(replica_slices, dataset, global_batch_size))
     iterator = iter(batches)
-    steps = {phase: _step_function(model, strategy, phase) for phase in PHASES}
+    steps = model.phase_functions(("distributed", id(strategy)), lambda: _step_function(model, strategy, model.phase))
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList([*callbacks, history], add_progbar=verbose != 0, model=model,
                                                  verbose=verbose, epochs=epochs, steps=steps_per_epoch)

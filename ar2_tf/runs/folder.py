@@ -1,90 +1,73 @@
-"""Run folders: the config that made a result, atomic writes, and refusing to mix two runs.
+"""A repair run's folder: the one owner of its layout, its JSON files and the refusal to mix two runs.
 
-A run folder holds `config.json` (the full config, package versions, seed),
-`checkpoints/`, `logs/`, and when finished `model.keras` and `report.json`.
-Re-running the same command with the same `--out` resumes or reuses it; a
+    config.json      the full config that makes the run, package versions, the model file's fingerprint
+    pretrained.keras the classifier, when the run pre-trained it itself
+    before.json      the pretrained model's errors (evaluated once, kept across resumes)
+    checkpoints/     one checkpoint after every phase (resume)
+    logs/            TensorBoard: scalars per phase, CAM panels
+    model.keras      the repaired classifier          } written last: a folder with
+    report.json      before/after errors, schedule... } report.json is finished
+
+Re-running the same command with the same `--out` resumes or reuses the run; a
 different config in the same folder is refused unless `--force`.
 """
 
-import json
 import os
-import platform
-import shutil
-import tempfile
 
 from ar2_tf.errors import UserError
+from ar2_tf.files import claim_folder, read_json, save_model_atomic, write_json_atomic
+
+CONFIG = "config.json"
+PRETRAINED = "pretrained.keras"
+BEFORE = "before.json"
+CHECKPOINTS = "checkpoints"
+LOGS = "logs"
+MODEL = "model.keras"
+REPORT = "report.json"
+# What --force discards of a different run (the pre-trained model stays: it depends only on the data and seed).
+_OUTPUTS = (CHECKPOINTS, LOGS, REPORT, MODEL, BEFORE)
 
 
-def write_json_atomic(path, data):
-    """Writes JSON to a temporary file in the same folder, then renames it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as file:
-        json.dump(data, file, indent=2, sort_keys=True, default=str)
-        temporary = file.name
-    os.replace(temporary, path)
+class RunFolder:
+    """The folder of one repair run (`python -m ar2_tf.train --out PATH`)."""
 
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
 
-def read_json(path, fix: str):
-    """The JSON in `path`; a missing or unreadable file raises UserError ending with `fix`."""
-    try:
-        with open(path) as file:
-            return json.load(file)
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"could not read {path!r} ({error}); {fix}") from None
+    def file(self, name) -> str:
+        return os.path.join(self.path, name)
 
+    @property
+    def finished(self) -> bool:
+        """A run is finished once its report is written (the model is saved just before)."""
+        return os.path.isfile(self.file(REPORT))
 
-def save_model_atomic(model, path):
-    """Saves a Keras model to `path` via a temporary file, so a crash never leaves half a file."""
-    temporary = f"{path}.tmp.keras"
-    model.save(temporary)
-    os.replace(temporary, path)
+    def claim(self, identity: dict, force=False) -> "RunFolder":
+        """Creates or reopens the folder for the run `identity`; refuses a different run unless `force`."""
+        claim_folder(self.path, CONFIG, identity, outputs=_OUTPUTS, force=force, what="run", key="config")
+        return self
 
+    def read_report(self) -> dict:
+        """The finished run's report.
 
-def environment() -> dict:
-    """Package versions recorded next to every result, so it can be re-run."""
-    import keras
-    import numpy
-    import tensorflow
+        Raises:
+            UserError: not a finished run folder, or its report is unreadable.
+        """
+        if not self.finished:
+            raise UserError(f"{self.path!r} has no {REPORT}: it is not a finished run. Finish it with "
+                            "python -m ar2_tf.train --out (same arguments) first.")
+        return read_json(self.file(REPORT), "re-run training with --force to write it again.")
 
-    import ar2_tf
+    def write_report(self, report: dict):
+        write_json_atomic(self.file(REPORT), report)
 
-    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
-            "keras": keras.__version__, "numpy": numpy.__version__, "ar2_tf": ar2_tf.__version__}
+    def read_before(self):
+        """The pretrained model's errors measured by an earlier attempt of this run, or None."""
+        path = self.file(BEFORE)
+        return read_json(path, "delete it to measure again.") if os.path.exists(path) else None
 
+    def write_before(self, before: dict):
+        write_json_atomic(self.file(BEFORE), before)
 
-def prepare_run_dir(out, config: dict, force=False) -> str:
-    """Creates or reopens run folder `out` for `config`; returns its absolute path.
-
-    Raises:
-        UserError: `out` is not writable, or holds a different run's config (without `force`).
-    """
-    out = os.path.abspath(out)
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out)
-        probe.close()
-    except OSError as error:
-        raise UserError(f"cannot write to --out {out!r} ({error.strerror}); choose a writable folder.") from None
-    path = os.path.join(out, "config.json")
-    if os.path.exists(path):
-        with open(path) as file:
-            previous = json.load(file).get("config")
-        if previous != json.loads(json.dumps(config, default=str)):
-            if not force:
-                changed = sorted(k for k in set(previous or {}) | set(config)
-                                 if (previous or {}).get(k) != config.get(k))
-                raise UserError(f"--out {out!r} holds a different run (changed: {', '.join(changed)}). Use another "
-                                "--out, or --force to discard that run and start over.")
-            remove_outputs(out, ("checkpoints", "logs", "report.json", "model.keras", "before.json"))
-    write_json_atomic(path, {"config": config, "environment": environment()})
-    return out
-
-
-def remove_outputs(out: str, names) -> None:
-    """Deletes the files and folders `names` inside `out` (those that exist): what `--force` discards."""
-    for name in names:
-        target = os.path.join(out, name)
-        if os.path.isdir(target):
-            shutil.rmtree(target)
-        elif os.path.exists(target):
-            os.remove(target)
+    def save_model(self, model):
+        save_model_atomic(model, self.file(MODEL))

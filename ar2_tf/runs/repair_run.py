@@ -1,14 +1,12 @@
 """One repair run end to end: data, model, before/after evaluation, the AR2 schedule, outputs.
 
-`run_repair(config, out)` is what `python -m ar2_tf.train` calls. It writes to
-`out`: `config.json`, `pretrained.keras` (when it pre-trained a model itself),
-`checkpoints/`, `logs/` (TensorBoard), `model.keras` and `report.json`.
+`run_repair(config, out)` is what `python -m ar2_tf.train` calls. It writes
+the run folder `out` (layout: `ar2_tf.runs.folder`).
 """
 
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 
@@ -23,11 +21,12 @@ from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation.error_rates import corruption_errors
+from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.cam import find_cam_head
-from ar2_tf.runs import distributed_loop, distribution, methods, models, precision, trainers
+from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
 from ar2_tf.runs.config import TrainConfig, to_dict
-from ar2_tf.runs.folder import environment, prepare_run_dir, save_model_atomic, write_json_atomic
+from ar2_tf.runs.folder import RunFolder
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -62,7 +61,7 @@ def pretrain(classifier, split, *, epochs, batch_size, preprocessing, seed, verb
 
 def prepare_classifier(config, source, out, verbose):
     """Loads the pretrained classifier, or builds and pre-trains one (saved as pretrained.keras)."""
-    saved = os.path.join(out, "pretrained.keras")
+    saved = RunFolder(out).file(folder.PRETRAINED)
     if os.path.exists(config.model):
         return models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
     if os.path.exists(saved):
@@ -114,7 +113,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
     trainer = trainers.build_trainer(classifier, config)
     precision.configure_trainer(trainer, policy=config.mixed_precision, jit_compile=config.jit_compile)
     guard = NonFiniteGuard()
-    checkpoint = PhaseCheckpoint(os.path.join(out, "checkpoints"), trainer, guard)
+    checkpoint = PhaseCheckpoint(os.path.join(out, folder.CHECKPOINTS), trainer, guard)
     initial_epoch = checkpoint.restore()
     batches_per_epoch = source.train_size // config.batch_size
     if batches_per_epoch < 1:
@@ -125,7 +124,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
     pipeline = trainers.build_pipeline(source.train, config, preprocessing,
                                       start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
     schedule_callback, callbacks = trainers.method_callbacks(
-        trainer, config, os.path.join(out, "logs"), _cam_sample(source.test, config), preprocessing)
+        trainer, config, os.path.join(out, folder.LOGS), _cam_sample(source.test, config), preprocessing)
     callbacks += [guard, checkpoint]
     if initial_epoch:
         print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
@@ -177,13 +176,12 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         tf.config.experimental.enable_op_determinism()
     if not distribution.is_chief(strategy):
         return _run_worker(config, out, strategy)
-    out = prepare_run_dir(out, run_identity(config), force=force)
+    run = RunFolder(out).claim(run_identity(config), force=force)
+    out = run.path
     distribution.barrier(strategy)  # the run folder is ready (or reset) for the other workers
-    report_path = os.path.join(out, "report.json")
-    if os.path.exists(report_path):
+    if run.finished:
         print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
-        with open(report_path) as file:
-            return json.load(file)
+        return run.read_report()
     source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
                           config.image_size, config.seed)
     test_split = source.test
@@ -194,25 +192,23 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
-        before_path = os.path.join(out, "before.json")
-        if os.path.exists(before_path):
-            with open(before_path) as file:
-                before = json.load(file)
-        else:
+        before = run.read_before()
+        if before is None:
             before = _evaluate(classifier, test_split, config)
-            write_json_atomic(before_path, before)
+            run.write_before(before)
     with strategy.scope():
         trained = _training_copy(classifier, config, strategy)
         phases_run = _train(trained, source, config, out, verbose, strategy)
     if trained is not classifier:
         classifier.set_weights(trained.get_weights())
     after = _evaluate(classifier, test_split, config)
-    save_model_atomic(classifier, os.path.join(out, "model.keras"))
-    report = {"config": to_dict(config), "environment": environment(), "schedule": dataclasses.asdict(methods.schedule_of(config)),
+    run.save_model(classifier)
+    report = {"config": to_dict(config), "environment": environment(),
+              "schedule": dataclasses.asdict(methods.schedule_of(config)),
               "phases_run": phases_run, "class_names": list(source.class_names),
               "preprocessing": model_preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
               "train_size": source.train_size, "before": before, "after": after}
-    write_json_atomic(report_path, report)
+    run.write_report(report)
     return report
 
 
@@ -232,10 +228,11 @@ def _run_worker(config, out, strategy):
     work_dir = distribution.worker_dir(out, strategy)
     try:
         distribution.barrier(strategy)  # the chief has prepared (or reset) the run folder
-        if os.path.exists(os.path.join(out, "report.json")):
+        if RunFolder(out).finished:
             return None
-        if os.path.isdir(os.path.join(out, "checkpoints")):  # resume from where the chief resumes
-            shutil.copytree(os.path.join(out, "checkpoints"), os.path.join(work_dir, "checkpoints"))
+        checkpoints = RunFolder(out).file(folder.CHECKPOINTS)
+        if os.path.isdir(checkpoints):  # resume from where the chief resumes
+            shutil.copytree(checkpoints, os.path.join(work_dir, folder.CHECKPOINTS))
         source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
                               config.image_size, config.seed)
         if os.path.exists(config.model):

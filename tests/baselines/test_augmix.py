@@ -195,7 +195,7 @@ def test_train_step_updates_every_variable_and_reports_finite_losses():
     assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.classifier.trainable_variables))
     assert {"ce_loss", "jsd_loss", "loss", "clean_accuracy", "augmix_accuracy"} <= set(history)
     assert np.isfinite(history["loss"][0]) and history["jsd_loss"][0] > 0
-    with pytest.raises(ValueError, match="only fine-tunes"):
+    with pytest.raises(ValueError, match="has no phase 'refine'"):
         model.set_phase("refine")
 
 
@@ -222,5 +222,7 @@ def test_run_repair_trains_augmix_end_to_end_on_the_demo(tmp_path):
                          batch_size=32, repair=PRESETS["tiny"])
     report = run_repair(config, str(tmp_path / "run"), verbose=0)
     assert report["phases_run"] == 2 and report["config"]["method"] == "augmix"
+    # The report records the schedule AugMix ran: T·(N+M) fine-tuning steps, no refinement.
+    assert (report["schedule"]["refine_steps"], report["schedule"]["finetune_steps"]) == (0, 2)
     assert not np.array_equal(keras.saving.load_model(str(tmp_path / "run" / "model.keras")).get_weights()[0],
                               keras.saving.load_model(model_path).get_weights()[0])
