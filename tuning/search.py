@@ -24,8 +24,7 @@ from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.files import claim_folder, write_json_atomic
-from ar2_tf.runs import models
-from ar2_tf.runs import repair_run as training
+from ar2_tf.runs import models, repair_run
 from ar2_tf.runs.config import RepairConfig, TrainConfig, to_dict
 from tuning import report
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
@@ -60,7 +59,7 @@ class SearchConfig:
 def _identity(search):
     """What makes two searches the same; max_trials can grow and compare_defaults can change."""
     values = dataclasses.asdict(search)
-    values["train"] = training.run_identity(search.train)
+    values["train"] = repair_run.run_identity(search.train)
     for name in ("max_trials", "compare_defaults"):
         values.pop(name)
     return json.loads(json.dumps(values, default=str))
@@ -73,7 +72,7 @@ def _open_search_dir(out, identity, force):
 def validate(search: SearchConfig) -> SearchConfig:
     if search.train.corruption == UNIFIED:
         raise UserError("tuning needs one target corruption; --corruption all is not supported here.")
-    training.validate(search.train)
+    repair_run.validate(search.train)
     check_choice("tuner", search.tuner, TUNERS)
     for name in ("max_trials", "epochs_budget", "val_size", "hyperband_factor"):
         if getattr(search, name) < 1:
@@ -177,10 +176,10 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     if source.train_size < config.batch_size:
         raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
                         f"{config.batch_size}; lower --batch-size or raise --train-size.")
-    classifier = training.prepare_classifier(config, source, out, verbose)
+    classifier = repair_run.prepare_classifier(config, source, out, verbose)
     models.check_compatible(classifier, source.num_classes, source.image_shape)
     model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
-    preprocessing = training.model_preprocessing(config)
+    preprocessing = repair_run.model_preprocessing(config)
     validation = ValidationSet.from_split(
         validation_split, corruption=config.corruption, severities=search.val_severities,
         preprocessing=preprocessing, params=config.params, backend=config.corruption_backend, seed=config.seed)

@@ -20,8 +20,7 @@ from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.files import environment, write_json_atomic
-from ar2_tf.runs import folder
-from ar2_tf.runs import repair_run as training
+from ar2_tf.runs import folder, repair_run
 from ar2_tf.runs.config import to_dict
 from ar2_tf.runs.folder import RunFolder
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
@@ -66,7 +65,7 @@ def _pretrained_model(base, out, verbose):
     from ar2_tf.data.sources import load_dataset
 
     source = load_dataset(base.dataset, base.data_dir, base.train_size, base.test_size, base.image_size, base.seed)
-    training.prepare_classifier(base, source, out, verbose)
+    repair_run.prepare_classifier(base, source, out, verbose)
     return dataclasses.replace(base, model=os.path.join(out, "pretrained.keras"), pretrain_epochs=0)
 
 
@@ -97,7 +96,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     base = _pretrained_model(base, out, verbose)
     runs = plan_runs(base, methods, corruptions)
     for run in runs:
-        training.validate(run["config"])
+        repair_run.validate(run["config"])
     timings_path = os.path.join(out, "timings.json")
     timings = {}
     if os.path.exists(timings_path):
@@ -108,7 +107,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
         finished = RunFolder(run["dir"]).finished
         print(f"\n[{index}/{len(runs)}] {run['key']}" + (" (finished, reused)" if finished else ""), flush=True)
         begin = time.time()
-        training.run_repair(run["config"], run["dir"], strategy=strategy, verbose=verbose)
+        repair_run.run_repair(run["config"], run["dir"], strategy=strategy, verbose=verbose)
         if not finished:
             timings[run["key"]] = round(time.time() - begin, 1)
             write_json_atomic(timings_path, timings)
@@ -117,7 +116,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                             severities=tuple(severities), test_size=base.test_size, image_size=base.image_size,
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
     results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
-                             preprocessing=training.model_preprocessing(base), out=os.path.join(out, "evaluation"),
+                             preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
     by_source = {os.path.abspath(entry["source"]): entry for entry in results["models"].values()}

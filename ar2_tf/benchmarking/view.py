@@ -66,7 +66,8 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     repaired_for = [c for c in record["corruptions"] if c in evaluated]
     out = out or os.path.join(evaluation_dir, VIEW_FOLDER)
     os.makedirs(out, exist_ok=True)
-    built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, method_labels(RepairConfig(**record["config"]["repair"])), "vanilla")
+    labels = method_labels(RepairConfig(**record["config"]["repair"]))
+    built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, labels, "vanilla")
     transfers = benchmark_report.write_transfers(out, runs, entries, "vanilla", evaluated)
     view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
             "evaluation_setup": results["setup"],

@@ -102,7 +102,8 @@ def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
     assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2"}
     assert all(0 <= value <= 100 for row in rows.values() for value in row[2:5])
     report = open(os.path.join(out, "report.md")).read()
-    assert "## Wall time" in report and "- AR2: T=" in report and "- fine-tune (same phases): T·M =" in report
+    assert "## Wall time" in report and "- AR2: 2 batches, T iterations" in report
+    assert "- fine-tune (same phases): 1 batch, fine-tuning" in report
     assert "AugMix:" not in report and "unified" not in report
 
 

@@ -195,4 +195,4 @@ def test_generated_sets_equal_the_run_reports_corrupted_pipeline():
     predicted = np.argmax(model.predict(generated / 255.0, verbose=0), axis=1)
     errors = corruption_errors(model, split, corruption="gaussian_noise", severities=(4,), preprocessing="unit",
                                seed=5)
-    assert errors["corrupted"][4] == pytest.approx(100.0 * np.mean(predicted != labels))
+    assert errors["corrupted"]["4"] == pytest.approx(100.0 * np.mean(predicted != labels))

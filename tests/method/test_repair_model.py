@@ -52,9 +52,9 @@ def test_phase_switch_reuses_compiled_functions():
     model = tiny_repair_model()
     run_phase(model, REFINE)
     run_phase(model, FINETUNE)
-    functions = dict(model._phase_functions)
+    functions = dict(model.phase_functions("fit", None))  # already built: `build` is never called
     run_phase(model, REFINE)
-    assert model._phase_functions == functions and model.train_function is functions[REFINE]
+    assert model.phase_functions("fit", None) == functions and model.train_function is functions[REFINE]
 
 
 def count_alignment_calls(monkeypatch):

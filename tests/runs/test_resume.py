@@ -17,9 +17,34 @@ from tests.helpers import ROOT
 
 
 def run_args(model, out):
-    return [sys.executable, "-m", "ar2_tf.train", "--dataset", "demo", "--model", model, "--train-size", "384",
-            "--test-size", "32", "--batch-size", "32", "-T", "2", "-N", "1", "-M", "1", "--step-unit", "epoch",
-            "--deterministic", "--verbose", "0", "--out", out]
+    return ["--dataset", "demo", "--model", model, "--train-size", "192", "--test-size", "32", "--batch-size", "32",
+            "-T", "2", "-N", "1", "-M", "1", "--step-unit", "epoch", "--deterministic", "--verbose", "0",
+            "--out", out]
+
+
+# `python -m ar2_tf.train` that announces when it has finished batch 3 of the third phase (epoch 2) by writing
+# the file argv[1], then waits there: the test kills it on that observed event, always mid-phase.
+PAUSED_TRAIN = """
+import pathlib, sys, time
+from ar2_tf import cli, train
+from ar2_tf.method.callbacks import NonFiniteGuard
+
+marker = pathlib.Path(sys.argv[1])
+epoch_begin, batch_end = NonFiniteGuard.on_epoch_begin, NonFiniteGuard.on_train_batch_end
+
+def on_epoch_begin(self, epoch, logs=None):
+    self.test_epoch = epoch
+    epoch_begin(self, epoch, logs)
+
+def on_train_batch_end(self, batch, logs=None):
+    batch_end(self, batch, logs)
+    if self.test_epoch == 2 and batch == 3:
+        marker.write_text("mid-phase")
+        time.sleep(600)
+
+NonFiniteGuard.on_epoch_begin, NonFiniteGuard.on_train_batch_end = on_epoch_begin, on_train_batch_end
+sys.exit(cli.run_main(train.main, sys.argv[2:]))
+"""
 
 
 def progress(out):
@@ -37,21 +62,21 @@ def test_sigkill_mid_phase_then_rerun_matches_an_uninterrupted_run(tmp_path):
     cifar_resnet("resnet8", 6).save(model)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     reference, resumed = str(tmp_path / "reference"), str(tmp_path / "resumed")
-    subprocess.run(run_args(model, reference), check=True, env=env, cwd=ROOT, capture_output=True)
+    train = [sys.executable, "-m", "ar2_tf.train"]
+    subprocess.run(train + run_args(model, reference), check=True, env=env, cwd=ROOT, capture_output=True)
 
-    process = subprocess.Popen(run_args(model, resumed), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(progress(resumed)) < 2 and time.time() < deadline and process.poll() is None:
+    marker = tmp_path / "paused"
+    process = subprocess.Popen([sys.executable, "-c", PAUSED_TRAIN, str(marker), *run_args(model, resumed)],
+                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not marker.exists() and process.poll() is None:
         time.sleep(0.05)
-    first, second = progress(resumed)[:2]
-    time.sleep((second["time"] - first["time"]) / 2)  # about half-way through the third phase
+    assert marker.exists(), process.stderr.read().decode()[-2000:]
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_before_kill = len(progress(resumed))
-    assert done_before_kill < 4, "the run finished before it could be killed"
+    process.stderr.close()
+    assert [line["epoch"] for line in progress(resumed)] == [0, 1]  # killed inside the third phase
 
-    subprocess.run(run_args(model, resumed), check=True, env=env, cwd=ROOT, capture_output=True)
+    subprocess.run(train + run_args(model, resumed), check=True, env=env, cwd=ROOT, capture_output=True)
     epochs = [line["epoch"] for line in progress(resumed)]
     assert epochs == [0, 1, 2, 3]  # every phase completed exactly once: none repeated, none skipped
     expected = keras.saving.load_model(os.path.join(reference, "model.keras")).get_weights()
