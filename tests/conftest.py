@@ -30,3 +30,11 @@ def cifar10_class_names():
     """CIFAR-10's ten class names, as stored beside those images."""
     with np.load(CIFAR10_EXACT, allow_pickle=False) as data:
         return [str(name) for name in data["class_names"]]
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`--dist loadgroup`, pytest.ini), the tests of one module run on one worker, so its
+    module fixtures are built once; modules that share a session fixture name one `xdist_group` instead."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

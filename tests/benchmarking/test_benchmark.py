@@ -11,7 +11,8 @@ from ar2_tf.benchmarking import run as benchmark
 from ar2_tf.cli import run_main
 from ar2_tf.runs.config import RepairConfig, TrainConfig
 from ar2_tf.runs.methods import schedule_of
-from tests.helpers import tiny_classifier
+
+pytestmark = pytest.mark.xdist_group("tiny_benchmark")  # shares the session fixture `tiny_benchmark`
 
 
 def test_plan_gives_every_method_its_budget_from_the_same_base():
@@ -71,19 +72,6 @@ def test_report_describes_the_budget_of_each_method_run_and_only_those():
     lines = benchmark_report.budget_lines(record)
     assert lines[0].startswith("- fine-tune (same phases): 1 epoch, fine-tuning on clean + corrupted images for T·M")
     assert lines[1].startswith("- AR2 unified (all 15): 1 epoch, AR2 with each batch drawing one of the 15")
-
-
-@pytest.fixture(scope="module")
-def tiny_benchmark(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("benchmark")
-    model = str(folder / "tiny.keras")
-    tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model)
-    argv = ["--dataset", "demo", "--model", model, "--train-size", "64", "--test-size", "32", "--batch-size", "32",
-            "--preset", "tiny", "--methods", "vanilla,finetune,ar2", "--corruptions", "gaussian_noise,contrast",
-            "--eval-corruptions", "gaussian_noise,contrast", "--severities", "1,5", "--cache-dir", "none",
-            "--verbose", "0", "--out", str(folder / "out")]
-    assert run_main(benchmark_command.main, argv) == 0
-    return argv, str(folder / "out")
 
 
 def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):

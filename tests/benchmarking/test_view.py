@@ -6,31 +6,23 @@ import shutil
 
 import pytest
 
-from ar2_tf import benchmark, benchmark_view, evaluate
+from ar2_tf import benchmark_view, evaluate
 from ar2_tf.benchmarking import view as benchmark_views
 from ar2_tf.cli import run_main
-from tests.helpers import tiny_classifier
 
-CORRUPTIONS = "gaussian_noise,contrast"
+pytestmark = pytest.mark.xdist_group("tiny_benchmark")  # shares the session fixture `tiny_benchmark`
 
 
 @pytest.fixture(scope="module")
-def second_view(tmp_path_factory):
-    """A tiny benchmark (vanilla, fine-tune, AR2 on two corruptions), its runs evaluated on another test subset."""
-    folder = tmp_path_factory.mktemp("view")
-    model = str(folder / "tiny.keras")
-    tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model)
-    bench = str(folder / "bench")
-    assert run_main(benchmark.main, [
-        "--dataset", "demo", "--model", model, "--train-size", "64", "--test-size", "32", "--batch-size", "32",
-        "--preset", "tiny", "--methods", "vanilla,finetune,ar2", "--corruptions", CORRUPTIONS,
-        "--eval-corruptions", CORRUPTIONS, "--severities", "1,5", "--cache-dir", "none", "--verbose", "0",
-        "--out", bench]) == 0
+def second_view(tiny_benchmark, tmp_path_factory):
+    """The tiny benchmark's runs evaluated on another test subset (48 images, seed 7)."""
+    argv, bench = tiny_benchmark
+    model, corruptions = (argv[argv.index(flag) + 1] for flag in ("--model", "--corruptions"))
     runs = [os.path.join(bench, "runs", key) for key in
             ("finetune_gaussian_noise", "finetune_contrast", "ar2_gaussian_noise", "ar2_contrast")]
-    evaluation = str(folder / "second")
+    evaluation = str(tmp_path_factory.mktemp("view") / "second")
     argv = ["--baseline", model, *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
-            "--test-size", "48", "--seed", "7", "--corruptions", CORRUPTIONS, "--severities", "1,5",
+            "--test-size", "48", "--seed", "7", "--corruptions", corruptions, "--severities", "1,5",
             "--cache-dir", "none", "--verbose", "0", "--out", evaluation]
     assert run_main(evaluate.main, argv) == 0
     return bench, evaluation, argv
