@@ -15,6 +15,7 @@ from ar2_tf.data.sources import DATASETS
 from ar2_tf.runs.config import PRESETS, TrainConfig, load_json, resolve
 from ar2_tf.runs.distribution import STRATEGIES, get_strategy
 from ar2_tf.runs.methods import METHODS
+from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise, kept_description
 
 _REPAIR_FLAGS = {  # flag -> RepairConfig field
     "k": "k", "alpha": "alpha", "iterations": "iterations", "refine_steps": "refine_steps",
@@ -33,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--eval-data-dir", help="another source for the test split (e.g. exact-pixel test images)")
     data.add_argument("--train-size", type=int, help="seeded random subset of the training split")
     data.add_argument("--test-size", type=int, help="seeded random subset of the test split")
+    data.add_argument("--val-size", type=int, help="validation images carved from the training split to choose "
+                                                   "the kept phase (default: 10%%, at most 1,000; 0: keep the last)")
+    data.add_argument("--max-clean-drop", type=float, help="points of clean validation error a kept phase may "
+                                                           "add to the pretrained model's (default: 1.0)")
     data.add_argument("--image-size", type=int, help="resize images to this square size")
     data.add_argument("--batch-size", type=int, help="images per batch (default by dataset: 64 demo, 128 CIFAR, "
                                                      "32 ImageNet)")
@@ -112,11 +117,16 @@ def print_summary(report, out):
     corruption = report["config"]["corruption"]
     print(f"\n{report['config']['method']} repair for {corruption} -> {out}")
     print(f"{'error (%)':<22}{'before':>8}{'after':>8}")
-    print(f"{'clean':<22}{before['clean']:8.2f}{after['clean']:8.2f}")
+    mark = ""
+    if breaks_clean_constraint(report):
+        mark = (f"  <- clean error +{clean_rise(report):.2f} points, more than the allowed "
+                f"{report['config'].get('max_clean_drop', 1.0):g} (--max-clean-drop)")
+    print(f"{'clean':<22}{before['clean']:8.2f}{after['clean']:8.2f}{mark}")
     for severity in sorted(before["corrupted"]):
         label = f"{corruption} s{severity}"
         print(f"{label:<22}{before['corrupted'][severity]:8.2f}{after['corrupted'][severity]:8.2f}")
     print(f"{corruption + ' mean':<22}{before['mean_corrupted']:8.2f}{after['mean_corrupted']:8.2f}")
+    print(kept_description(report))
 
 
 if __name__ == "__main__":

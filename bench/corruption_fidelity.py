@@ -15,14 +15,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 from readme_tables import SHARED, write_into  # noqa: E402
 
-from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS  # noqa: E402
-from ar2_tf.corruptions.fidelity import (  # noqa: E402
-    DETERMINISTIC,
-    REFERENCE_RESNET20_ERRORS,
-    REFERENCE_RESNET20_MEAN,
-    compare_with_reference,
-    model_errors,
-    upsampled_cifar,
+from ar2_tf.corruptions import (  # noqa: E402
+    ALL_CORRUPTIONS,
+    BENCHMARK_CORRUPTIONS,
+    fidelity,  # noqa: E402
 )
 
 
@@ -42,7 +38,7 @@ def summary_table(rows) -> str:
              "| --- | --- | --- | --- | --- | --- |"]
     for name in dict.fromkeys(r.name for r in rows):
         mine = [r for r in rows if r.name == name]
-        kind = "deterministic" if name in DETERMINISTIC else "random"
+        kind = "deterministic" if name in fidelity.DETERMINISTIC else "random"
         lines.append(f"| {name} | {kind} | {max(r.mad for r in mine):.2f} "
                      f"| {max(abs(r.mean[0] - r.mean[1]) for r in mine):.2f} "
                      f"| {max(abs(r.std[0] - r.std[1]) for r in mine):.2f} "
@@ -54,10 +50,10 @@ def errors_table(errors) -> str:
     lines = ["| corruption | native error % | reference error % (FIELD-NOTES) | difference |",
              "| --- | --- | --- | --- |"]
     for name, err in errors.items():
-        ref = REFERENCE_RESNET20_ERRORS[name]
+        ref = fidelity.REFERENCE_RESNET20_ERRORS[name]
         lines.append(f"| {name} | {err:.1f} | {ref:.1f} | {err - ref:+.1f} |")
     mean = float(np.mean([errors[n] for n in BENCHMARK_CORRUPTIONS]))
-    ref = REFERENCE_RESNET20_MEAN
+    ref = fidelity.REFERENCE_RESNET20_MEAN
     lines.append(f"| **mean of 15** | **{mean:.1f}** | **{ref:.1f}** | **{mean - ref:+.1f}** |")
     return "\n".join(lines)
 
@@ -75,9 +71,9 @@ def main(argv=None):
                         "markers of this file")
     args = parser.parse_args(argv)
     if not args.skip_reference:
-        x = upsampled_cifar(args.data, args.images)
-        rows = compare_with_reference(x, [n for n in ALL_CORRUPTIONS if n != "glass_blur"])
-        rows += compare_with_reference(x[:4], ["glass_blur"])
+        x = fidelity.upsampled_cifar(args.data, args.images)
+        rows = fidelity.compare_with_reference(x, [n for n in ALL_CORRUPTIONS if n != "glass_blur"])
+        rows += fidelity.compare_with_reference(x[:4], ["glass_blur"])
         rows.sort(key=lambda r: ALL_CORRUPTIONS.index(r.name))
         text = comparison_table(rows) if args.details else summary_table(rows)
         print(text)
@@ -88,7 +84,7 @@ def main(argv=None):
 
         data = np.load(args.data)
         model = keras.saving.load_model(args.model, compile=False)
-        text = errors_table(model_errors(model, data["x_test"], data["y_test"].reshape(-1)))
+        text = errors_table(fidelity.model_errors(model, data["x_test"], data["y_test"].reshape(-1)))
         print(text)
         if args.write:
             write_into(args.write, text, "resnet20")

@@ -28,6 +28,8 @@ def build_parser():
                                             "(e.g. /models in docker; default: the absolute --out)")
     parser.add_argument("--verify-images", metavar="FILE.npz",
                         help="uint8 images (x_test or images) to verify with (default: the run's test split)")
+    parser.add_argument("--allow-clean-drop", action="store_true",
+                        help="export a run whose clean test error rose more than its --max-clean-drop")
     parser.add_argument("--unsafe-model-loading", action="store_true",
                         help="allow model.keras files with Python lambdas: they run code; only for trusted runs")
     return parser
@@ -37,7 +39,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     options = ExportOptions(version=args.version, force=args.force, max_image_size=args.max_image_size,
                             max_batch_size=args.max_batch_size, base_path=args.base_path,
-                            verify_images=args.verify_images, unsafe_model_loading=args.unsafe_model_loading)
+                            verify_images=args.verify_images, unsafe_model_loading=args.unsafe_model_loading,
+                            allow_clean_drop=args.allow_clean_drop)
     export_runs(args.run, args.out, names=args.name, options=options)
 
 

@@ -21,6 +21,7 @@ from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
 from ar2_tf.files import environment
 from ar2_tf.paths import safe_join
+from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise
 from export import layout, model_config
 from export.run_folder import check_model_name, model_name, read_run
 from export.serving_module import CLASS_NAMES_FILE, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, ServingModule
@@ -41,6 +42,7 @@ class ExportOptions:
     base_path: str = None  # folder that holds the models as the server sees it; None: the absolute --out
     verify_images: str = None  # .npz with uint8 images (x_test or images); None: the run's own test split
     unsafe_model_loading: bool = False  # allow model.keras files with Python lambdas (runs their code)
+    allow_clean_drop: bool = False  # export a run whose clean test error rose more than its --max-clean-drop
 
     def validate(self):
         if self.force and self.version is None:
@@ -70,6 +72,13 @@ def export_runs(run_paths, out, names=None, options=ExportOptions(), log=print) 
     if names and len(names) != len(run_paths):
         raise UserError(f"got {len(names)} --name values for {len(run_paths)} --run folders; give one per run.")
     runs = [read_run(path, options.unsafe_model_loading) for path in run_paths]
+    for run in runs:
+        if not options.allow_clean_drop and breaks_clean_constraint(run.report):
+            raise UserError(
+                f"run {run.path!r} raised the clean test error by {clean_rise(run.report):.2f} points (from "
+                f"{run.report['before']['clean']:.2f}% to {run.report['after']['clean']:.2f}%), more than its "
+                f"--max-clean-drop {run.config.get('max_clean_drop', 1.0):g}: it is less accurate on clean images than "
+                "the model it would replace. Pass --allow-clean-drop to export it anyway.")
     names = [check_model_name(name) for name in names] if names else [model_name(run.config) for run in runs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

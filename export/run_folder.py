@@ -40,6 +40,7 @@ class Run:
         class_names: one name per class, in label order.
         input_shape: (H, W, 3) of the model input.
         resize: how serving brings images to the input size: "center_crop" or "resize".
+        report: the run's whole report.json (before/after errors, validation, kept phase).
     """
 
     path: str
@@ -49,6 +50,7 @@ class Run:
     class_names: tuple
     input_shape: tuple
     resize: str
+    report: dict = None
 
 
 def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
@@ -77,7 +79,7 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
     resize = "center_crop" if config.get("dataset") in CROP_DATASETS else "resize"
     if resize == "center_crop" and input_shape[0] != input_shape[1]:
         raise UserError(f"run {path!r}: centre-cropped datasets need a square input, got {input_shape}.")
-    return Run(path, model, config, report["preprocessing"], class_names, input_shape, resize)
+    return Run(path, model, config, report["preprocessing"], class_names, input_shape, resize, report)
 
 
 def _check_agreement(path, model, input_shape, class_names):

@@ -69,6 +69,9 @@ CASES = [
     ("batch larger than data", ["--batch-size", "500"], "fewer than one batch"),
     # Regression: 0 was taken for "not given" and silently replaced by the default.
     ("batch size 0", ["--batch-size", "0"], "--batch-size must be positive, got 0"),
+    ("negative val size", ["--val-size", "-1"], "--val-size must be 0 (no validation) or more, got -1"),
+    ("val size as large as the data", ["--val-size", "96"], "--val-size must be between 1 and 95"),
+    ("max clean drop nan", ["--max-clean-drop", "nan"], "--max-clean-drop must be a number of points >= 0"),
     ("bad config file", ["--config", a_file], "pass a JSON object of config fields"),
 ]
 
@@ -114,7 +117,8 @@ def test_disk_full_during_checkpoint_keeps_the_previous_one(tmp_path, capsys, mo
 
 def test_nan_loss_stops_names_the_phase_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     out = str(tmp_path / "run")
-    flags = ["--out", out, "--step-unit", "epoch", "-T", "2", "--finetune-lr", "1e12", "--refine-lr", "0.01"]
+    flags = ["--out", out, "--step-unit", "epoch", "-T", "2", "--finetune-lr", "1e12", "--refine-lr", "0.01",
+             "--val-size", "0"]  # 3 batches per epoch: the first fine-tuning epoch diverges
     code = run_main(train.main, TINY_TRAIN_FLAGS + flags)
     error = capsys.readouterr().err
     assert code == 2 and "NaN/Inf loss in the finetune phase, epoch 2" in error

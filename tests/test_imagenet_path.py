@@ -133,6 +133,7 @@ def test_resnet50_repairs_from_precomputed_shards(tree, shards, tmp_path, capsys
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("resnet50_dynamic")  # long; its module fixture `tree` is cheap to build twice
 def test_resnet50_repairs_with_on_the_fly_corruptions(tree, tmp_path):
     model = str(tmp_path / "resnet50.keras")
     keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3), classes=2).save(model)

@@ -31,6 +31,11 @@ def test_run_writes_model_report_checkpoints_and_tensorboard_logs(tiny_run):
     assert glob.glob(os.path.join(tiny_run, "checkpoints", "ckpt-*.index"))
     events = glob.glob(os.path.join(tiny_run, "logs", "cams", "events.*"))
     assert events and os.path.getsize(events[0]) > 10_000  # holds the CAM images
+    # 10% of the 96 training images choose the kept phase; the model saved is the kept one.
+    assert (report["train_size"], report["val_size"]) == (87, 9)
+    validation = report["validation"]
+    assert [p["epoch"] for p in validation["phases"]] == [0] and validation["kept"] in (0, "pretrained")
+    assert glob.glob(os.path.join(tiny_run, "logs", "validation", "events.*"))
 
 
 def test_rerun_reuses_a_finished_run_and_refuses_a_different_config(tiny_run, capsys):
@@ -51,3 +56,17 @@ def test_config_file_sets_only_the_fields_it_names_and_flags_win(tmp_path):
     path.write_text(json.dumps({"colour": "red"}))
     with pytest.raises(Exception, match="unknown config field"):
         train.config_from_args(train.build_parser().parse_args(["--config", str(path)]))
+
+
+def test_summary_marks_a_clean_error_rise_above_the_allowed_drop(capsys):
+    report = {"config": {"method": "ar2", "corruption": "fog", "max_clean_drop": 1.0},
+              "before": {"clean": 7.4, "corrupted": {"3": 20.0}, "mean_corrupted": 20.0},
+              "after": {"clean": 9.0, "corrupted": {"3": 12.0}, "mean_corrupted": 12.0}, "validation": None}
+    train.print_summary(report, "runs/x")
+    lines = capsys.readouterr().out.splitlines()
+    clean = next(line for line in lines if line.startswith("clean"))
+    assert clean.endswith("<- clean error +1.60 points, more than the allowed 1 (--max-clean-drop)")
+    assert lines[-1] == "kept: the last phase (no validation split)"
+    report["after"]["clean"] = 8.0
+    train.print_summary(report, "runs/x")
+    assert "<-" not in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """The tuning objective: corrupted-validation accuracy under a clean-accuracy constraint.
 
 Every trial is scored on a validation split carved from the *training* data
-(`split_validation`); the test split is never read. With
+(`ar2_tf.evaluation.validation`); the test split is never read. With
 
     corrupted = accuracy (%) on the validation images at the target corruption,
                 averaged over the validation severities (default 1-5)
@@ -24,13 +24,8 @@ or Inf) is scored with both accuracies at 0.
 import dataclasses
 
 import keras_tuner
-import numpy as np
-import tensorflow as tf
 
-from ar2_tf.data.pipelines import corrupted_pipeline
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
-from ar2_tf.errors import UserError
-from ar2_tf.evaluation.error_rates import error_rate, preprocessed
+from ar2_tf.evaluation.validation import ValidationSet
 
 OBJECTIVE_NAME = "constrained_robust_accuracy"
 OBJECTIVE = keras_tuner.Objective(OBJECTIVE_NAME, direction="max")
@@ -42,64 +37,6 @@ def constrained_robust_accuracy(corrupted_accuracy, clean_drop, max_clean_drop) 
     if clean_drop <= max_clean_drop:
         return float(corrupted_accuracy)
     return float(corrupted_accuracy - PENALTY - (clean_drop - max_clean_drop))
-
-
-def split_validation(split, size, val_size, seed):
-    """Splits `size` unbatched examples into (train, validation) by a seeded random choice of
-    `val_size` validation indices; the two are disjoint and the same for a given seed."""
-    if not 0 < val_size < size:
-        raise UserError(f"--val-size must be between 1 and {size - 1} (the training images available), "
-                        f"got {val_size}.")
-    is_validation = np.zeros(size, bool)
-    is_validation[np.random.default_rng(seed).choice(size, val_size, replace=False)] = True
-    mask = tf.constant(is_validation)
-
-    def keep(wanted, count):
-        chosen = split.enumerate().filter(lambda index, _: tf.equal(tf.gather(mask, index), wanted))
-        # filter() hides the size; the training pipeline needs it to lay out its data epochs.
-        return chosen.map(lambda _, example: example).apply(tf.data.experimental.assert_cardinality(count))
-
-    return keep(False, size - val_size), keep(True, val_size)
-
-
-@dataclasses.dataclass
-class ValidationSet:
-    """Clean and corrupted validation images, materialised once (uint8) so every trial is
-    scored on identical pixels.
-
-    Attributes:
-        images, labels: the clean validation split.
-        corrupted: {severity: uint8 images}, the same images at the target corruption.
-        preprocessing: the model's input preprocessing name.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    corrupted: dict
-    preprocessing: str
-    batch_size: int = EVAL_BATCH_SIZE
-
-    @classmethod
-    def from_split(cls, split, *, corruption, severities, preprocessing, params, backend, seed, batch_size=EVAL_BATCH_SIZE):
-        images, labels = (np.concatenate(parts) for parts in zip(*split.batch(1024).as_numpy_iterator()))
-        corrupted = {}
-        for severity in severities:
-            # Corrupted once with stateless seeds; "none" keeps the 0..255 pixels.
-            batches = corrupted_pipeline(tf.data.Dataset.from_tensor_slices((images, labels)),
-                                         corruption=corruption, severity=severity,
-                                         preprocessing="none", seed=seed, params=params, backend=backend)
-            corrupted[severity] = np.concatenate([x.astype(np.uint8) for x, _ in batches.as_numpy_iterator()])
-        return cls(images, labels, corrupted, preprocessing, batch_size)
-
-    def _accuracy(self, classifier, images):
-        batches = tf.data.Dataset.from_tensor_slices((images, self.labels)).batch(self.batch_size)
-        return 100.0 - error_rate(classifier, preprocessed(batches, self.preprocessing))
-
-    def accuracies(self, classifier) -> dict:
-        """{"clean_accuracy", "corrupted_accuracy"} in %; corrupted is the mean over severities."""
-        corrupted = [self._accuracy(classifier, images) for images in self.corrupted.values()]
-        return {"clean_accuracy": self._accuracy(classifier, self.images),
-                "corrupted_accuracy": float(np.mean(corrupted))}
 
 
 @dataclasses.dataclass

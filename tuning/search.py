@@ -23,12 +23,13 @@ import tensorflow as tf
 from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
+from ar2_tf.evaluation.validation import ValidationSet, split_validation
 from ar2_tf.files import claim_folder, write_json_atomic
 from ar2_tf.runs import models, repair_run
 from ar2_tf.runs.config import RepairConfig, TrainConfig, to_dict
 from tuning import report
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
-from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective, ValidationSet, split_validation
+from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective
 
 TUNERS = ("random", "bayesian", "hyperband")
 PROJECT = "trials"  # Keras Tuner's project folder inside `out`
@@ -181,7 +182,7 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
     preprocessing = repair_run.model_preprocessing(config)
     validation = ValidationSet.from_split(
-        validation_split, corruption=config.corruption, severities=search.val_severities,
+        validation_split, corruptions=(config.corruption,), severities=search.val_severities,
         preprocessing=preprocessing, params=config.params, backend=config.corruption_backend, seed=config.seed)
     baseline = validation.accuracies(classifier)
     write_json_atomic(os.path.join(out, "baseline.json"), baseline)

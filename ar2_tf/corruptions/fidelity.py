@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
+from ar2_tf.data import seeds
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 
 # Outputs are identical up to float round-off, interpolation details or JPEG codecs.
@@ -76,8 +77,7 @@ def model_errors(model, images, labels, names=BENCHMARK_CORRUPTIONS, severities=
 
     def corrupted(name, severity):
         def transform(index, x):
-            start = tf.cast(index, tf.int32) * batch_size
-            batch_seed = tf.stack([tf.constant(seed[0] * 1000 + severity, tf.int32), seed[1] * 100000 + start])
+            batch_seed = seeds.fidelity_noise_seed(seed, severity, tf.cast(index, tf.int32) * batch_size)
             return corrupt(x, name, severity, batch_seed, params=params)
 
         return clean.enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)

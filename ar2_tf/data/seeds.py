@@ -44,6 +44,19 @@ def shard_noise_seed(seed, severity, index):
                      tf.cast(index, tf.int64)])
 
 
+def shard_order_seeds(seed, epoch):
+    """Stateless seeds of data epoch `epoch` over precomputed shards: (file order, record window `index` -> seed)."""
+    epoch = tf.cast(epoch, tf.int64)
+    file_order = tf.stack([tf.constant(int(seed), tf.int64), epoch])
+    return file_order, lambda index: tf.stack([epoch * _EPOCH_STRIDE + int(seed), tf.cast(index, tf.int64)])
+
+
+def fidelity_noise_seed(seed, severity, start):
+    """Stateless seed of the fidelity check's batch starting at image `start` (`ar2_tf.corruptions.fidelity`)."""
+    return tf.stack([tf.constant(seed[0] * _EVAL_SEVERITY_STRIDE + int(severity), tf.int32),
+                     seed[1] * 100_000 + tf.cast(start, tf.int32)])
+
+
 def sample_noise_seed(seed):
     """Stateless seed of the few test images shown as CAM panels in TensorBoard."""
     return tf.constant([int(seed), 0])

@@ -193,15 +193,14 @@ def static_pipeline(directory, *, batch_size, preprocessing, seed=0, start_batch
     decode, preprocess, seed = _decoder(manifest), get_preprocessor(preprocessing), int(seed)
 
     def one_epoch(epoch):
-        epoch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
-        order = tf.random.experimental.stateless_shuffle(files, seed=epoch_seed)
+        order_seed, window_seed = seeds.shard_order_seeds(seed, epoch)
+        order = tf.random.experimental.stateless_shuffle(files, seed=order_seed)
         records = tf.data.Dataset.from_tensor_slices(order).interleave(
             tf.data.TFRecordDataset, cycle_length=min(_INTERLEAVE, count), block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
         def permute(index, window_records):  # stateless: Dataset.shuffle would need a Python-int seed
-            window_seed = tf.stack([tf.cast(epoch, tf.int64) * 1_000_003 + seed, index])
-            return tf.random.experimental.stateless_shuffle(window_records, seed=window_seed)
+            return tf.random.experimental.stateless_shuffle(window_records, seed=window_seed(index))
 
         records = records.batch(window).enumerate().map(permute).unbatch()
         return records.batch(batch_size, drop_remainder=True)

@@ -21,12 +21,14 @@ from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation.error_rates import corruption_errors
+from ar2_tf.evaluation.validation import ValidationSet, default_val_size, split_validation
 from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.cam import find_cam_head
 from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
 from ar2_tf.runs.config import TrainConfig, to_dict
 from ar2_tf.runs.folder import RunFolder
+from ar2_tf.runs.selection import PhaseSelection
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -38,6 +40,10 @@ def validate(config: TrainConfig) -> TrainConfig:
     check_choice("corruption params", config.params, corruptions.PARAM_SETS)
     if config.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
+    if config.val_size is not None and config.val_size < 0:
+        raise UserError(f"--val-size must be 0 (no validation) or more, got {config.val_size}.")
+    if not 0 <= config.max_clean_drop < float("inf"):  # NaN fails too
+        raise UserError(f"--max-clean-drop must be a number of points >= 0, got {config.max_clean_drop}.")
     config.repair.validate()
     precision.check_policy(config.mixed_precision)
     check_choice("corruption mode", config.corruption_mode, shards.MODES)
@@ -105,8 +111,27 @@ def _cam_sample(split, config, count=4):
     return images, corrupted
 
 
-def _train(classifier, source, config, out, verbose, strategy=None):
-    """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`.
+def carve_validation(source, config):
+    """(training split, its size, validation split or None): `config.val_size` seeded images of the training
+    split set aside for choosing the kept phase (`ar2_tf.runs.selection`); the test split is never touched."""
+    val_size = default_val_size(source.train_size) if config.val_size is None else config.val_size
+    if val_size == 0:
+        return source.train, source.train_size, None
+    train, validation = split_validation(source.train, source.train_size, val_size, config.seed)
+    return train, source.train_size - val_size, validation
+
+
+def _validation_set(split, config):
+    """The validation images, clean and at the training severity of the target corruption (all 15: unified)."""
+    names = corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
+    return ValidationSet.from_split(split, corruptions=names, severities=(config.severity,),
+                                    preprocessing=model_preprocessing(config), params=config.params,
+                                    backend=config.corruption_backend, seed=config.seed)
+
+
+def _train(classifier, source, train, train_size, config, out, verbose, strategy=None, validation=None):
+    """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`; with
+    `validation`, a `PhaseSelection` keeps the best phase. Returns (phases run, the selection or None).
 
     Under a multi-worker strategy the schedule runs in `distributed_loop.fit` instead (same callbacks).
     """
@@ -115,17 +140,22 @@ def _train(classifier, source, config, out, verbose, strategy=None):
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, folder.CHECKPOINTS), trainer, guard)
     initial_epoch = checkpoint.restore()
-    batches_per_epoch = source.train_size // config.batch_size
+    batches_per_epoch = train_size // config.batch_size
     if batches_per_epoch < 1:
-        raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
+        raise UserError(f"the training split has {train_size} images, fewer than one batch of "
                         f"{config.batch_size}; lower --batch-size.")
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = model_preprocessing(config)
-    pipeline = trainers.build_pipeline(source.train, config, preprocessing,
+    pipeline = trainers.build_pipeline(train, config, preprocessing,
                                       start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
     schedule_callback, callbacks = trainers.method_callbacks(
         trainer, config, os.path.join(out, folder.LOGS), _cam_sample(source.test, config), preprocessing)
     callbacks += [guard, checkpoint]
+    selection = None
+    if validation is not None:  # after the checkpoint: its state always describes a checkpointed phase
+        selection = PhaseSelection(validation, trainer.classifier, os.path.join(out, folder.CHECKPOINTS),
+                                   config.max_clean_drop, initial_epoch, os.path.join(out, folder.LOGS, "validation"))
+        callbacks.append(selection)
     if initial_epoch:
         print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
     if distribution.is_multi_worker(strategy):
@@ -140,7 +170,7 @@ def _train(classifier, source, config, out, verbose, strategy=None):
                         f"({last}). Lower the learning rates (--refine-lr/--finetune-lr) and re-run with --force.")
     schedule = methods.schedule_of(config)
     steps_per_epoch = 1 if schedule.unit == "epoch" else schedule.cycle
-    return initial_epoch * steps_per_epoch + len(schedule_callback.phases_run)  # phases run, resumes included
+    return initial_epoch * steps_per_epoch + len(schedule_callback.phases_run), selection  # resumes included
 
 
 def run_identity(config):
@@ -196,9 +226,13 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         if before is None:
             before = _evaluate(classifier, test_split, config)
             run.write_before(before)
+    train, train_size, validation_split = carve_validation(source, config)
+    validation = None if validation_split is None else _validation_set(validation_split, config)
     with strategy.scope():
         trained = _training_copy(classifier, config, strategy)
-        phases_run = _train(trained, source, config, out, verbose, strategy)
+        phases_run, selection = _train(trained, source, train, train_size, config, out, verbose, strategy,
+                                       validation)
+        kept = selection.restore_kept(trained) if selection else None
     if trained is not classifier:
         classifier.set_weights(trained.get_weights())
     after = _evaluate(classifier, test_split, config)
@@ -207,7 +241,8 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
               "schedule": dataclasses.asdict(methods.schedule_of(config)),
               "phases_run": phases_run, "class_names": list(source.class_names),
               "preprocessing": model_preprocessing(config), "input_shape": list(classifier.inputs[0].shape[1:]),
-              "train_size": source.train_size, "before": before, "after": after}
+              "train_size": train_size, "val_size": source.train_size - train_size, "validation": kept,
+              "before": before, "after": after}
     run.write_report(report)
     return report
 
@@ -240,7 +275,9 @@ def _run_worker(config, out, strategy):
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step
             classifier = models.build_model(config.model, source.num_classes, (*source.image_shape, 3), "none")
         with strategy.scope():
-            _train(_training_copy(classifier, config, strategy), source, config, work_dir, 0, strategy)
+            train, train_size, _ = carve_validation(source, config)  # the chief's split; it alone selects
+            _train(_training_copy(classifier, config, strategy), source, train, train_size, config, work_dir, 0,
+                   strategy)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return None

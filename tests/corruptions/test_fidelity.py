@@ -159,6 +159,7 @@ def test_glass_blur_copies_match_reference_statistics():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("resnet20_fidelity")  # the longest test: its own worker slot, not its module's
 @needs_resnet20
 @needs_data
 def test_cifar_parameters_reproduce_reference_resnet20_errors():

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -127,3 +128,20 @@ def test_cli(tiny_run, options, tmp_path, capsys):
     entries = model_config.read_models_config(tmp_path / model_config.CONFIG_FILE).model_config_list.config
     assert [(e.name, e.base_path) for e in entries] == [("tiny", "/models/tiny")]
     assert _visible(tmp_path / "tiny") == ["1"]
+
+
+def test_a_run_that_lost_clean_accuracy_is_refused_unless_allowed(options, tmp_path, capsys):
+    run = write_run(tmp_path / "run", tiny_classifier(num_classes=10), max_clean_drop=1.0)
+    report_path = os.path.join(run, "report.json")
+    with open(report_path) as file:
+        report = json.load(file)
+    report.update(before={"clean": 7.4}, after={"clean": 9.0})
+    with open(report_path, "w") as file:
+        json.dump(report, file)
+    argv = ["--run", run, "--out", str(tmp_path / "serving"), "--verify-images", options.verify_images]
+    assert run_main(cli.main, argv) == 2
+    error = capsys.readouterr().err
+    assert "raised the clean test error by 1.60 points (from 7.40% to 9.00%)" in error
+    assert "Pass --allow-clean-drop to export it anyway." in error and not (tmp_path / "serving").exists()
+    assert run_main(cli.main, argv + ["--allow-clean-drop"]) == 0
+    assert _visible(tmp_path / "serving" / NAME) == ["1"]

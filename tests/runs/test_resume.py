@@ -83,8 +83,14 @@ def test_sigkill_mid_phase_then_rerun_matches_an_uninterrupted_run(tmp_path):
     got = keras.saving.load_model(os.path.join(resumed, "model.keras")).get_weights()
     for a, b in zip(expected, got):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    with open(os.path.join(resumed, "report.json")) as file:
-        assert json.load(file)["phases_run"] == 4
+    reports = {}
+    for name, folder in (("reference", reference), ("resumed", resumed)):
+        with open(os.path.join(folder, "report.json")) as file:
+            reports[name] = json.load(file)
+    assert reports["resumed"]["phases_run"] == 4
+    # The selection survived the kill: every phase's validation errors and the kept phase as uninterrupted.
+    assert [p["epoch"] for p in reports["resumed"]["validation"]["phases"]] == [0, 1, 2, 3]
+    assert reports["resumed"]["validation"] == reports["reference"]["validation"]
 
 
 WRITER = """

@@ -15,11 +15,12 @@ import tensorflow as tf
 from ar2_tf import train
 from ar2_tf.cli import run_main
 from ar2_tf.errors import UserError
+from ar2_tf.evaluation.validation import ValidationSet, split_validation
 from tests.helpers import ROOT, tiny_classifier
 from tuning import __main__ as tuning_cli
 from tuning import search as search_module
 from tuning.hypermodel import AR2HyperModel, parse_fixes
-from tuning.objective import OBJECTIVE_NAME, ValidationSet, constrained_robust_accuracy, split_validation
+from tuning.objective import OBJECTIVE_NAME, constrained_robust_accuracy
 
 TINY = ["--dataset", "demo", "--train-size", "96", "--val-size", "48", "--batch-size", "32", "--epochs-budget", "1",
         "--val-severities", "3", "--verbose", "0"]
