@@ -32,7 +32,7 @@ import shlex
 import sys
 
 from ar2_tf.benchmarking.run import METHODS, run_benchmark
-from ar2_tf.cli import parse_int_list, run_main
+from ar2_tf.cli import console_script, parse_int_list
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.evaluation.tables import to_markdown
@@ -79,5 +79,7 @@ def main(argv=None):
           f"{record['wall_seconds']['this_call']:.0f} s)")
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())

@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from ar2_tf.benchmarking.view import write_view
-from ar2_tf.cli import run_main
+from ar2_tf.cli import console_script
 from ar2_tf.evaluation import tables
 
 
@@ -44,5 +44,7 @@ def main(argv=None):
     print(f"tables: {view['tables_dir']}")
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())

@@ -1,5 +1,6 @@
 """Shared command-line behaviour: user errors become one message and exit status 2."""
 
+import functools
 import sys
 
 from ar2_tf.errors import UserError
@@ -16,6 +17,11 @@ def run_main(main, argv=None) -> int:
         print("interrupted; re-run the same command to resume from the last checkpoint.", file=sys.stderr)
         return 130
     return 0
+
+
+def console_script(main):
+    """The zero-argument entry point of a command: `run_main(main)` on `sys.argv`, returning the exit status."""
+    return functools.partial(run_main, main)
 
 
 def parse_int_list(text: str, name: str):

@@ -11,7 +11,7 @@ Examples:
 import argparse
 import sys
 
-from ar2_tf.cli import parse_int_list, run_main
+from ar2_tf.cli import console_script, parse_int_list
 
 
 def _add_data_flags(parser):
@@ -122,5 +122,7 @@ def _fmt(value):
     return "–" if value is None else f"{value:.2f}"
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())

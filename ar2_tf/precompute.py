@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from ar2_tf import corruptions
-from ar2_tf.cli import run_main
+from ar2_tf.cli import console_script
 from ar2_tf.data.shards import ENCODINGS, write_shards
 from ar2_tf.data.sources import DATASETS, load_dataset
 from ar2_tf.errors import check_choice, check_severity
@@ -58,5 +58,7 @@ def main(argv=None):
     print(f"{manifest['num_examples']} images in {manifest['num_shards']} shards in {args.out}")
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())

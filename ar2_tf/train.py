@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import sys
 
-from ar2_tf.cli import run_main
+from ar2_tf.cli import console_script
 from ar2_tf.data.sources import DATASETS
 from ar2_tf.runs.config import PRESETS, TrainConfig, load_json, resolve
 from ar2_tf.runs.distribution import STRATEGIES, get_strategy
@@ -129,5 +129,7 @@ def print_summary(report, out):
     print(kept_description(report))
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())

@@ -7,7 +7,7 @@ Example:
 import argparse
 import sys
 
-from ar2_tf.cli import run_main
+from ar2_tf.cli import console_script
 from export.exporter import ExportOptions, export_runs
 from export.serving_module import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
@@ -44,5 +44,7 @@ def main(argv=None):
     export_runs(args.run, args.out, names=args.name, options=options)
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())

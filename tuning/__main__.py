@@ -11,7 +11,7 @@ Re-running the same command resumes the search; raising --max-trials extends it.
 import argparse
 import sys
 
-from ar2_tf.cli import parse_int_list, run_main
+from ar2_tf.cli import console_script, parse_int_list
 from ar2_tf.data.sources import DATASETS
 from ar2_tf.runs.config import resolve
 
@@ -89,5 +89,7 @@ def main(argv=None):
     run_search(search, out, force=args.force, verbose=args.verbose)
 
 
+console = console_script(main)  # the installed command (pyproject.toml [project.scripts])
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(console())
