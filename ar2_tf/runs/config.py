@@ -6,6 +6,7 @@ search's best-config JSON (`--config best.json`) is read the same way.
 """
 
 import dataclasses
+import math
 
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.files import read_json
@@ -36,13 +37,25 @@ class RepairConfig:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.refine_steps < 0 or self.finetune_steps < 0 or self.refine_steps + self.finetune_steps == 0:
             raise UserError("refine_steps (N) and finetune_steps (M) must be >= 0 and not both 0.")
-        if self.alpha < 0:
-            raise UserError(f"alpha must be >= 0, got {self.alpha}.")
+        if not 0 <= self.alpha < math.inf:  # NaN fails too
+            raise UserError(f"--alpha must be a finite number >= 0, got {self.alpha}.")
+        for flag, value in (("--refine-lr", self.refine_learning_rate), ("--finetune-lr", self.finetune_learning_rate)):
+            if not 0 < value < math.inf:
+                raise UserError(f"{flag} must be a finite number > 0, got {value}.")
+        if not 0 <= self.momentum < 1:
+            raise UserError(f"--momentum must be in [0, 1), got {self.momentum}.")
         for name, choices in (("step_unit", STEP_UNITS), ("topk_from", TOPK_SOURCES),
                               ("cam_normalization", ("l2", "none"))):
             if getattr(self, name) not in choices:
                 raise UserError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}.")
         return self
+
+    def check_classes(self, num_classes: int):
+        """Raises a UserError if Eq. 2's top-k cannot be taken from `num_classes` classes."""
+        if self.k > num_classes:
+            raise UserError(f"-k {self.k} exceeds the {num_classes} classes of the model: Eq. 2 takes the top k "
+                            f"classes of each view. Choose -k {num_classes} or less (the paper: 3 on CIFAR-10, 5 on "
+                            "ImageNet).")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -142,6 +142,11 @@ def check_classifier(model, where: str):
     if len(model.inputs[0].shape) != 4 or len(model.outputs[0].shape) != 2:
         raise UserError(f"model {where!r} maps {tuple(model.inputs[0].shape)} to {tuple(model.outputs[0].shape)}; "
                         "an image classifier maps [batch, H, W, 3] images to [batch, classes].")
+    channels = model.inputs[0].shape[-1]
+    if channels != 3:
+        raise UserError(f"model {where!r} takes {channels}-channel images, but ar2-tf repairs RGB classifiers (the "
+                        "corruptions are defined on RGB images). Put a layer in front that maps RGB to its input (for "
+                        "grayscale, a 1x1 Conv2D(1) with weights 0.299, 0.587, 0.114), save that model and pass it.")
 
 
 def check_compatible(model, num_classes: int, image_shape):

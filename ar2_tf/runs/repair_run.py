@@ -222,6 +222,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
+        config.repair.check_classes(source.num_classes)
         before = run.read_before()
         if before is None:
             before = _evaluate(classifier, test_split, config)
