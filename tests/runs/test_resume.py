@@ -105,16 +105,29 @@ while True:
 """
 
 
+def writing(directory, stage):
+    """Whether a checkpoint write is at `stage` right now: "data" (a ckpt-N_temp/ folder holds the shard being
+    written) or "index" (the `checkpoint` index file is being swapped in through checkpoint.tmp*)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return False
+    if stage == "data":
+        return any(name.endswith("_temp") for name in names)
+    return any(name.startswith("checkpoint.tmp") for name in names)
+
+
 @pytest.mark.slow
-def test_kill_during_checkpoint_writes_leaves_a_usable_checkpoint(tmp_path):
+@pytest.mark.parametrize("stage", ["data", "index"])
+def test_kill_during_checkpoint_writes_leaves_a_usable_checkpoint(tmp_path, stage):
     directory = str(tmp_path / "checkpoints")
-    rng = np.random.default_rng(0)
-    for _ in range(3):
+    for _ in range(2):
         process = subprocess.Popen([sys.executable, "-c", WRITER, directory], stderr=subprocess.DEVNULL,
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        while not os.path.exists(os.path.join(directory, "checkpoint")) and process.poll() is None:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.1, 1.0))
+        # Kill on the observed event: a write at `stage`, after at least one complete checkpoint.
+        while process.poll() is None and not (os.path.exists(os.path.join(directory, "checkpoint"))
+                                              and writing(directory, stage)):
+            time.sleep(0.001)
         process.send_signal(signal.SIGKILL)
         process.wait()
         variable, step = tf.Variable(tf.zeros([4_000_000])), tf.Variable(0)
