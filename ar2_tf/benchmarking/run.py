@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 
+import ar2_tf
 from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.pipelines import UNIFIED
@@ -46,7 +47,7 @@ def method_labels(repair) -> dict:
 
 
 def _git_state():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ar2_tf.__file__)))  # the checkout holding ar2_tf/
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "ar2_tf"], cwd=root, capture_output=True,

@@ -28,10 +28,6 @@ class Schedule:
     finetune_steps: int  # M
     unit: str = "epoch"  # "epoch" or "batch"
 
-    @classmethod
-    def from_config(cls, repair):
-        return cls(repair.iterations, repair.refine_steps, repair.finetune_steps, repair.step_unit)
-
     @property
     def cycle(self) -> int:
         return self.refine_steps + self.finetune_steps

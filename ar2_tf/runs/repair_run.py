@@ -88,9 +88,14 @@ def prepare_classifier(config, source, out, verbose):
     return classifier
 
 
+def _target_corruptions(config) -> tuple:
+    """What a run is measured on: its corruption, or all 15 benchmark corruptions for the unified model."""
+    return corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
+
+
 def _evaluate(classifier, test_split, config):
     """Errors at the target corruption; for the unified model, at all 15 (severity-wise means)."""
-    names = corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
+    names = _target_corruptions(config)
     results = {name: corruption_errors(classifier, test_split, corruption=name,
                                        preprocessing=model_preprocessing(config), params=config.params,
                                        backend=config.corruption_backend, seed=config.seed)
@@ -123,8 +128,7 @@ def carve_validation(source, config):
 
 def _validation_set(split, config):
     """The validation images, clean and at the training severity of the target corruption (all 15: unified)."""
-    names = corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
-    return ValidationSet.from_split(split, corruptions=names, severities=(config.severity,),
+    return ValidationSet.from_split(split, corruptions=_target_corruptions(config), severities=(config.severity,),
                                     preprocessing=model_preprocessing(config), params=config.params,
                                     backend=config.corruption_backend, seed=config.seed)
 
