@@ -5,4 +5,8 @@ those of a frozen copy of the pretrained model on clean images (paper Eq. 2),
 alternating that refinement with ordinary fine-tuning.
 """
 
+from ar2_tf.quiet import quiet_start
+
 __version__ = "0.1.0"
+
+quiet_start()  # before anything imports TensorFlow: no C++ start-up noise (see ar2_tf/quiet.py)

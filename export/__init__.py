@@ -5,3 +5,5 @@ signatures), `layout` (versions, atomic installs), `model_config`
 (`models.config`), `verify` (reload and compare, signature summaries) and
 `exporter` (the library call behind the command line).
 """
+
+import ar2_tf  # noqa: F401  (first: starts TensorFlow quietly, see ar2_tf/quiet.py)
