@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--eval-data-dir", help="another source for the test split (e.g. exact-pixel test images)")
     data.add_argument("--train-size", type=int, help="seeded random subset of the training split")
     data.add_argument("--test-size", type=int, help="seeded random subset of the test split")
+    data.add_argument("--strict-images", action="store_true", default=None,
+                      help="refuse image folders holding files that do not decode (corrupt, truncated, empty, "
+                           "unreadable, not images) instead of skipping them with a warning")
     data.add_argument("--val-size", type=int, help="validation images carved from the training split to choose "
                                                    "the kept phase (default: 10%%, at most 1,000; 0: keep the last)")
     data.add_argument("--max-clean-drop", type=float, help="points of clean validation error a kept phase may "

@@ -51,7 +51,8 @@ class DatasetSource:
         return len(self.class_names)
 
 
-def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, image_size=None, seed=0):
+def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, image_size=None, seed=0,
+                 strict=False):
     """Loads a dataset's splits; sizes take a seeded random subset of each split.
 
     Args:
@@ -61,6 +62,7 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
         image_size: resize images to this square size (ImageNet: resize the short
             side to 256/224 of it, then centre-crop, as ImageNet-C was made).
         seed: seed of the subset choice.
+        strict: image folders: refuse files that are not decodable images instead of skipping them.
     """
     check_choice("dataset", name, DATASETS)
     if name == "demo":
@@ -69,7 +71,7 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
     elif name in ("cifar10", "cifar100"):
         arrays = _load_cifar(name, data_dir)
     else:
-        return _load_large(name, data_dir, train_size, test_size, image_size or 224, seed)
+        return _load_large(name, data_dir, train_size, test_size, image_size or 224, seed, strict)
     return _from_arrays(name, arrays, train_size, test_size, image_size, seed)
 
 
@@ -151,14 +153,14 @@ def center_crop(image, size):
     return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
 
 
-def _load_large(name, data_dir, train_size, test_size, image_size, seed):
+def _load_large(name, data_dir, train_size, test_size, image_size, seed, strict=False):
     if data_dir is None and name == "folder":
         raise UserError("--dataset folder needs --data-dir DIR with train/<class>/ and val/<class>/ image folders.")
     if data_dir is not None and not os.path.isdir(data_dir):
         raise UserError(f"data dir {data_dir!r} does not exist or is not a folder; pass --data-dir with an image-folder "
                         "tree (train/<class>/*, val/<class>/*) or the tfds imagenet2012 manual folder.")
     if data_dir is not None and image_folder.looks_like_tree(data_dir):
-        train, test, class_names, sizes = image_folder.load_tree(data_dir, train_size, test_size, seed)
+        train, test, class_names, sizes = image_folder.load_tree(data_dir, train_size, test_size, seed, strict)
     else:
         train, test, class_names, sizes = _tfds_imagenet(data_dir, train_size, test_size)
     crop = lambda x, y: (center_crop(x, image_size), y)  # noqa: E731

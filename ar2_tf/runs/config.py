@@ -78,6 +78,7 @@ class TrainConfig:
     batch_size: int = 128  # images per batch (each yields a clean and a corrupted view)
     train_size: int = None  # seeded random subset of the training split (CPU runs); None: all
     test_size: int = None  # seeded random subset of the test split; None: all
+    strict_images: bool = False  # refuse image folders holding unreadable files instead of skipping them
     val_size: int = None  # validation images carved from the training split; None: 10%, at most 1,000; 0: none
     max_clean_drop: float = 1.0  # points of clean validation error a kept phase may add to the pretrained model's
     method: str = "ar2"  # a trainer method of ar2_tf.runs.methods: "ar2", "finetune" (N = 0), "augmix"

@@ -217,11 +217,11 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
         return run.read_report()
     source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
-                          config.image_size, config.seed)
+                          config.image_size, config.seed, strict=config.strict_images)
     test_split = source.test
     if config.eval_data_dir:
         test_split = load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
-                                  config.image_size, config.seed).test
+                                  config.image_size, config.seed, strict=config.strict_images).test
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
@@ -274,7 +274,7 @@ def _run_worker(config, out, strategy):
         if os.path.isdir(checkpoints):  # resume from where the chief resumes
             shutil.copytree(checkpoints, os.path.join(work_dir, folder.CHECKPOINTS))
         source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
-                              config.image_size, config.seed)
+                              config.image_size, config.seed, strict=config.strict_images)
         if os.path.exists(config.model):
             classifier = models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step
