@@ -41,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", action="append", required=True,
                         help="a .keras/.h5 file or a run folder; repeat for several models")
     parser.add_argument("--baseline", help="model or run folder to normalise CE by (e.g. the vanilla model)")
-    parser.add_argument("--preprocessing", help="unit, caffe, tf, torch or none (default: the run's, else by "
-                                                "dataset: caffe for imagenet, unit otherwise)")
+    parser.add_argument("--preprocessing", help="unit, caffe, tf, torch, none, or meanstd with --mean/--std "
+                                                "(default: the run's; for a model file none if it starts with its "
+                                                "own Rescaling/Normalization layers, else by dataset: caffe for "
+                                                "imagenet, unit otherwise)")
+    parser.add_argument("--mean", help="meanstd: per-channel mean in pixel units 0-255, R,G,B or one number")
+    parser.add_argument("--std", help="meanstd: per-channel standard deviation in pixel units 0-255, R,G,B or "
+                                      "one number")
     parser.add_argument("--out", help="results folder (evaluation.json, tables)")
     _add_data_flags(parser)
     return parser
@@ -81,12 +86,14 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["transfer"]:
         return transfer_main(argv[1:])
+    from ar2_tf.data.preprocessing import preprocessing_spec
     from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
     from ar2_tf.evaluation.tables import table1, to_markdown
 
     args = build_parser().parse_args(argv)
     setup = _setup(args, parse_corruptions("all"))
-    results = run_evaluation(args.model, setup, baseline=args.baseline, preprocessing=args.preprocessing,
+    preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
+    results = run_evaluation(args.model, setup, baseline=args.baseline, preprocessing=preprocessing,
                              out=args.out, cache_dir=_cache_dir(args), verbose=args.verbose)
     corruptions = list(results["setup"]["corruptions"])
     print()

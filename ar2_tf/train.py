@@ -11,6 +11,7 @@ import dataclasses
 import sys
 
 from ar2_tf.cli import console_script
+from ar2_tf.data.preprocessing import preprocessing_spec
 from ar2_tf.data.sources import DATASETS
 from ar2_tf.runs.config import PRESETS, TrainConfig, load_json, resolve
 from ar2_tf.runs.distribution import STRATEGIES, get_strategy
@@ -49,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--weights", help="resnet50 only: imagenet (download) or none")
     model.add_argument("--pretrain-epochs", type=int, help="vanilla pre-training for an architecture without "
                                                            "weights")
-    model.add_argument("--preprocessing", help="unit (x/255), caffe (ResNet-50), tf, torch or none; default by "
-                                               "model")
+    model.add_argument("--preprocessing", help="unit (x/255), caffe (ResNet-50), tf, torch, none, or meanstd with "
+                                               "--mean/--std; default by model: none if it starts with its own "
+                                               "Rescaling/Normalization layers, else by architecture or dataset")
+    model.add_argument("--mean", help="meanstd: per-channel mean in pixel units 0-255, R,G,B or one number "
+                                      "(e.g. 125.3,123,113.9)")
+    model.add_argument("--std", help="meanstd: per-channel standard deviation in pixel units 0-255, R,G,B or one "
+                                     "number (e.g. 63,62.1,66.7)")
     model.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
     model.add_argument("--dense-layer", help="override: the class Dense layer")
     model.add_argument("--unsafe-model-loading", action="store_true", default=None,
@@ -98,6 +104,9 @@ def config_from_args(args) -> TrainConfig:
               if field.name != "repair" and getattr(args, field.name, None) is not None}
     repair_fields = {field: getattr(args, flag) for flag, field in _REPAIR_FLAGS.items()
                      if getattr(args, flag) is not None}
+    spec = preprocessing_spec(args.preprocessing, args.mean, args.std)  # meanstd -> "meanstd:MEAN:STD"
+    if spec is not None:
+        fields["preprocessing"] = spec
     return resolve(args.dataset, args.preset, loaded, fields, repair_fields)
 
 

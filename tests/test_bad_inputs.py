@@ -1,6 +1,9 @@
 """Every user mistake gets one clear message naming the problem and the fix, exit status 2, no traceback."""
 
 import errno
+import os
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -8,7 +11,7 @@ import tensorflow as tf
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
-from tests.helpers import TINY_TRAIN_FLAGS, tiny_classifier
+from tests.helpers import ROOT, TINY_TRAIN_FLAGS, tiny_classifier
 
 
 def headless_model(tmp_path):
@@ -78,6 +81,14 @@ CASES = [
     ("grayscale model", ["--model", lambda p: saved(p, tiny_classifier(6, (32, 32, 1)), "gray.keras")],
      "takes 1-channel images, but ar2-tf repairs RGB classifiers"),
     ("bad config file", ["--config", a_file], "pass a JSON object of config fields"),
+    ("meanstd without its numbers", ["--preprocessing", "meanstd", "--std", "63"],
+     "--preprocessing meanstd needs both --mean and --std (missing: --mean)"),
+    ("--mean without meanstd", ["--mean", "125.3,123,113.9", "--std", "63"],
+     "--mean/--std only go with --preprocessing meanstd"),
+    ("std 0", ["--preprocessing", "meanstd", "--mean", "125", "--std", "0"],
+     "--std must be 1 or 3 comma-separated numbers > 0 (R,G,B) in pixel units 0-255"),
+    ("two means", ["--preprocessing", "meanstd", "--mean", "125,123", "--std", "63"], "--mean must be 1 or 3"),
+    ("unknown preprocessing", ["--preprocessing", "imagenet"], "unknown preprocessing 'imagenet'; choose one of"),
 ]
 
 
@@ -128,3 +139,29 @@ def test_nan_loss_stops_names_the_phase_and_keeps_the_last_good_checkpoint(tmp_p
     error = capsys.readouterr().err
     assert code == 2 and "NaN/Inf loss in the finetune phase, epoch 2" in error
     assert "ckpt-0" in error and tf.train.latest_checkpoint(f"{out}/checkpoints").endswith("ckpt-0")
+
+
+def test_meanstd_without_its_numbers_is_one_line_and_exit_2_from_the_command():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a user's shell: a quiet start
+    done = subprocess.run([sys.executable, "-m", "ar2_tf.train", "--preprocessing", "meanstd"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "--preprocessing meanstd needs both --mean and --std" in lines[0] and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "tuning"])
+@pytest.mark.parametrize("flags, message", [
+    (["--preprocessing", "meanstd", "--mean", "125"], "needs both --mean and --std (missing: --std)"),
+    (["--std", "63"], "--mean/--std only go with --preprocessing meanstd"),
+])
+def test_evaluate_and_tuning_refuse_bad_preprocessing_flags(tmp_path, capsys, command, flags, message):
+    if command == "evaluate":
+        from ar2_tf.evaluate import main
+        flags = ["--model", str(tmp_path / "m.keras"), "--dataset", "demo", *flags]
+    else:
+        from tuning.__main__ import main
+    assert run_main(main, flags + ["--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.startswith("error: ") and "Traceback" not in error
+    assert not (tmp_path / "out").exists()  # refused before any work

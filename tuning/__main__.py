@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from ar2_tf.cli import console_script, parse_int_list
+from ar2_tf.data.preprocessing import preprocessing_spec
 from ar2_tf.data.sources import DATASETS
 from ar2_tf.runs.config import resolve
 
@@ -33,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--model", help="a pretrained .keras/.h5 file or an architecture (default by dataset, as in "
                                        "python -m ar2_tf.train)")
     data.add_argument("--pretrain-epochs", type=int, help="vanilla pre-training for an architecture name")
-    data.add_argument("--preprocessing", help="unit (x/255), caffe, tf, torch or none; default by model")
+    data.add_argument("--preprocessing", help="unit (x/255), caffe, tf, torch, none, or meanstd with --mean/--std; "
+                                              "default by model, as in python -m ar2_tf.train")
+    data.add_argument("--mean", help="meanstd: per-channel mean in pixel units 0-255, R,G,B or one number")
+    data.add_argument("--std", help="meanstd: per-channel standard deviation in pixel units 0-255, R,G,B or one "
+                                    "number")
     data.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
     data.add_argument("--dense-layer", help="override: the class Dense layer")
     data.add_argument("--unsafe-model-loading", action="store_true",
@@ -72,6 +77,9 @@ def search_from_args(args):
     fields = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.unsafe_model_loading:
         fields["unsafe_model_loading"] = True
+    spec = preprocessing_spec(args.preprocessing, args.mean, args.std)  # meanstd -> "meanstd:MEAN:STD"
+    if spec is not None:
+        fields["preprocessing"] = spec
     train = resolve(args.dataset, None, None, fields)  # the same defaults as python -m ar2_tf.train
     return SearchConfig(train=train, tuner=args.tuner, max_trials=args.max_trials, val_size=args.val_size,
                         epochs_budget=args.epochs_budget, max_clean_drop=args.max_clean_drop,

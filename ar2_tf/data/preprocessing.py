@@ -1,15 +1,41 @@
-"""Model input preprocessing, by name.
+"""Model input preprocessing: a name, or the user's own mean/std, stored as one spec string.
 
 Pipelines carry images as uint8 pixels (where corruptions are defined) and turn
 them into model inputs at the very end with one of these functions, so the
 training pipeline, evaluation and the exported serving graph all apply exactly
-the same transformation. The name is stored in each run's config.
+the same transformation. The spec is stored in each run's config and
+report.json; everything downstream (evaluation of a run folder, tuning, the
+TF Serving export) calls `get_preprocessor(spec)` with it unchanged.
+
+A spec is a name of `PREPROCESSORS` (unit, caffe, tf, torch, none) or
+`meanstd:MEAN:STD`: `(x - mean) / std` with the training set's statistics in
+pixel units 0-255, each one number (all channels) or three (R,G,B), e.g.
+`meanstd:125.3,123,113.9:63,62.1,66.7` for common CIFAR code. The command-line
+flags `--preprocessing meanstd --mean R,G,B --std R,G,B` build it
+(`preprocessing_spec`, shared by train, evaluate and tuning).
+
+The default when none is given (`default_preprocessing`, the one rule train,
+evaluate, export and tuning follow):
+1. an architecture built here uses its own (`ARCHITECTURE_PREPROCESSING`);
+2. a model file whose network starts with its own `Rescaling` or
+   `Normalization` layer (among the layers before the first Conv/Dense, nested
+   models included, as in keras.applications' EfficientNet) expects raw pixels:
+   "none" (`model_carries_preprocessing`, read from the file's saved config
+   without building the model);
+3. any other model file follows the dataset: ImageNet-size data defaults to
+   keras.applications' ResNet-50 ("caffe"), everything else to x/255 ("unit").
 """
+
+import functools
+import json
+import math
+import os
+import zipfile
 
 import keras
 import tensorflow as tf
 
-from ar2_tf.errors import check_choice
+from ar2_tf.errors import UserError, check_choice
 
 
 def _unit(x):
@@ -38,6 +64,11 @@ def _raw(x):
     return tf.cast(x, tf.float32)
 
 
+def meanstd(x, mean, std):
+    """`(x - mean) / std` per channel: `mean` and `std` are 1 or 3 numbers in pixel units 0-255."""
+    return (tf.cast(x, tf.float32) - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+
+
 PREPROCESSORS = {
     "unit": _unit,
     "caffe": _caffe,
@@ -45,26 +76,152 @@ PREPROCESSORS = {
     "torch": _torch,
     "none": _raw,
 }
+MEANSTD = "meanstd"
+_EXAMPLE = {"mean": "125.3,123,113.9", "std": "63,62.1,66.7"}  # common CIFAR code's statistics
+_USAGE = f"--preprocessing meanstd --mean {_EXAMPLE['mean']} --std {_EXAMPLE['std']}"
 
 
-# The one rule for a model's default preprocessing (train, evaluate, export and tuning all call
-# `default_preprocessing`): the name given, else the built architecture's, else the dataset's. A model
-# file carries no record of its preprocessing, so files follow the dataset: ImageNet-size data defaults to
-# keras.applications' ResNet-50 ("caffe"), everything else to x/255.
+def _numbers(values, flag) -> tuple:
+    """1 or 3 finite numbers (std: > 0) from "a" or "a,b,c" (or numbers); else a `UserError` naming `flag`."""
+    if isinstance(values, str):
+        parts = values.split(",")
+    else:  # from Python: a number or a sequence of numbers
+        parts = list(values) if hasattr(values, "__iter__") else [values]
+    try:
+        numbers = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        numbers = ()
+    positive = flag == "std"
+    if len(numbers) not in (1, 3) or not all(math.isfinite(n) and (n > 0 or not positive) for n in numbers):
+        raise UserError(f"--{flag} must be 1 or 3 comma-separated {'numbers > 0' if positive else 'finite numbers'}"
+                        f" (R,G,B) in pixel units 0-255, e.g. --{flag} {_EXAMPLE[flag]}; got {values!r}.")
+    return numbers
+
+
+def _format(numbers) -> str:
+    # Shortest text that reads back as the same float: 123.0 -> "123", 125.3 -> "125.3".
+    return ",".join(f"{n:g}" if float(f"{n:g}") == n else repr(n) for n in numbers)
+
+
+def _parse_meanstd(spec) -> tuple:
+    """(mean, std) of a "meanstd:MEAN:STD" spec."""
+    parts = spec.split(":")
+    if len(parts) != 3:
+        raise UserError(f"preprocessing {spec!r} is not meanstd:MEAN:STD (e.g. meanstd:{_EXAMPLE['mean']}:"
+                        f"{_EXAMPLE['std']}); pass {_USAGE}.")
+    return _numbers(parts[1], "mean"), _numbers(parts[2], "std")
+
+
+def check_preprocessing(spec: str) -> str:
+    """The canonical form of a preprocessing spec (a name, or meanstd:MEAN:STD); a bad one is a `UserError`."""
+    if isinstance(spec, str) and spec.startswith(MEANSTD + ":"):
+        mean, std = _parse_meanstd(spec)
+        return f"{MEANSTD}:{_format(mean)}:{_format(std)}"
+    if spec == MEANSTD:
+        raise UserError(f"preprocessing meanstd needs the training set's statistics: pass {_USAGE} (pixel units "
+                        "0-255; one number means all channels).")
+    return check_choice("preprocessing", spec, PREPROCESSORS, hint=f"Or your own statistics: {_USAGE}.")
+
+
+def preprocessing_spec(name: str = None, mean=None, std=None):
+    """The spec of the command-line flags `--preprocessing NAME [--mean R,G,B --std R,G,B]`, or None when
+    none was given (the default then applies). `--mean/--std` go with `meanstd` only, and it needs both."""
+    if name != MEANSTD:
+        if mean is not None or std is not None:
+            given = f"--preprocessing {name}" if name else "no --preprocessing"
+            raise UserError(f"--mean/--std only go with --preprocessing meanstd ({given} was given); pass "
+                            f"{_USAGE}, or drop --mean/--std.")
+        return None if name is None else check_preprocessing(name)
+    if mean is None or std is None:
+        raise UserError(f"--preprocessing meanstd needs both --mean and --std (missing: "
+                        f"{' and '.join(f for f, v in (('--mean', mean), ('--std', std)) if v is None)}): the "
+                        f"training set's per-channel statistics in pixel units 0-255, e.g. --mean "
+                        f"{_EXAMPLE['mean']} --std {_EXAMPLE['std']} (one number means all channels).")
+    return f"{MEANSTD}:{_format(_numbers(mean, 'mean'))}:{_format(_numbers(std, 'std'))}"
+
+
+def get_preprocessor(spec: str):
+    """Returns the function mapping uint8 pixels [..., H, W, 3] to model inputs (float32)."""
+    spec = check_preprocessing(spec)
+    if spec.startswith(MEANSTD + ":"):
+        mean, std = _parse_meanstd(spec)
+        return functools.partial(meanstd, mean=mean, std=std)
+    return PREPROCESSORS[spec]
+
+
+# --- The default ---------------------------------------------------------------------------------------------------
+
 ARCHITECTURE_PREPROCESSING = {"resnet8": "unit", "resnet20": "unit", "resnet32": "unit", "resnet34": "unit",
                               "resnet50": "caffe"}
 DATASET_PREPROCESSING = {"imagenet": "caffe", "folder": "caffe"}
+CARRIED_LAYERS = ("Rescaling", "Normalization")  # preprocessing layers a model may carry itself
 
 
-def default_preprocessing(model: str, dataset: str, given: str = None) -> str:
-    """The preprocessing name of `model` (an architecture name or a file) on `dataset`, unless `given`."""
+def _starts_with_preprocessing(layer_names) -> bool:
+    """Whether a `CARRIED_LAYERS` layer comes before the first Conv/Dense layer (in graph order)."""
+    for name in layer_names:
+        if name in CARRIED_LAYERS:
+            return True
+        if "Conv" in name or "Dense" in name:
+            return False
+    return False
+
+
+def _model_layer_names(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):  # a nested model, e.g. a keras.applications base
+            yield from _model_layer_names(layer)
+        else:
+            yield type(layer).__name__
+
+
+def _config_layer_names(config):
+    for layer in (config.get("config") or {}).get("layers") or ():
+        if isinstance(layer.get("config"), dict) and "layers" in layer["config"]:
+            yield from _config_layer_names(layer)
+        else:
+            yield layer.get("class_name") or ""
+
+
+def _saved_config(path):
+    """The model config saved in a .keras or .h5 file, or None (the model loader reports unreadable files)."""
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("config.json"))
+        if path.endswith((".h5", ".hdf5")):
+            import h5py
+
+            with h5py.File(path, "r") as file:
+                text = file.attrs.get("model_config")
+            return json.loads(text) if text is not None else None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return None
+
+
+def model_carries_preprocessing(model) -> bool:
+    """Whether `model` (a Keras model, or the path of a .keras/.h5 file) starts with its own `Rescaling` or
+    `Normalization` layer, and so expects raw pixels 0-255. A file is judged from its saved config: no
+    weights are loaded and no model is built (so no variables appear under a distribution strategy)."""
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        config = _saved_config(path) if os.path.isfile(path) else None
+        return isinstance(config, dict) and _starts_with_preprocessing(_config_layer_names(config))
+    return _starts_with_preprocessing(_model_layer_names(model))
+
+
+def default_preprocessing(model: str, dataset: str, given: str = None, carries: bool = None) -> str:
+    """The preprocessing spec of `model` (an architecture name or a file) on `dataset`, unless `given`.
+
+    `carries`: whether the model carries its own preprocessing layers; None: look inside the file `model`.
+    """
     if given:
-        return check_choice("preprocessing", given, PREPROCESSORS)
+        return check_preprocessing(given)
     if model in ARCHITECTURE_PREPROCESSING:
         return ARCHITECTURE_PREPROCESSING[model]
+    if carries is None:
+        carries = isinstance(model, (str, os.PathLike)) and model_carries_preprocessing(model)
+    if carries:
+        return "none"
     return DATASET_PREPROCESSING.get(dataset, "unit")
-
-
-def get_preprocessor(name: str):
-    """Returns the function mapping uint8 pixels [..., H, W, 3] to model inputs (float32)."""
-    return PREPROCESSORS[check_choice("preprocessing", name, PREPROCESSORS)]
