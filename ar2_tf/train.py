@@ -22,7 +22,7 @@ _REPAIR_FLAGS = {  # flag -> RepairConfig field
     "k": "k", "alpha": "alpha", "iterations": "iterations", "refine_steps": "refine_steps",
     "finetune_steps": "finetune_steps", "step_unit": "step_unit", "cam_normalization": "cam_normalization",
     "topk_from": "topk_from", "refine_lr": "refine_learning_rate", "finetune_lr": "finetune_learning_rate",
-    "momentum": "momentum",
+    "momentum": "momentum", "attention": "attention",
 }
 
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--std", help="meanstd: per-channel standard deviation in pixel units 0-255, R,G,B or one "
                                      "number (e.g. 63,62.1,66.7)")
     model.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
-    model.add_argument("--dense-layer", help="override: the class Dense layer")
+    model.add_argument("--dense-layer", help="override: the class layer (Dense, or a linear 1x1 Conv2D)")
     model.add_argument("--unsafe-model-loading", action="store_true", default=None,
                        help="allow .keras files containing Python lambdas (runs code from the file!)")
     repair = parser.add_argument_group("corruption and method")
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--step-unit", help="epoch or batch: what one step of N and M is")
     repair.add_argument("--cam-normalization", help="l2 or none")
     repair.add_argument("--topk-from", help="repaired or reference: whose clean prediction gives topk(x)")
+    repair.add_argument("--attention", help="Eq. 2's maps: auto (default: exact CAMs when the head is linear, "
+                                            "else Grad-CAM), cam or gradcam")
     repair.add_argument("--refine-lr", type=float, help="SGD learning rate of refinement")
     repair.add_argument("--finetune-lr", type=float, help="SGD learning rate of fine-tuning")
     repair.add_argument("--momentum", type=float, help="SGD momentum")

@@ -13,6 +13,12 @@ ratio (target <= 1.10). The floor is the refinement's one extra forward pass of
 the frozen reference model: (2·finetune + reference forward) / (2·finetune),
 about 1.08; the breakdown shows what the refinement step costs beyond a
 fine-tuning step and that reference forward pass (CAMs of the 2k classes, Eq. 2).
+
+Grad-CAM (`--attention gradcam`, the attention of non-linear heads): for models
+with a linear head a second trainer, same weights, refines with Grad-CAM instead
+of exact CAMs, timed in the same rounds; the last column is its refinement step
+over the CAM one. MobileNetV3Small (a non-linear head: Grad-CAM is its only
+kind) shows the whole AR2 iteration with Grad-CAM against fine-tuning.
 """
 
 import argparse
@@ -32,13 +38,18 @@ from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E4
 from ar2_tf.runs import models  # noqa: E402
 
 # name -> (architecture, image size, batch size, classes)
-SETTINGS = {"resnet20": ("resnet20", 32, 128, 10), "resnet50": ("resnet50", 64, 16, 1000)}
+SETTINGS = {"resnet20": ("resnet20", 32, 128, 10), "resnet50": ("resnet50", 64, 16, 1000),
+            "mobilenetv3small": ("MobileNetV3Small", 32, 128, 10)}
 
 
-def build(architecture, size, classes, k):
+def build(architecture, size, classes, k, attention="auto"):
     keras.utils.set_random_seed(0)
-    classifier = models.build_model(architecture, classes, (size, size, 3), "none")
-    trainer = RepairModel(classifier, k=k, alpha=1.0)
+    if hasattr(keras.applications, architecture):
+        classifier = getattr(keras.applications, architecture)(weights=None, classes=classes,
+                                                               input_shape=(size, size, 3))
+    else:
+        classifier = models.build_model(architecture, classes, (size, size, 3), "none")
+    trainer = RepairModel(classifier, k=k, alpha=1.0, attention=attention)
     trainer.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9))
     trainer.make_train_function()
     return trainer
@@ -83,6 +94,9 @@ def measure(name, rounds, warmup, k):
 
     parts = {"refine": lambda: step(trainer, REFINE, iterator), "finetune": lambda: step(trainer, FINETUNE, iterator),
              "reference": lambda: reference(clean).numpy()}
+    if trainer.attention.kind == "cam":  # the same model refined with Grad-CAM, timed in the same rounds
+        gradcam = build(architecture, size, classes, k, attention="gradcam")
+        parts["refine_gradcam"] = lambda: step(gradcam, REFINE, iterator)
     for _ in range(warmup):
         ar2(), finetune_twice(), [part() for part in parts.values()]
     times = {"ar2": [], "finetune2": [], **{key: [] for key in parts}}
@@ -97,24 +111,29 @@ def measure(name, rounds, warmup, k):
     return {"model": f"{name} @ {size} px, batch {batch_size}", "ar2": median["ar2"], "ft2": median["finetune2"],
             "ratio": median["ar2"] / median["finetune2"], "floor": floor, "refine": median["refine"],
             "finetune": median["finetune"], "reference": median["reference"],
-            "extra": median["refine"] - median["finetune"] - median["reference"]}
+            "extra": median["refine"] - median["finetune"] - median["reference"], "attention": trainer.attention.kind,
+            "gradcam": median.get("refine_gradcam")}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="resnet20,resnet50", help=f"comma-separated: {', '.join(SETTINGS)}")
+    parser.add_argument("--models", default="resnet20,resnet50,mobilenetv3small", help=f"comma-separated: {', '.join(SETTINGS)}")
     parser.add_argument("--rounds", type=int, default=20, help="interleaved timing rounds (medians reported)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("-k", type=int, default=3, help="classes per view in Eq. 2's class set")
     args = parser.parse_args()
     rows = [measure(name, args.rounds, args.warmup, args.k) for name in args.models.split(",")]
     print(f"\nmedian seconds over {args.rounds} interleaved rounds (steady state, in-memory batches), k={args.k}\n")
-    print("| model | AR2 iteration (s) | 2 fine-tuning batches (s) | ratio | floor | refine step (s) | "
-          "fine-tune step (s) | reference fwd (s) | refine - finetune - reference (s) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | attention | AR2 iteration (s) | 2 fine-tuning batches (s) | ratio | floor | refine step (s) | "
+          "fine-tune step (s) | reference fwd (s) | refine - finetune - reference (s) | Grad-CAM refine step (s) | "
+          "Grad-CAM / CAM refine step |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['model']} | {r['ar2']:.4f} | {r['ft2']:.4f} | {r['ratio']:.3f} | {r['floor']:.3f} | "
-              f"{r['refine']:.4f} | {r['finetune']:.4f} | {r['reference']:.4f} | {r['extra']:+.4f} |")
+        gradcam = (f"{r['gradcam']:.4f} | {r['gradcam'] / r['refine']:.3f}" if r["gradcam"] is not None
+                   else "(the row's own) | –")
+        print(f"| {r['model']} | {r['attention']} | {r['ar2']:.4f} | {r['ft2']:.4f} | {r['ratio']:.3f} | "
+              f"{r['floor']:.3f} | {r['refine']:.4f} | {r['finetune']:.4f} | {r['reference']:.4f} | "
+              f"{r['extra']:+.4f} | {gradcam} |")
 
 
 if __name__ == "__main__":

@@ -140,7 +140,8 @@ def _build_module(run, scratch, options):
         file.writelines(" ".join(name.splitlines()) + "\n" for name in run.class_names)
     return ServingModule(run.model, class_names_path, preprocessing=run.preprocessing, resize=run.resize,
                          max_image_size=options.max_image_size, max_batch_size=options.max_batch_size,
-                         feature_layer=run.config.get("feature_layer"), dense_layer=run.config.get("dense_layer"))
+                         feature_layer=run.config.get("feature_layer"), dense_layer=run.config.get("dense_layer"),
+                         attention=(run.config.get("repair") or {}).get("attention", "auto"))
 
 
 def verification_images(run, path=None, count=VERIFY_COUNT):

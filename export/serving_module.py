@@ -13,9 +13,11 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
 - `predict_preprocessed(inputs)`: float32 [B, H, W, 3] already-preprocessed
   model inputs; the same outputs.
 - `cam(images)`: as `serving_default`, plus `cam` float32 [B, H_in, W_in], the
-  class activation map (paper Eq. 1) of the predicted class resized to the
-  request's resolution. For centre-cropped models it covers the crop and is 0
-  outside it. Only for models with a CAM-able head (`ar2_tf.method.cam`).
+  attention map of the predicted class resized to the request's resolution: the
+  run's kind (`ar2_tf.method.attention`: the class activation map of paper Eq. 1
+  for linear heads, Grad-CAM otherwise). For centre-cropped models it covers the
+  crop and is 0 outside it. Only for models whose head is found
+  (`ar2_tf.method.head`).
 
 Inputs are checked inside the graph, so TF Serving enforces the checks too:
 `tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
@@ -29,7 +31,8 @@ import tensorflow as tf
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
-from ar2_tf.method.cam import class_activation_maps, find_cam_head
+from ar2_tf.method.attention import HeadAttention
+from ar2_tf.method.head import build_backbone, find_head
 
 MAX_IMAGE_SIZE = 4096  # largest accepted image height and width, in pixels (issue 10.5)
 MAX_BATCH_SIZE = 64  # most images per request
@@ -48,7 +51,8 @@ class ServingModule(tf.Module):
         resize: "center_crop" (ImageNet-style) or "resize" (CIFAR-style).
         max_image_size: largest accepted image height and width.
         max_batch_size: most images accepted in one request.
-        feature_layer, dense_layer: optional CAM head overrides (as in training).
+        feature_layer, dense_layer: optional head overrides (as in training).
+        attention: "auto", "cam" or "gradcam": the kind of the `cam` signature's map (as in training).
 
     Example:
         module = ServingModule(model, "names.txt", preprocessing="unit", resize="resize")
@@ -56,7 +60,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model, class_names_path, *, preprocessing, resize, max_image_size=MAX_IMAGE_SIZE,
-                 max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None):
+                 max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None, attention="auto"):
         super().__init__(name="ar2_serving")
         if resize not in ("center_crop", "resize"):
             raise ValueError(f"resize must be 'center_crop' or 'resize', got {resize!r}")
@@ -72,13 +76,13 @@ class ServingModule(tf.Module):
         self._softmax = not _ends_in_softmax(model)
         self.cam_unavailable = None  # why there is no cam signature, if there is none
         try:
-            head = find_cam_head(model, feature_layer, dense_layer)
+            head = find_head(model, feature_layer, dense_layer)
+            self.attention = HeadAttention(model, head, attention)
         except UserError as error:
             head, self.cam_unavailable = None, str(error)
         if head is not None:
-            features = model.get_layer(head.feature_layer).output
+            features = build_backbone(model, head).outputs[0]
             self.cam_network = keras.Model(model.inputs[0], [features, model.outputs[0]])
-            self.cam_kernel = model.get_layer(head.dense_layer).kernel
         self.has_cam = head is not None
         self.class_names_asset = tf.saved_model.Asset(class_names_path)
         initializer = tf.lookup.TextFileInitializer(
@@ -114,7 +118,7 @@ class ServingModule(tf.Module):
         model_inputs = self.model_inputs(images)
         features, predictions = self.cam_network(model_inputs, training=False)
         outputs = self._outputs(self._to_probabilities(predictions))
-        maps = class_activation_maps(features, self.cam_kernel, outputs["classes"][:, None])[:, 0]
+        maps = self.attention.maps(features, tf.cast(outputs["classes"][:, None], tf.int32))[:, 0]
         outputs["cam"] = self._cam_to_request(maps, tf.shape(images)[1:3])
         return outputs
 

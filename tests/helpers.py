@@ -29,8 +29,15 @@ TINY_TRAIN_FLAGS = ["--dataset", "demo", "--train-size", "96", "--test-size", "4
 # --- Models -----------------------------------------------------------------------------------------------------
 
 def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
-    """A small conv net with a CAM-able head: "gap" (GlobalAveragePooling2D + Dense softmax),
-    "avgpool" (AveragePooling2D over the map + Flatten + Dense + separate softmax Activation)."""
+    """A small conv net ending in one of the heads real models have:
+
+    - "gap": GlobalAveragePooling2D + Dense softmax (ResNet, EfficientNet, ...);
+    - "avgpool": AveragePooling2D over the map + Flatten + Dense + separate softmax Activation;
+    - "conv": MobileNet's linear head, GAP(keepdims) + Dropout + 1x1 Conv2D + Reshape + softmax Activation;
+    - "mlp": a non-linear head, GAP + Dense ReLU + Dense softmax (MobileNetV3-like);
+    - "layernorm": GAP + LayerNormalization + Dense softmax (ConvNeXt-like);
+    - "flatten": MaxPooling2D + Flatten + Dense ReLU + Dense softmax (VGG-like).
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -38,14 +45,27 @@ def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
     x = keras.layers.BatchNormalization(name="bn1")(x)
     x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="features")(x)
+    layers = keras.layers
     if head == "gap":
-        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="classes")(x)
-    else:
-        x = keras.layers.AveragePooling2D(x.shape[1], name="pool")(x)
-        x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(num_classes, name="classes")(x)
-        outputs = keras.layers.Activation("softmax", name="softmax")(x)
+        outputs = layers.Dense(num_classes, activation="softmax", name="classes")(
+            layers.GlobalAveragePooling2D(name="pool")(x))
+    elif head == "avgpool":
+        x = layers.Flatten(name="flatten")(layers.AveragePooling2D(x.shape[1], name="pool")(x))
+        outputs = layers.Activation("softmax", name="softmax")(layers.Dense(num_classes, name="classes")(x))
+    elif head == "conv":
+        x = layers.Dropout(0.5, name="dropout")(layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x))
+        x = layers.Reshape((num_classes,), name="reshape")(layers.Conv2D(num_classes, 1, name="classes")(x))
+        outputs = layers.Activation("softmax", name="softmax")(x)
+    elif head == "mlp":
+        x = layers.Dense(16, activation="relu", name="hidden")(layers.GlobalAveragePooling2D(name="pool")(x))
+        outputs = layers.Dense(num_classes, activation="softmax", name="classes")(x)
+    elif head == "layernorm":
+        x = layers.LayerNormalization(name="norm")(layers.GlobalAveragePooling2D(name="pool")(x))
+        outputs = layers.Dense(num_classes, activation="softmax", name="classes")(x)
+    else:  # "flatten"
+        x = layers.Flatten(name="flatten")(layers.MaxPooling2D(2, name="pool")(x))
+        x = layers.Dense(16, activation="relu", name="hidden")(x)
+        outputs = layers.Dense(num_classes, activation="softmax", name="classes")(x)
     return keras.Model(inputs, outputs)
 
 

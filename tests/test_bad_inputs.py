@@ -15,8 +15,10 @@ from tests.helpers import ROOT, TINY_TRAIN_FLAGS, tiny_classifier
 
 
 def headless_model(tmp_path):
+    """Two flattened branches joined before the Dense: no single last feature map to take attention from."""
     inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(inputs))
+    x = keras.layers.Concatenate()([keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(inputs)),
+                                    keras.layers.Flatten()(keras.layers.Conv2D(4, 5)(inputs))])
     path = str(tmp_path / "flat.keras")
     keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)).save(path)
     return path
@@ -63,7 +65,7 @@ CASES = [
     ("missing model", ["--model", "/no/such/model.h5"], "does not exist"),
     ("corrupt model file", ["--model", corrupt_file], "could not load model file"),
     ("not a classifier", ["--model", conv_only], "an image classifier maps"),
-    ("no CAM-able head", ["--model", headless_model], "--feature-layer NAME"),
+    ("no feature map to attend to", ["--model", headless_model], "--feature-layer NAME"),
     ("label count != outputs", ["--model", lambda p: saved(p, tiny_classifier(4, (32, 32, 3)), "c4.keras")],
      "predicts 4 classes but the dataset has 6"),
     ("input size", ["--model", lambda p: saved(p, tiny_classifier(6, (16, 16, 3)), "s16.keras")],

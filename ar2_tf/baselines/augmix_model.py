@@ -43,7 +43,7 @@ class AugMixModel(PhasedTrainer):
     Args:
         classifier: the pretrained Keras classifier; its weights are updated.
         jsd_weight: λ, the weight of the Jensen-Shannon consistency term (original: 12).
-        feature_layer, dense_layer: optional overrides of the head search (see `ar2_tf.method.cam`);
+        feature_layer, dense_layer: optional overrides of the head search (see `ar2_tf.method.head`);
             the loss reads logits before the head's softmax, as AR2's fine-tuning does.
 
     Example:
@@ -69,7 +69,7 @@ class AugMixModel(PhasedTrainer):
         with tf.GradientTape() as tape:
             # One forward pass over the three views, as the original (batch-norm statistics of all three).
             features = self.backbone(tf.concat([clean, augmix1, augmix2], axis=0), training=True)
-            logits = self.logits(features)
+            logits = self.logits(features, training=True)
             clean_logits, augmix1_logits, augmix2_logits = tf.split(logits, 3)
             loss, cross_entropy, consistency = augmix_loss(labels, clean_logits, augmix1_logits, augmix2_logits,
                                                            self.jsd_weight)

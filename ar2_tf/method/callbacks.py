@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
-from ar2_tf.method.cam import class_activation_maps, logits_from_features
 
 
 class PhaseScalars(keras.callbacks.Callback):
@@ -38,38 +37,51 @@ class PhaseScalars(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def _heatmap(cams, size):
-    """CAMs [N, h, w] -> RGB heat maps [N, H, W, 3] in [0, 1] (blue low, red high), each scaled to its range."""
-    cams = tf.image.resize(cams[..., None], size, method="bilinear")[..., 0]
-    low = tf.reduce_min(cams, axis=[1, 2], keepdims=True)
-    high = tf.reduce_max(cams, axis=[1, 2], keepdims=True)
-    scaled = (cams - low) / (high - low + 1e-6)
+PANEL_TILE = 128  # smallest tile side in pixels: 32-pixel CIFAR images are upscaled 4x to be readable
+PANEL_TAG = "attention"
+PANEL_DESCRIPTION = ("Per row: clean image | corrupted image | the pretrained model's attention on the corrupted image "
+                     "| the repaired model's attention on the corrupted image (class: the pretrained model's "
+                     "prediction on the clean image).")
+
+
+def _heatmap(maps, size):
+    """Maps [N, h, w] -> RGB heat maps [N, H, W, 3] in [0, 1] (blue low, red high), each scaled to its range."""
+    maps = tf.image.resize(maps[..., None], size, method="bilinear")[..., 0]
+    low = tf.reduce_min(maps, axis=[1, 2], keepdims=True)
+    high = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
+    scaled = (maps - low) / (high - low + 1e-6)
     return tf.stack([scaled, 1.0 - tf.abs(2.0 * scaled - 1.0), 1.0 - scaled], axis=-1)
 
 
-def cam_panels(model, clean_uint8, corrupted_uint8, preprocessing):
-    """Rows of [clean | corrupted | reference CAM of clean | repaired CAM of corrupted], float [N, H, 4W, 3].
+def cam_panels(model, clean_uint8, corrupted_uint8, preprocessing, tile=PANEL_TILE):
+    """The paper's Figure 1 as rows of four tiles, float [N, S, 4S, 3] in [0, 1], S = max(tile, image side):
 
-    Both CAMs are of the reference model's predicted class on the clean image:
-    the attention AR2 tries to keep under corruption (Eq. 2's reference term).
+    clean image | corrupted image | the pretrained model's (θ_ref) attention on the corrupted image |
+    the repaired model's (θ) attention on the corrupted image; heat maps half-blended over the corrupted
+    image. Both maps are of θ_ref's predicted class on the clean image: the attention AR2 restores.
     """
     preprocess = get_preprocessor(preprocessing)
     clean, corrupted = preprocess(clean_uint8), preprocess(corrupted_uint8)
-    reference_features = model.reference_backbone(clean, training=False)
-    reference_logits = logits_from_features(reference_features, model.reference_dense.kernel,
-                                            model.reference_dense.bias)
-    classes = tf.argmax(reference_logits, axis=-1, output_type=tf.int32)[:, None]
-    reference_cam = class_activation_maps(reference_features, model.reference_dense.kernel, classes)[:, 0]
-    repaired_cam = class_activation_maps(model.backbone(corrupted, training=False), model.dense.kernel,
-                                         classes)[:, 0]
-    size = clean_uint8.shape[1:3]
-    images = [tf.cast(clean_uint8, tf.float32) / 255.0, tf.cast(corrupted_uint8, tf.float32) / 255.0,
-              _heatmap(reference_cam, size), _heatmap(repaired_cam, size)]
-    return tf.concat(images, axis=2)
+    classes = tf.argmax(model.reference_attention.logits(model.reference_backbone(clean, training=False)), axis=-1,
+                        output_type=tf.int32)[:, None]
+    before = model.reference_attention.maps(model.reference_backbone(corrupted, training=False), classes)[:, 0]
+    after = model.attention.maps(model.backbone(corrupted, training=False), classes)[:, 0]
+    height, width = clean_uint8.shape[1:3]
+    scale = max(1, -(-tile // min(height, width)))  # ceil: every tile at least `tile` pixels
+    size = (height * scale, width * scale)
+
+    def upscale(images):
+        return tf.image.resize(tf.cast(images, tf.float32) / 255.0, size, method="nearest")
+
+    corrupted_tile = upscale(corrupted_uint8)
+    tiles = [upscale(clean_uint8), corrupted_tile, 0.5 * corrupted_tile + 0.5 * _heatmap(before, size),
+             0.5 * corrupted_tile + 0.5 * _heatmap(after, size)]
+    return tf.concat(tiles, axis=2)
 
 
 class CAMImages(keras.callbacks.Callback):
-    """Logs CAM panels (see `cam_panels`) of a fixed sample to TensorBoard after every epoch."""
+    """Logs attention panels (`cam_panels`) of a fixed sample of test images to TensorBoard: before
+    training (step -1) and after every epoch, so every phase has its picture."""
 
     def __init__(self, logdir, clean_uint8, corrupted_uint8, preprocessing):
         super().__init__()
@@ -80,8 +92,7 @@ class CAMImages(keras.callbacks.Callback):
     def write(self, step):
         panels = cam_panels(self.model, self.clean, self.corrupted, self.preprocessing)
         with self.writer.as_default(step=step):
-            tf.summary.image("clean | corrupted | reference CAM | repaired CAM", panels,
-                             max_outputs=len(self.clean))
+            tf.summary.image(PANEL_TAG, panels, max_outputs=len(self.clean), description=PANEL_DESCRIPTION)
         self.writer.flush()
 
     def on_train_begin(self, logs=None):

@@ -17,8 +17,6 @@ Two choices the paper leaves open are arguments here (see the README):
 
 import tensorflow as tf
 
-from ar2_tf.method.cam import class_activation_maps
-
 CAM_NORMALIZATIONS = ("l2", "none")
 _EPSILON = 1e-6  # keeps an all-zero map (dead ReLU features) finite under L2 scaling
 
@@ -56,23 +54,24 @@ def alignment_loss(clean_cams, corrupted_cams, reference_cams, mask, alpha: floa
     return tf.reduce_mean(tf.reduce_sum(mask * per_class, axis=1))
 
 
-def cam_alignment_loss(clean_features, corrupted_features, reference_features, kernel, reference_kernel,
-                       clean_logits, corrupted_logits, *, k: int, alpha: float, normalization: str = "l2"):
-    """Eq. 2 from feature maps: picks C, computes only those 2k CAMs, returns the loss.
+def cam_alignment_loss(maps, reference_maps, clean_features, corrupted_features, reference_features, clean_logits,
+                       corrupted_logits, *, k: int, alpha: float, normalization: str = "l2"):
+    """Eq. 2 from feature maps: picks C, computes only those 2k maps per view, returns the loss.
 
     Args:
+        maps: θ's attention, (features [B, H, W, K], classes [B, C]) -> maps [B, C, H, W]
+            (`HeadAttention.maps`: exact CAMs, or Grad-CAM for non-linear heads); θ's head is
+            frozen during refinement.
+        reference_maps: θ_ref's attention, alike; it differs from `maps` once a fine-tuning
+            phase has updated θ's head.
         clean_features, corrupted_features: θ's feature maps of x and x', [B, H, W, K].
         reference_features: θ_ref's feature map of x, [B, H, W, K].
-        kernel: θ's Dense kernel [K, classes] (frozen during refinement).
-        reference_kernel: θ_ref's Dense kernel; it differs from `kernel` once a
-            fine-tuning phase has updated θ's head.
         clean_logits, corrupted_logits: the logits whose top-k define C.
         k, alpha, normalization: see the module docstring.
     """
     classes, mask = select_classes(clean_logits, corrupted_logits, k)
-
-    def maps(features, weights):
-        return normalize_cams(class_activation_maps(features, weights, classes), normalization)
-
-    return alignment_loss(maps(clean_features, kernel), maps(corrupted_features, kernel),
-                          maps(reference_features, reference_kernel), mask, alpha)
+    both = normalize_cams(maps(tf.concat([clean_features, corrupted_features], axis=0),
+                               tf.concat([classes, classes], axis=0)), normalization)  # one pass for both views
+    clean_cams, corrupted_cams = tf.split(both, 2)
+    reference_cams = tf.stop_gradient(normalize_cams(reference_maps(reference_features, classes), normalization))
+    return alignment_loss(clean_cams, corrupted_cams, reference_cams, mask, alpha)

@@ -4,7 +4,8 @@
 callback in `ar2_tf.method.schedule` calls it between batches or epochs):
 
 - refinement ("refine"): the CAM alignment loss of Eq. 2, applied to the
-  convolutional backbone only, so the Dense head is untouched;
+  convolutional backbone only, so the head (global pooling to logits) is untouched;
+  its maps are exact CAMs or, for non-linear heads, Grad-CAM (`ar2_tf.method.attention`);
 - fine-tuning ("finetune"): cross-entropy on clean and corrupted images, all
   variables.
 
@@ -16,7 +17,8 @@ labels)` with images already preprocessed for the classifier.
 import keras
 import tensorflow as tf
 
-from ar2_tf.method.cam import build_backbone, logits_from_features
+from ar2_tf.method.attention import HeadAttention
+from ar2_tf.method.head import build_backbone
 from ar2_tf.method.losses import cam_alignment_loss
 from ar2_tf.method.trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_replicas
 
@@ -38,7 +40,8 @@ class RepairModel(PhasedTrainer):
         alpha: weight of the corrupted-view term (Eq. 2).
         cam_normalization: "l2" or "none" (see `ar2_tf.method.losses`).
         topk_from: "repaired" (θ's clean prediction gives topk(x)) or "reference" (θ_ref's).
-        feature_layer, dense_layer: optional overrides of the CAM head search.
+        feature_layer, dense_layer: optional overrides of the head search (`ar2_tf.method.head`).
+        attention: "auto", "cam" or "gradcam" (`ar2_tf.method.attention`).
 
     Example:
         model = RepairModel(keras.saving.load_model("resnet20.h5"), k=3, alpha=1.0)
@@ -52,13 +55,13 @@ class RepairModel(PhasedTrainer):
     PHASES = (REFINE, FINETUNE)
 
     def __init__(self, classifier, k=3, alpha=1.0, cam_normalization="l2", topk_from="repaired",
-                 feature_layer=None, dense_layer=None, reference=None, **kwargs):
-        super().__init__(classifier, feature_layer, dense_layer, **kwargs)
+                 feature_layer=None, dense_layer=None, attention="auto", reference=None, **kwargs):
+        super().__init__(classifier, feature_layer, dense_layer, attention, **kwargs)
         self.reference = reference if reference is not None else frozen_copy(classifier)
         self.k, self.alpha = int(k), float(alpha)
         self.cam_normalization, self.topk_from = cam_normalization, topk_from
         self.reference_backbone = build_backbone(self.reference, self.head)
-        self.reference_dense = self.reference.get_layer(self.head.dense_layer)
+        self.reference_attention = HeadAttention(self.reference, self.head, self.attention.kind)
         self.refine_optimizer = None
         self._trackers = {name: keras.metrics.Mean(name=name) for name in ("align_loss", "ce_loss")}
         self._trackers.update({name: keras.metrics.SparseCategoricalAccuracy(name=name)
@@ -66,11 +69,12 @@ class RepairModel(PhasedTrainer):
 
     @property
     def head_variables(self):
-        return list(self.dense.trainable_variables)
+        """θ's head: every layer from the global pooling to the logits (frozen during refinement)."""
+        return self.attention.variables
 
     @property
     def backbone_variables(self):
-        """Trainable variables of θ except the class Dense layer's: what refinement updates."""
+        """Trainable variables of θ except the head's: what refinement updates."""
         head = {variable.path for variable in self.head_variables}
         return [v for v in self.classifier.trainable_variables if v.path not in head]
 
@@ -96,16 +100,15 @@ class RepairModel(PhasedTrainer):
         variables = self.backbone_variables
         with tf.GradientTape() as tape:
             features = self.backbone(tf.concat([clean, corrupted], axis=0), training=True)
-            logits = self.logits(features)
+            logits = self.logits(features)  # the frozen head in inference mode: no dropout in the top-k
             clean_logits, corrupted_logits = logits[:batch], logits[batch:]
             if self.topk_from == "reference":
-                topk_logits = logits_from_features(reference_features, self.reference_dense.kernel,
-                                                   self.reference_dense.bias)
+                topk_logits = self.reference_attention.logits(reference_features)
             else:
                 topk_logits = clean_logits
             loss = cam_alignment_loss(
-                features[:batch], features[batch:], reference_features,
-                self.dense.kernel, self.reference_dense.kernel, topk_logits, corrupted_logits,
+                self.attention.maps, self.reference_attention.maps, features[:batch], features[batch:],
+                reference_features, topk_logits, corrupted_logits,
                 k=self.k, alpha=self.alpha, normalization=self.cam_normalization)
             scaled = self.refine_optimizer.scale_loss(scale_for_replicas(loss))
         self.refine_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -117,7 +120,7 @@ class RepairModel(PhasedTrainer):
         variables = self.classifier.trainable_variables
         with tf.GradientTape() as tape:
             features = self.backbone(tf.concat([clean, corrupted], axis=0), training=True)
-            logits = self.logits(features)
+            logits = self.logits(features, training=True)
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
                 tf.concat([labels, labels], axis=0), logits, from_logits=True))
             scaled = self.optimizer.scale_loss(scale_for_replicas(loss))

@@ -27,7 +27,8 @@ takes its per-phase step functions from the same `phase_functions`.
 import keras
 import tensorflow as tf
 
-from ar2_tf.method.cam import build_backbone, find_cam_head, logits_from_features
+from ar2_tf.method.attention import HeadAttention
+from ar2_tf.method.head import build_backbone, find_head
 
 REFINE = "refine"
 FINETUNE = "finetune"
@@ -44,7 +45,8 @@ class PhasedTrainer(keras.Model):
 
     Args:
         classifier: the pretrained Keras classifier; its weights are updated.
-        feature_layer, dense_layer: optional overrides of the CAM head search (`ar2_tf.method.cam`).
+        feature_layer, dense_layer: optional overrides of the head search (`ar2_tf.method.head`).
+        attention: "auto", "cam" or "gradcam": the attention maps of the head (`ar2_tf.method.attention`).
 
     Subclasses set `PHASES` (the last is selected first), fill `self._trackers`
     with their metrics and implement `train_step`, which reads `self.phase`.
@@ -52,12 +54,12 @@ class PhasedTrainer(keras.Model):
 
     PHASES = (FINETUNE,)
 
-    def __init__(self, classifier, feature_layer=None, dense_layer=None, **kwargs):
+    def __init__(self, classifier, feature_layer=None, dense_layer=None, attention="auto", **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
-        self.head = find_cam_head(classifier, feature_layer, dense_layer)
+        self.head = find_head(classifier, feature_layer, dense_layer)
         self.backbone = build_backbone(classifier, self.head)
-        self.dense = classifier.get_layer(self.head.dense_layer)
+        self.attention = HeadAttention(classifier, self.head, attention)
         self._phase = self.PHASES[-1]
         self._functions = {}  # consumer ("fit", or a custom loop) -> {phase: compiled step function}
         self._trackers = {}
@@ -73,9 +75,9 @@ class PhasedTrainer(keras.Model):
     def metrics(self):
         return list(self._trackers.values())
 
-    def logits(self, features):
-        """Pre-softmax class scores from the last feature map (global pooling + the class Dense)."""
-        return logits_from_features(features, self.dense.kernel, self.dense.bias)
+    def logits(self, features, training=False):
+        """float32 class scores before the softmax, from the last feature map (the head's layers)."""
+        return self.attention.logits(features, training=training)
 
     def compile(self, optimizer, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
@@ -126,7 +128,8 @@ class PhasedTrainer(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "classifier": keras.saving.serialize_keras_object(self.classifier),
-                "feature_layer": self.head.feature_layer, "dense_layer": self.head.dense_layer}
+                "feature_layer": self.head.feature_layer, "dense_layer": self.head.class_layer,
+                "attention": self.attention.kind}
 
     @classmethod
     def from_config(cls, config):

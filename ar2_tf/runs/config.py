@@ -27,6 +27,7 @@ class RepairConfig:
     step_unit: str = "epoch"  # what one step is: "epoch" (a pass over the data) or "batch"
     cam_normalization: str = "l2"  # CAM scaling before the MSE: "l2" (unit norm per map) or "none"
     topk_from: str = "repaired"  # whose clean prediction gives topk(x): the "repaired" model or the "reference"
+    attention: str = "auto"  # Eq. 2's maps: "cam" (exact, linear heads), "gradcam" (any head), "auto" (cam if exact)
     # The paper gives no learning rates; 0.003 for both phases is the measured choice (README, "Learning rates").
     refine_learning_rate: float = 0.003  # SGD learning rate of the refinement (CAM alignment) phase
     finetune_learning_rate: float = 0.003  # SGD learning rate of the fine-tuning (cross-entropy) phase
@@ -46,7 +47,7 @@ class RepairConfig:
         if not 0 <= self.momentum < 1:
             raise UserError(f"--momentum must be in [0, 1), got {self.momentum}.")
         for name, choices in (("step_unit", STEP_UNITS), ("topk_from", TOPK_SOURCES),
-                              ("cam_normalization", ("l2", "none"))):
+                              ("cam_normalization", ("l2", "none")), ("attention", ("auto", "cam", "gradcam"))):
             if getattr(self, name) not in choices:
                 raise UserError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}.")
         return self

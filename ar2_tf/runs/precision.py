@@ -2,8 +2,8 @@
 
 - `--mixed-precision mixed_float16|mixed_bfloat16`: θ is trained as a copy whose
   layers compute in float16/bfloat16 with float32 variables
-  (`keras.mixed_precision`). The class Dense layer and everything after it stay
-  float32, so logits and softmax are float32; CAMs (Eq. 1) and Eq. 2 are
+  (`keras.mixed_precision`). The head (global pooling to logits) and everything
+  after it stay float32, so logits and softmax are float32; CAMs (Eq. 1) and Eq. 2 are
   computed in float32 anyway (`ar2_tf.method.cam` casts the features). With float16,
   both optimizers (fine-tuning and refinement) are wrapped in a
   `LossScaleOptimizer`, whose dynamic loss scale `RepairModel` applies through
@@ -29,12 +29,14 @@ def check_policy(policy):
     return policy
 
 
-def float32_layers(classifier, dense_layer: str) -> set:
-    """Names of the class Dense layer and the layers after it (they keep computing in float32)."""
+def float32_layers(classifier, head) -> set:
+    """Names of the head's layers (`ar2_tf.method.head.Head`: global pooling to logits) and every layer
+    after the first of them: they keep computing in float32."""
     names = [layer.name for layer in classifier.layers]
-    if dense_layer not in names:
-        raise UserError(f"the model has no layer {dense_layer!r}.")
-    return set(names[names.index(dense_layer):])
+    first = head.layers[0]
+    if first not in names:
+        raise UserError(f"the model has no layer {first!r}.")
+    return set(names[names.index(first):]) | set(head.layers)
 
 
 def with_policy(classifier, policy=None, keep_float32=()):

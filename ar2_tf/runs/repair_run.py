@@ -24,7 +24,7 @@ from ar2_tf.evaluation.error_rates import corruption_errors
 from ar2_tf.evaluation.validation import ValidationSet, default_val_size, split_validation
 from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
-from ar2_tf.method.cam import find_cam_head
+from ar2_tf.method.head import find_head
 from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
 from ar2_tf.runs.config import TrainConfig, to_dict
 from ar2_tf.runs.folder import RunFolder
@@ -109,7 +109,7 @@ def _evaluate(classifier, test_split, config):
             "per_corruption": {name: r["mean_corrupted"] for name, r in results.items()}}
 
 
-def _cam_sample(split, config, count=4):
+def _cam_sample(split, config, count=8):
     images = next(iter(split.batch(count)))[0]
     corrupted = corrupt_views(images, config.corruption, config.severity, seeds.sample_noise_seed(config.seed),
                               params=config.params, backend=config.corruption_backend)
@@ -257,9 +257,9 @@ def _training_copy(classifier, config, strategy):
     mixed precision or under a multi-worker strategy (its weights are copied back afterwards)."""
     if not config.mixed_precision and not distribution.is_multi_worker(strategy):
         return classifier
-    head = find_cam_head(classifier, config.feature_layer, config.dense_layer)
+    head = find_head(classifier, config.feature_layer, config.dense_layer)
     return precision.with_policy(classifier, config.mixed_precision,
-                                 keep_float32=precision.float32_layers(classifier, head.dense_layer))
+                                 keep_float32=precision.float32_layers(classifier, head))
 
 
 def _run_worker(config, out, strategy):

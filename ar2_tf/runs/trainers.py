@@ -21,12 +21,12 @@ def build_trainer(classifier, config):
     repair = config.repair
     if config.method == "augmix":
         model = AugMixModel(classifier, jsd_weight=AugMixConfig().jsd_weight, feature_layer=config.feature_layer,
-                            dense_layer=config.dense_layer)
+                            dense_layer=config.dense_layer, attention=repair.attention)
         model.compile(optimizer=keras.optimizers.SGD(repair.finetune_learning_rate, momentum=repair.momentum))
         return model
     model = RepairModel(classifier, k=repair.k, alpha=repair.alpha, cam_normalization=repair.cam_normalization,
                         topk_from=repair.topk_from, feature_layer=config.feature_layer,
-                        dense_layer=config.dense_layer)
+                        dense_layer=config.dense_layer, attention=repair.attention)
     sgd = keras.optimizers.SGD
     model.compile(optimizer=sgd(repair.finetune_learning_rate, momentum=repair.momentum),
                   refine_optimizer=sgd(repair.refine_learning_rate, momentum=repair.momentum))

@@ -92,12 +92,13 @@ def test_center_crop_cam_covers_the_crop_only(model, names_file):
     assert np.abs(cam[..., 10:22]).max() > 0
 
 
-def test_model_without_cam_head_exports_without_cam(names_file):
+def test_model_without_a_head_exports_without_cam(names_file):
     inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs))
+    x = keras.layers.Concatenate()([keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs)),
+                                    keras.layers.Flatten()(keras.layers.Conv2D(2, 5)(inputs))])
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
     module = ServingModule(model, names_file, preprocessing="unit", resize="resize")
-    assert not module.has_cam and "global average pooling" in module.cam_unavailable
+    assert not module.has_cam and "cannot find the last feature map" in module.cam_unavailable
     assert set(module.signatures()) == {"serving_default", "predict_preprocessed"}
 
 

@@ -1,14 +1,10 @@
-"""CAMs (Eq. 1): head discovery on three model families, the batched maths, clear errors."""
+"""Attention maths: CAMs (Eq. 1) against a manual sum, Grad-CAM against a per-class tape and against CAM."""
 
-import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
-from ar2_tf.errors import UserError
 from ar2_tf.method import cam
-from ar2_tf.runs.models import cifar_resnet
-from tests.helpers import manual_cams, tiny_classifier
+from tests.helpers import manual_cams
 
 
 def test_cams_equal_manual_weighted_sum_of_feature_maps():
@@ -22,63 +18,61 @@ def test_cams_equal_manual_weighted_sum_of_feature_maps():
     np.testing.assert_allclose(every[np.arange(3)[:, None], classes], got, rtol=1e-5, atol=1e-5)
 
 
-def _check_model(model, x):
-    """The found head reproduces the model: mean over H, W of M_c plus b_c is the logit of class c."""
-    head = cam.find_cam_head(model)
-    backbone = cam.build_backbone(model, head)
-    dense = model.get_layer(head.dense_layer)
-    features = backbone(x, training=False)
-    logits = cam.logits_from_features(features, dense.kernel, dense.bias)
-    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), model(x, training=False).numpy(), atol=1e-4)
-    maps = cam.all_class_activation_maps(features, dense.kernel)
-    np.testing.assert_allclose(tf.reduce_mean(maps, axis=[2, 3]) + dense.bias, logits, rtol=1e-4, atol=1e-4)
-    return head
+def _mlp_scores(seed=1, channels=6, classes=7):
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.normal(size=(channels, 9)).astype(np.float32), rng.normal(size=(9, classes)).astype(np.float32)
+    return lambda f: tf.matmul(tf.nn.relu(tf.matmul(tf.reduce_mean(f, axis=[1, 2]), w1)), w2)
 
 
-def test_shared_resnet20_avgpool_flatten_softmax_head(resnet20, cifar10_test):
-    head = _check_model(resnet20, cifar10_test[0][:8].astype(np.float32) / 255.0)
-    assert resnet20.get_layer(head.feature_layer).output.shape[1:] == (8, 8, 64)
-    assert head.dense_layer == "dense_1"
+def test_grad_cam_equals_a_per_image_per_class_tape_on_a_non_linear_head():
+    rng = np.random.default_rng(2)
+    features = tf.constant(rng.normal(size=(3, 4, 5, 6)).astype(np.float32))
+    classes = np.array([[0, 6], [3, 3], [5, 1]])
+    scores = _mlp_scores()
+    got = cam.grad_cam_maps(features, scores, tf.constant(classes)).numpy()
+    for b in range(3):
+        for j, c in enumerate(classes[b]):
+            image = features[b:b + 1]
+            with tf.GradientTape() as tape:
+                tape.watch(image)
+                score = scores(image)[0, c]
+            weights = tf.reduce_mean(tape.gradient(score, image)[0], axis=[0, 1]).numpy()
+            np.testing.assert_allclose(got[b, j], np.tensordot(image[0].numpy(), weights, axes=1), rtol=1e-4,
+                                       atol=1e-5)
 
 
-def test_keras_applications_resnet50():
-    model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=5)
-    head = _check_model(model, np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32))
-    assert head == cam.CAMHead("conv5_block3_out", "predictions")
+def test_grad_cam_is_cam_over_h_times_w_on_global_average_pooling_and_dense():
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(2, 4, 5, 6)).astype(np.float32)
+    kernel, bias = rng.normal(size=(6, 7)).astype(np.float32), rng.normal(size=7).astype(np.float32)
+    classes = tf.constant([[1, 2, 6], [0, 0, 4]])
+    grad_cam = cam.grad_cam_maps(features, lambda f: tf.matmul(tf.reduce_mean(f, axis=[1, 2]), kernel) + bias,
+                                 classes)
+    np.testing.assert_allclose(grad_cam * 20, cam.class_activation_maps(features, kernel, classes), rtol=1e-4,
+                               atol=1e-5)
 
 
-def test_project_cifar_resnet():
-    model = cifar_resnet("resnet20", 10)
-    head = _check_model(model, np.random.default_rng(2).uniform(size=(2, 32, 32, 3)).astype(np.float32))
-    assert head == cam.CAMHead("stage3_block3_out", "predictions")
+def test_grad_cam_is_differentiable_through_its_own_gradient():
+    """Refinement trains through Grad-CAM: the outer gradient includes the second-order path
+    (the weights a_k^c depend on f), checked against central finite differences."""
+    rng = np.random.default_rng(4)
+    features = tf.Variable(rng.normal(size=(1, 2, 2, 6)).astype(np.float64))
+    scores = _mlp_scores(seed=5)
+    classes = tf.constant([[2, 4]])
 
+    def objective():
+        return tf.reduce_sum(tf.square(cam.grad_cam_maps(tf.cast(features, tf.float32), scores, classes)))
 
-def test_separate_activation_and_full_window_average_pooling():
-    head = _check_model(tiny_classifier(head="avgpool"), np.ones((1, 16, 16, 3), np.float32))
-    assert head == cam.CAMHead("features", "classes")
-
-
-def test_explicit_layer_names_override_the_search():
-    model = tiny_classifier()
-    head = cam.find_cam_head(model, feature_layer="features", dense_layer="classes")
-    assert head == cam.CAMHead("features", "classes")
-    with pytest.raises(UserError, match="has 8 channels but Dense layer 'classes' expects 12"):
-        cam.find_cam_head(model, feature_layer="conv1")
-
-
-@pytest.mark.parametrize("build, message", [
-    (lambda x: keras.layers.Dense(3)(keras.layers.Flatten()(x)), "must follow global average pooling"),
-    (lambda x: keras.layers.Dense(3)(keras.layers.GlobalMaxPooling2D()(x)), "GlobalMaxPooling2D"),
-    (lambda x: keras.layers.Conv2D(3, 1)(x), "does not end in a Dense"),
-])
-def test_model_without_cam_able_head_names_what_it_found_and_the_flags(build, message):
-    inputs = keras.Input((8, 8, 3))
-    model = keras.Model(inputs, build(keras.layers.Conv2D(4, 3)(inputs)))
-    with pytest.raises(UserError, match=message) as error:
-        cam.find_cam_head(model)
-    assert "--feature-layer" in str(error.value) and "--dense-layer" in str(error.value)
-
-
-def test_unknown_override_layer_is_a_user_error():
-    with pytest.raises(UserError, match="no such layer"):
-        cam.find_cam_head(tiny_classifier(), dense_layer="nope")
+    with tf.GradientTape() as tape:
+        value = objective()
+    gradient = tape.gradient(value, features).numpy().ravel()
+    start, step = features.numpy(), 1e-2
+    for index in (0, 7, 23):
+        numeric = []
+        for sign in (1, -1):
+            moved = start.copy().ravel()
+            moved[index] += sign * step
+            features.assign(moved.reshape(start.shape))
+            numeric.append(float(objective()))
+        features.assign(start)
+        assert abs(gradient[index] - (numeric[0] - numeric[1]) / (2 * step)) < 2e-2 * max(1.0, abs(gradient[index]))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ar2_tf.method import losses
+from ar2_tf.method.cam import class_activation_maps
 from tests.helpers import manual_cams
 
 
@@ -36,8 +37,10 @@ def test_loss_equals_per_class_reference_computation(normalization, k, alpha):
     clean_logits = rng.normal(size=(4, 6)).astype(np.float32)
     # Image 0 shares its top classes between views, so the union is smaller than 2k there.
     corrupted_logits = np.concatenate([clean_logits[:1], rng.normal(size=(3, 6))]).astype(np.float32)
-    got = losses.cam_alignment_loss(clean_f, corrupted_f, reference_f, kernel, reference_kernel, clean_logits,
-                                    corrupted_logits, k=k, alpha=alpha, normalization=normalization)
+    got = losses.cam_alignment_loss(lambda f, c: class_activation_maps(f, kernel, c),
+                                    lambda f, c: class_activation_maps(f, reference_kernel, c), clean_f, corrupted_f,
+                                    reference_f, clean_logits, corrupted_logits, k=k, alpha=alpha,
+                                    normalization=normalization)
     expected = direct_eq2(clean_f, corrupted_f, reference_f, kernel, reference_kernel, clean_logits,
                           corrupted_logits, k, alpha, normalization == "l2")
     np.testing.assert_allclose(float(got), expected, rtol=1e-4)

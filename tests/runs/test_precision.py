@@ -1,4 +1,4 @@
-"""Mixed precision: the trained copy computes in float16/bfloat16 with a float32 head, float32 CAMs,
+"""Mixed precision: the trained copy computes in float16/bfloat16 with a float32 head (pooling to logits), float32 CAMs,
 loss scaling for both optimizers under float16, and a tiny run that ends finite and saves float32."""
 
 import glob
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf.method.cam import class_activation_maps
+from ar2_tf.method.head import find_head
 from ar2_tf.method.repair_model import RepairModel
 from ar2_tf.runs import precision
 from ar2_tf.runs.config import PRESETS, TrainConfig
@@ -19,22 +19,22 @@ from tests.helpers import scalars, tiny_classifier
 @pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", tf.bfloat16), ("mixed_float16", tf.float16)])
 def test_copy_computes_in_half_precision_with_a_float32_head_and_float32_cams(policy, compute):
     classifier = tiny_classifier()
-    copy = precision.with_policy(classifier, policy, precision.float32_layers(classifier, "classes"))
+    copy = precision.with_policy(classifier, policy, precision.float32_layers(classifier, find_head(classifier)))
     assert {layer.name: layer.dtype_policy.name for layer in copy.layers[1:]} == {
-        "conv1": policy, "bn1": policy, "features": policy, "pool": policy, "classes": "float32"}
+        "conv1": policy, "bn1": policy, "features": policy, "pool": "float32", "classes": "float32"}
     for ours, theirs in zip(copy.get_weights(), classifier.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
     model = RepairModel(copy, k=2)
     images = np.random.default_rng(0).random((3, 16, 16, 3)).astype("float32")
     features = model.backbone(images)
-    cams = class_activation_maps(features, model.dense.kernel, tf.constant([[0, 1]] * 3))
+    cams = model.attention.maps(features, tf.constant([[0, 1]] * 3))
     assert features.dtype == compute and cams.dtype == tf.float32
     assert copy(images).dtype == tf.float32
 
 
 def test_float16_wraps_both_optimizers_in_loss_scaling_and_steps_stay_finite():
     classifier = tiny_classifier()
-    copy = precision.with_policy(classifier, "mixed_float16", precision.float32_layers(classifier, "classes"))
+    copy = precision.with_policy(classifier, "mixed_float16", precision.float32_layers(classifier, find_head(classifier)))
     trainer = RepairModel(copy, k=2)
     trainer.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     precision.configure_trainer(trainer, policy="mixed_float16", jit_compile=False)

@@ -1,0 +1,73 @@
+"""Every keras.applications classifier family can be repaired and exported (weights=None, 10 classes, the
+smallest input each allows): one refinement and one fine-tuning batch, the head untouched by refinement, and
+the exported serving signatures equal Keras."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ar2_tf.method.repair_model import RepairModel
+from export.serving_module import ServingModule
+
+A = keras.applications
+FAMILIES = {  # family -> (constructor, smallest input side, attention `auto` picks)
+    "ResNet50": (A.ResNet50, 32, "cam"),
+    "ResNet50V2": (A.ResNet50V2, 32, "cam"),
+    "DenseNet121": (A.DenseNet121, 32, "cam"),
+    "EfficientNetB0": (A.EfficientNetB0, 32, "cam"),
+    "EfficientNetV2B0": (A.EfficientNetV2B0, 32, "cam"),
+    "MobileNet": (A.MobileNet, 32, "cam"),
+    "MobileNetV2": (A.MobileNetV2, 32, "cam"),
+    "MobileNetV3Small": (A.MobileNetV3Small, 32, "gradcam"),
+    "InceptionV3": (A.InceptionV3, 75, "cam"),
+    "Xception": (A.Xception, 71, "cam"),
+    "NASNetMobile": (A.NASNetMobile, 32, "cam"),
+    "ConvNeXtTiny": (A.ConvNeXtTiny, 32, "gradcam"),
+    "VGG16": (A.VGG16, 32, "gradcam"),
+}
+# Two xdist groups, so the two workers share the families.
+PARAMS = [pytest.param(name, marks=pytest.mark.xdist_group(f"families-{i % 2}")) for i, name in enumerate(FAMILIES)]
+
+
+def _values(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", PARAMS)
+def test_family_repairs_and_exports(family, tmp_path):
+    build, side, attention = FAMILIES[family]
+    keras.utils.set_random_seed(0)
+    classifier = build(weights=None, classes=10, input_shape=(side, side, 3))
+    model = RepairModel(classifier, k=3)
+    assert model.attention.kind == attention
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, side, side, 3), dtype=np.uint8)
+    clean = images.astype(np.float32)  # these families preprocess inside or expect raw pixels: "none"
+    corrupted = np.clip(clean + rng.normal(0, 40, clean.shape), 0, 255).astype(np.float32)
+    batch = ((clean, corrupted), np.arange(4) % 10)
+
+    # One batch of each phase through `train_step`, the function `fit` compiles (eagerly: tracing a deep
+    # network costs more than its step; `fit` and the phase switch are tested on small models).
+    head, backbone = _values(model.head_variables), _values(model.backbone_variables)
+    model.set_phase("refine")
+    assert np.isfinite(model.train_step(batch)["align_loss"])
+    assert all(np.array_equal(a, b) for a, b in zip(head, _values(model.head_variables)))
+    assert any(not np.array_equal(a, b) for a, b in zip(backbone, _values(model.backbone_variables)))
+    model.set_phase("finetune")
+    assert np.isfinite(model.train_step(batch)["ce_loss"])
+    assert any(not np.array_equal(a, b) for a, b in zip(head, _values(model.head_variables)))
+
+    names = tmp_path / "class_names.txt"
+    names.write_text("".join(f"c{i}\n" for i in range(10)))
+    module = ServingModule(classifier, str(names), preprocessing="none", resize="resize", attention=attention)
+    tf.saved_model.save(module, str(tmp_path / "saved"), signatures=module.signatures())
+    served = tf.saved_model.load(str(tmp_path / "saved")).signatures
+    assert set(served) == {"serving_default", "predict_preprocessed", "cam"}
+    expected = classifier(clean, training=False).numpy()
+    out = served["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    maps = served["cam"](images=tf.constant(images))["cam"].numpy()
+    assert maps.shape == (4, side, side) and np.isfinite(maps).all()
