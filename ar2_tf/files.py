@@ -67,13 +67,15 @@ def _as_json(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def claim_folder(out, identity_file, identity, *, outputs, force=False, what="run", key=None) -> str:
+def claim_folder(out, identity_file, identity, *, outputs, force=False, what="run", key=None, upgrade=None) -> str:
     """Creates or reopens output folder `out` for `identity`; returns its absolute path.
 
     `identity_file` inside `out` records the identity (under `key`, with the
     package versions, or as the whole file when `key` is None). A folder that
     records another identity is refused, unless `force`, which first deletes
-    `outputs` (names, or a predicate on names).
+    `outputs` (names, or a predicate on names). `upgrade`, if given, maps a
+    recorded identity (a dict) to today's terms before the comparison (fields
+    added since it was written take their defaults).
 
     Raises:
         UserError: `out` is not writable, or holds a different `what` (without `force`).
@@ -89,6 +91,8 @@ def claim_folder(out, identity_file, identity, *, outputs, force=False, what="ru
     if os.path.exists(path):
         recorded = read_json(path, f"delete it, or pass --force to start over in {out!r}.")
         previous = recorded.get(key) if key else recorded
+        if upgrade is not None and isinstance(previous, dict):
+            previous = upgrade(previous)
         if previous != identity:
             if not force:
                 previous = previous if isinstance(previous, dict) else {}

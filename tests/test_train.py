@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 
 import keras
 import pytest
@@ -42,6 +43,22 @@ def test_rerun_reuses_a_finished_run_and_refuses_a_different_config(tiny_run, ca
     assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", tiny_run]) == 0
     assert "reusing its report" in capsys.readouterr().out
     assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", tiny_run, "--alpha", "0.5"]) == 2
+    assert "holds a different run (changed: repair)" in capsys.readouterr().err
+
+
+def test_a_run_recorded_before_newer_config_fields_is_the_same_run(tiny_run, tmp_path, capsys):
+    """Fields added to the config since a run was written take their defaults: the run is reused."""
+    old = str(tmp_path / "old")
+    shutil.copytree(tiny_run, old)
+    path = os.path.join(old, "config.json")
+    with open(path) as file:
+        recorded = json.load(file)
+    del recorded["config"]["strict_images"], recorded["config"]["repair"]["attention"]  # as an older version wrote
+    with open(path, "w") as file:
+        json.dump(recorded, file)
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", old]) == 0
+    assert "reusing its report" in capsys.readouterr().out
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--out", old, "--attention", "gradcam"]) == 2
     assert "holds a different run (changed: repair)" in capsys.readouterr().err
 
 

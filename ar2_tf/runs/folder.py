@@ -42,9 +42,11 @@ class RunFolder:
         """A run is finished once its report is written (the model is saved just before)."""
         return os.path.isfile(self.file(REPORT))
 
-    def claim(self, identity: dict, force=False) -> "RunFolder":
-        """Creates or reopens the folder for the run `identity`; refuses a different run unless `force`."""
-        claim_folder(self.path, CONFIG, identity, outputs=_OUTPUTS, force=force, what="run", key="config")
+    def claim(self, identity: dict, force=False, upgrade=None) -> "RunFolder":
+        """Creates or reopens the folder for the run `identity`; refuses a different run unless `force`.
+        `upgrade` brings the recorded identity to today's terms first (`ar2_tf.files.claim_folder`)."""
+        claim_folder(self.path, CONFIG, identity, outputs=_OUTPUTS, force=force, what="run", key="config",
+                     upgrade=upgrade)
         return self
 
     def read_report(self) -> dict:

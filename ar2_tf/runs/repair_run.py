@@ -26,7 +26,7 @@ from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.head import find_head
 from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
-from ar2_tf.runs.config import TrainConfig, to_dict
+from ar2_tf.runs.config import TrainConfig, from_dict, to_dict
 from ar2_tf.runs.folder import RunFolder
 from ar2_tf.runs.selection import PhaseSelection
 
@@ -189,6 +189,20 @@ def run_identity(config):
     return identity
 
 
+def recorded_identity(recorded: dict) -> dict:
+    """A run folder's recorded identity in today's terms: config fields added since it was written take
+    their defaults, so a run made by an older version with the same settings is reused, not refused."""
+    values = dict(recorded)
+    digest = values.pop("model_sha256", None)
+    try:
+        identity = to_dict(from_dict(values))
+    except (UserError, TypeError):  # fields this version does not know: compare as recorded
+        return recorded
+    if digest is not None:
+        identity["model_sha256"] = digest
+    return identity
+
+
 def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", deterministic=False,
                verbose=1) -> dict:
     """Repairs a model for one corruption; returns (and writes) the before/after report.
@@ -210,7 +224,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         tf.config.experimental.enable_op_determinism()
     if not distribution.is_chief(strategy):
         return _run_worker(config, out, strategy)
-    run = RunFolder(out).claim(run_identity(config), force=force)
+    run = RunFolder(out).claim(run_identity(config), force=force, upgrade=recorded_identity)
     out = run.path
     distribution.barrier(strategy)  # the run folder is ready (or reset) for the other workers
     if run.finished:
