@@ -2,6 +2,7 @@
 
     python bench/lr_sweep.py --out results/lr_sweep                       # all settings, resumable
     python bench/lr_sweep.py --out results/lr_sweep --seeds 0 --lrs 0.01   # a part of it
+    python bench/lr_sweep.py --out results/lr_sweep --write README.md      # the README's per-seed table
 
 Every run is `python -m ar2_tf.train` on the shared ResNet-20 with 5,000 of the 5,438 exact-pixel
 CIFAR-10 training images (10% of them carved off for validation) and the 1,017 exact-pixel test
@@ -20,7 +21,7 @@ import subprocess
 import sys
 
 import numpy as np
-from readme_tables import SHARED
+from readme_tables import SHARED, write_into
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 MODEL = os.path.join(SHARED, "models", "cifar10_resnet20v1.h5")
@@ -76,13 +77,35 @@ def table(results, corruptions, lrs) -> tuple:
     return lines, {c: lr for c, (lr, _) in best.items()}
 
 
+def per_seed_table(results) -> str:
+    """The README's table: every seed's kept-model numbers side by side (from OUT/sweep.json)."""
+    lines = ["| corruption | lr | seeds | test clean err (before → after), per seed | test corrupted err, mean of "
+             "s1-5 (before → after), per seed | val clean err (before → kept), per seed | kept epoch, per seed |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for corruption, by_lr in results.items():
+        for lr, rows in by_lr.items():
+            def each(key):
+                return ", ".join(f"{r[key]:.1f}" for r in rows)
+            kept = ", ".join(str(r["kept"] + 1) if isinstance(r["kept"], int) else "pretrained" for r in rows)
+            validation = "; ".join(f"{r['val_clean_before']:.1f} → {r['val_clean']:.1f}" for r in rows)
+            lines.append(f"| {corruption} | {lr} | {len(rows)} | {rows[0]['test_clean_before']:.1f} → "
+                         f"{each('test_clean')} | {each('test_corrupted_before')} → {each('test_corrupted')} | "
+                         f"{validation} | {kept} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--corruptions", default="gaussian_noise,fog")
     parser.add_argument("--lrs", default="0.01,0.003,0.001,0.0003")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--write", help="write the per-seed table of OUT/sweep.json into this README (no training)")
     args = parser.parse_args(argv)
+    if args.write:
+        with open(os.path.join(args.out, "sweep.json")) as file:
+            write_into(args.write, per_seed_table(json.load(file)["results"]), marker="lr_sweep")
+        return
     corruptions, lrs = args.corruptions.split(","), args.lrs.split(",")
     results = {}
     for seed in (int(s) for s in args.seeds.split(",")):
