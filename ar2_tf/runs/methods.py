@@ -13,6 +13,8 @@ same training split, evaluated by the same code:
   AugMix views, CE + λ·JSD, for T·(N+M) steps (AR2's whole budget), at the
   fine-tuning learning rate. It never sees the corruption: `config.corruption`
   only decides what the run's before/after report evaluates.
+- "bn-adapt": BatchNorm statistics re-estimated on the corrupted training
+  images (`ar2_tf.baselines.bn_adapt`): one pass, no gradient step, whatever T, N, M say.
 
 Benchmark entries (`python -m ar2_tf.benchmark --methods`) are trainer methods
 with a budget and a scope: "finetune_epochs" is "finetune" given AR2's whole
@@ -33,9 +35,12 @@ class Method:
     name: str  # the --method value
     refines: bool  # runs AR2's refinement phase (CAMs against the frozen reference)
     whole_budget: bool  # fine-tunes for AR2's whole T·(N+M) steps instead of its T·M fine-tuning phases
+    single_pass: bool = False  # one epoch over the data whatever the schedule (no gradient steps: bn-adapt)
 
     def schedule(self, repair) -> Schedule:
         """The T x (refinement, fine-tuning) steps this method runs under `repair`'s settings."""
+        if self.single_pass:
+            return Schedule(1, 0, 1, "epoch")
         if self.refines:
             return Schedule(repair.iterations, repair.refine_steps, repair.finetune_steps, repair.step_unit)
         steps = repair.refine_steps + repair.finetune_steps if self.whole_budget else repair.finetune_steps
@@ -46,6 +51,7 @@ METHODS = {
     "ar2": Method("ar2", refines=True, whole_budget=False),
     "finetune": Method("finetune", refines=False, whole_budget=False),
     "augmix": Method("augmix", refines=False, whole_budget=True),
+    "bn-adapt": Method("bn-adapt", refines=False, whole_budget=False, single_pass=True),
 }
 
 
@@ -98,6 +104,9 @@ BENCHMARK_ENTRIES = {entry.key: entry for entry in (
                    summary="T iterations of N refinement then M fine-tuning steps"),
     BenchmarkEntry("unified", "AR2 unified (all 15)", "ar2",
                    summary="AR2 with each batch drawing one of the 15 corruptions, uniformly, from its stateless seed"),
+    BenchmarkEntry("bn_adapt", "BN adaptation", "bn-adapt", per_corruption=True,
+                   summary="BatchNorm statistics re-estimated on the corrupted training images, one pass, no "
+                           "gradient step (Schneider et al., NeurIPS 2020)"),
 )}
 
 

@@ -8,6 +8,7 @@ import keras
 
 from ar2_tf.baselines.augmix import AugMixConfig, augmix_pipeline
 from ar2_tf.baselines.augmix_model import AugMixModel
+from ar2_tf.baselines.bn_adapt import BNAdaptModel
 from ar2_tf.data.pipelines import repair_pipeline
 from ar2_tf.data.shards import static_pipeline
 from ar2_tf.method.callbacks import CAMImages, PhaseScalars
@@ -23,6 +24,10 @@ def build_trainer(classifier, config):
         model = AugMixModel(classifier, jsd_weight=AugMixConfig().jsd_weight, feature_layer=config.feature_layer,
                             dense_layer=config.dense_layer, attention=repair.attention)
         model.compile(optimizer=keras.optimizers.SGD(repair.finetune_learning_rate, momentum=repair.momentum))
+        return model
+    if config.method == "bn-adapt":  # no optimizer step; compiled with one only because Keras needs it
+        model = BNAdaptModel(classifier, feature_layer=config.feature_layer, dense_layer=config.dense_layer)
+        model.compile(optimizer=keras.optimizers.SGD(repair.finetune_learning_rate))
         return model
     model = RepairModel(classifier, k=repair.k, alpha=repair.alpha, cam_normalization=repair.cam_normalization,
                         topk_from=repair.topk_from, feature_layer=config.feature_layer,

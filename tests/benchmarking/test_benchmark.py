@@ -21,17 +21,17 @@ def test_plan_gives_every_method_its_budget_from_the_same_base():
     runs = benchmark.plan_runs(base, benchmark.METHODS, ("fog", "contrast"))
     assert [run["key"] for run in runs] == [
         "finetune_fog", "finetune_contrast", "finetune_epochs_fog", "finetune_epochs_contrast", "augmix_all",
-        "ar2_fog", "ar2_contrast", "unified_all"]
+        "ar2_fog", "ar2_contrast", "unified_all", "bn_adapt_fog", "bn_adapt_contrast"]
     configs = {run["key"]: run["config"] for run in runs}
     assert (configs["unified_all"].method, configs["unified_all"].corruption) == ("ar2", "all")
     assert (configs["augmix_all"].method, configs["augmix_all"].corruption) == ("augmix", "all")
-    assert configs["finetune_epochs_fog"].method == "finetune"
+    assert configs["finetune_epochs_fog"].method == "finetune" and configs["bn_adapt_fog"].method == "bn-adapt"
     # Fine-tuning alone runs T·M epochs (same phases) or T·(N+M) (same epochs); the others T·(N+M).
     assert schedule_of(configs["finetune_fog"]).total_steps == 8
     assert schedule_of(configs["finetune_epochs_fog"]).total_steps == 12
     assert {m: label["budget"] for m, label in benchmark.method_labels(base.repair).items()} == {
         "vanilla": "0 epochs", "finetune": "8 epochs", "finetune_epochs": "12 epochs", "augmix": "12 epochs",
-        "ar2": "12 epochs", "unified": "12 epochs"}
+        "ar2": "12 epochs", "unified": "12 epochs", "bn_adapt": "1 epoch"}
     assert all(run["config"].model == "m.h5" and run["config"].dataset == "cifar10" for run in runs)
 
 

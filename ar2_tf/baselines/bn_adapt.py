@@ -1,0 +1,77 @@
+"""BatchNorm adaptation: re-estimate every BatchNorm layer's statistics on corrupted images, no gradient step.
+
+Schneider et al., "Improving robustness against common corruptions by covariate shift
+adaptation", NeurIPS 2020: a model's BatchNorm statistics, re-estimated on images of the
+target corruption, recover much of its accuracy there. Here the statistics are estimated
+once, on the corrupted views of the training split at the training severity, giving a
+per-corruption model like AR2's (exported and evaluated like any run); Schneider et al.'s
+source prior N is 0 (the corrupted statistics replace the pretrained ones).
+
+`BNAdaptModel.train_step` runs the classifier in training mode on the corrupted views (each
+BatchNorm normalises with its batch's statistics, as in the forward pass that AdaBN and
+PyTorch's `momentum=None` use) and sets every layer's moving mean and variance to the
+*cumulative average* of its batch means and (biased) batch variances so far: after one
+epoch, the average over every corrupted training batch, independent of the order. Nothing
+else changes: no optimizer step, no dropout effect on weights.
+"""
+
+import keras
+import tensorflow as tf
+
+from ar2_tf.errors import UserError
+from ar2_tf.method.trainer import FINETUNE, PhasedTrainer
+
+
+def batchnorm_layers(classifier):
+    """The classifier's BatchNormalization layers, nested models included, in call order."""
+    found = []
+    for layer in classifier.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(batchnorm_layers(layer))
+    return found
+
+
+def batch_moments(inputs, layer):
+    """A BatchNorm layer's batch mean and biased variance of `inputs` over every axis but its own."""
+    axes = [axis for axis in range(len(inputs.shape)) if axis != layer.axis % len(inputs.shape)]
+    return tf.nn.moments(tf.cast(inputs, tf.float32), axes)
+
+
+class BNAdaptModel(PhasedTrainer):
+    """Re-estimates `classifier`'s BatchNorm statistics in place (see the module docstring).
+
+    Batches are `((clean, corrupted), labels)` like AR2's; only the corrupted views are used.
+    One phase ("finetune", so the schedule and checkpoints treat it like a fine-tuning epoch).
+    """
+
+    PHASES = (FINETUNE,)
+
+    def __init__(self, classifier, feature_layer=None, dense_layer=None, **kwargs):
+        super().__init__(classifier, feature_layer, dense_layer, **kwargs)
+        self.norms = batchnorm_layers(classifier)
+        if not self.norms:
+            raise UserError("--method bn-adapt needs a model with BatchNormalization layers; this one has none.")
+        # One forward pass returning every BatchNorm layer's input (training mode: batch statistics).
+        self.probe = keras.Model(classifier.inputs, [layer.input for layer in self.norms])
+        self.batches_seen = tf.Variable(0.0, trainable=False, name="bn_adapt_batches")
+        # The running averages (the layers' own moving statistics also move, by momentum, inside the forward
+        # pass; they are overwritten from these after it).
+        self.averages = [(tf.Variable(tf.zeros(layer.moving_mean.shape), trainable=False),
+                          tf.Variable(tf.zeros(layer.moving_variance.shape), trainable=False)) for layer in self.norms]
+        self._trackers = {"corrupted_accuracy": keras.metrics.SparseCategoricalAccuracy(name="corrupted_accuracy")}
+
+    def train_step(self, data):
+        (_, corrupted), labels = data
+        inputs = self.probe(corrupted, training=True)
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        self.batches_seen.assign_add(1.0)
+        weight = 1.0 / self.batches_seen
+        for layer, layer_inputs, averages in zip(self.norms, inputs, self.averages):
+            moments = batch_moments(layer_inputs, layer)
+            for moving, average, value in zip((layer.moving_mean, layer.moving_variance), averages, moments):
+                average.assign(average + (value - average) * weight)  # weight 1 on the first batch
+                moving.assign(tf.cast(average, moving.dtype))
+        self._trackers["corrupted_accuracy"].update_state(labels, self.classifier(corrupted, training=False))
+        return self.step_results()

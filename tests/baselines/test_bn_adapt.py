@@ -1,0 +1,59 @@
+"""BatchNorm adaptation: the statistics equal a direct computation, nothing trainable moves, a run works."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ar2_tf import train
+from ar2_tf.baselines.bn_adapt import BNAdaptModel
+from ar2_tf.cli import run_main
+from tests.helpers import TINY_TRAIN_FLAGS
+
+
+def two_norm_classifier():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn1")(x))
+    x = keras.layers.Conv2D(5, 3, padding="same", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.BatchNormalization(name="bn2")(x))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="classes")(x))
+
+
+def test_statistics_are_the_average_batch_moments_computed_by_hand_and_nothing_trainable_moves():
+    model = two_norm_classifier()
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(2.0, 3.0, (6, 8, 8, 3)).astype("float32") for _ in range(3)]
+    trainable = [v.numpy().copy() for v in model.trainable_variables]
+    conv1, bn1, conv2 = (model.get_layer(name) for name in ("conv1", "bn1", "conv2"))
+    expected = {"bn1": [], "bn2": []}
+    for x in batches:  # by hand: each BatchNorm normalises with its batch's statistics in the forward pass
+        h1 = conv1(x).numpy()
+        m1, v1 = h1.mean(axis=(0, 1, 2)), h1.var(axis=(0, 1, 2))
+        r1 = np.maximum(bn1.gamma.numpy() * (h1 - m1) / np.sqrt(v1 + bn1.epsilon) + bn1.beta.numpy(), 0)
+        h2 = conv2(r1).numpy()
+        expected["bn1"].append((m1, v1))
+        expected["bn2"].append((h2.mean(axis=(0, 1, 2)), h2.var(axis=(0, 1, 2))))
+    adapter = BNAdaptModel(model)
+    adapter.compile(optimizer=keras.optimizers.SGD(0.1))
+    data = tf.data.Dataset.from_tensor_slices(((np.stack(batches), np.stack(batches)), np.zeros((3, 6), "int64")))
+    adapter.fit(data, epochs=1, verbose=0)
+    for name, moments in expected.items():
+        layer = model.get_layer(name)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), np.mean([m for m, _ in moments], axis=0), rtol=1e-4,
+                                   atol=1e-5)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), np.mean([v for _, v in moments], axis=0),
+                                   rtol=1e-4, atol=1e-5)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(trainable, model.trainable_variables))
+
+
+def test_bn_adapt_run_makes_one_pass_and_reports(tmp_path):
+    out = str(tmp_path / "run")
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--method", "bn-adapt", "--out", out]) == 0
+    with open(os.path.join(out, "report.json")) as file:
+        report = json.load(file)
+    assert report["schedule"] == {"iterations": 1, "refine_steps": 0, "finetune_steps": 1, "unit": "epoch"}
+    assert report["config"]["method"] == "bn-adapt" and report["phases_run"] == 1
