@@ -44,9 +44,9 @@ SETTINGS = {"resnet20": ("resnet20", 32, 128, 10), "resnet50": ("resnet50", 64, 
 
 def build(architecture, size, classes, k, attention="auto"):
     keras.utils.set_random_seed(0)
-    if hasattr(keras.applications, architecture):
-        classifier = getattr(keras.applications, architecture)(weights=None, classes=classes,
-                                                               input_shape=(size, size, 3))
+    factory = getattr(keras.applications, architecture, None)  # a class such as MobileNetV3Small (not a module)
+    if callable(factory):
+        classifier = factory(weights=None, classes=classes, input_shape=(size, size, 3))
     else:
         classifier = models.build_model(architecture, classes, (size, size, 3), "none")
     trainer = RepairModel(classifier, k=k, alpha=1.0, attention=attention)
