@@ -63,66 +63,67 @@ def pil_nearest_ranges(n_in: int, n_out: int):
 
 @functools.lru_cache(maxsize=None)
 def pixelate_plan(size: int, params: str):
-    """Per severity, along an axis of `size` pixels: 0/1 matrices summing each output's input range
-    (down: [n, size], up: [size, n], n padded to the largest low resolution) and Pillow's
-    fixed-point weight round(2^22 / count) of each output. Returns 4 arrays, each with 5 rows."""
+    """Per severity, along an axis of `size` pixels: Pillow's BOX shrink to the low resolution n as
+    the first input and the length of each output's input range, and the enlargement back (BOX for
+    make_cifar_c, NEAREST for imagecorruptions) as the input each output copies (the enlargement's
+    ranges are all one pixel long). Returns 5 tuples (starts [n], lengths [n], sources [size])."""
     up_ranges = pil_box_ranges if params == "cifar" else pil_nearest_ranges  # make_cifar_c: BOX both ways
-    smalls = [int(size * c) for c in table("pixelate", params)]
-    longest = max(smalls)
-    down, down_k = np.zeros((5, longest, size), np.float32), np.zeros((5, longest), np.int32)
-    up, up_k = np.zeros((5, size, longest), np.float32), np.zeros((5, size), np.int32)
-    for s, small in enumerate(smalls):
-        for matrix, weight, (starts, ends) in ((down[s], down_k[s], pil_box_ranges(size, small)),
-                                                (up[s], up_k[s], up_ranges(small, size))):
-            for i, (a, b) in enumerate(zip(starts, ends)):
-                matrix[i, a:b] = 1.0
-                weight[i] = int(0.5 + 2 ** 22 / (b - a))
-    return down, down_k, up, up_k
+    plans = []
+    for c in table("pixelate", params):
+        starts, ends = pil_box_ranges(size, int(size * c))
+        sources, up_ends = up_ranges(len(starts), size)
+        assert (up_ends - sources == 1).all()
+        for length in set(ends - starts):
+            # Pillow's 8-bit rounding, (sum * round(2^22 / L) + 2^21) >> 22, is floor(sum / L + 0.5) for
+            # every sum of L levels (a float32 mean can be rounded: L <= 5 and there are no ties).
+            sums = np.arange(255 * length + 1)
+            assert ((sums * int(0.5 + 2 ** 22 / length) + 2 ** 21) >> 22 == (2 * sums + length) // (2 * length)).all()
+        plans.append((starts, ends - starts, sources))
+    return tuple(plans)
 
 
-def _pil_pass(x, matrix, weight, axis: int):
-    """One Pillow 8-bit box pass on x [N,H,W] (integer pixel values) along axis 1 or 2: exact integer
-    sums, then (sum * weight + 2^21) >> 22 as Pillow rounds."""
-    if axis == 2:
-        sums = tf.linalg.matmul(x, matrix, transpose_b=True)
-        weight = weight[..., None, :]
-    else:
-        sums = tf.linalg.matmul(matrix, x)
-        weight = weight[..., :, None]
-    fixed = tf.cast(sums, tf.int32) * weight + (1 << 21)
-    return tf.cast(tf.bitwise.right_shift(fixed, 22), tf.float32)
+def _pil_shrink(x, starts, lengths, axis: int):
+    """Pillow's 8-bit BOX shrink along axis 1 or 2 of x [B,H,W,C] (whole levels): each output is
+    the rounded mean of its input range. Outputs are computed in groups of equal range length
+    (one gather, one average pool each), so they come out permuted: returns the float32 result
+    and, for each output, its position in the result."""
+    parts, order = [], []
+    for length in sorted(set(lengths.tolist())):
+        outputs = np.flatnonzero(lengths == length)
+        inputs = (starts[outputs, None] + np.arange(length)).ravel()
+        part = x if np.array_equal(inputs, np.arange(x.shape[axis])) else tf.gather(x, inputs, axis=axis)
+        part = tf.cast(part, tf.float32)
+        if length > 1:
+            window = [1, length] if axis == 2 else [length, 1]
+            part = tf.floor(tf.nn.avg_pool2d(part, window, window, "VALID") + 0.5)
+        parts.append(part)
+        order.append(outputs)
+    position = np.argsort(np.concatenate(order))
+    return (parts[0] if len(parts) == 1 else tf.concat(parts, axis)), position
 
 
-def pixelate(x, severity, seed, params):
-    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
-    batch = tf.shape(x)[0]
+def pixelate(pixels, severity, seed, params):
+    """Pillow BOX shrink, then BOX (cifar) or NEAREST (imagenet) enlargement, on uint8 pixels -> uint8."""
     static = static_severity(severity)
-    sev = filters.batch_severity(severity, batch) - 1
-
-    def plan(size, k):
-        array = pixelate_plan(size, params)[k]
-        if static is not None:
-            return tf.constant(array[static - 1])
-        # One matrix per image, repeated per channel (images and channels share the matmul batch).
-        return tf.repeat(tf.gather(tf.constant(array), sev), channels, axis=0)
-
-    pixels = tf.reshape(tf.transpose(tf.round(x * 255), [0, 3, 1, 2]), [-1, height, width])
-    # Pillow resizes the uint8 image horizontally, then vertically, rounding after each pass.
-    small = _pil_pass(pixels, plan(width, 0), plan(width, 1), axis=2)
-    small = _pil_pass(small, plan(height, 0), plan(height, 1), axis=1)
-    big = _pil_pass(small, plan(width, 2), plan(width, 3), axis=2)
-    big = _pil_pass(big, plan(height, 2), plan(height, 3), axis=1)
-    return tf.transpose(tf.reshape(big, [batch, channels, height, width]), [0, 2, 3, 1]) / 255
+    if static is None:  # no random draws: each severity's images go through its own plan
+        return filters.by_severity(lambda part, s: pixelate(part, s, seed, params), pixels, severity)
+    (w_starts, w_lengths, w_sources), (h_starts, h_lengths, h_sources) = (
+        pixelate_plan(size, params)[static - 1] for size in (pixels.shape[2], pixels.shape[1]))
+    # Pillow resizes horizontally, then vertically, rounding to 8 bits after each pass.
+    small, w_position = _pil_shrink(pixels, w_starts, w_lengths, axis=2)
+    small, h_position = _pil_shrink(small, h_starts, h_lengths, axis=1)
+    small = tf.cast(small, tf.uint8)
+    return tf.gather(tf.gather(small, w_position[w_sources], axis=2), h_position[h_sources], axis=1)
 
 
 # ---------------------------------------------------------------- JPEG
 
-def jpeg_compression(x, severity, seed, params):
+def jpeg_compression(pixels, severity, seed, params):
+    """Encodes and decodes uint8 pixels with libjpeg at each severity's quality -> uint8."""
     # Pillow's defaults (4:2:0 chroma, standard tables) match tf.io.encode_jpeg's and its decoder is
     # libjpeg's ISLOW DCT ("INTEGER_ACCURATE"): outputs match byte for byte. libjpeg needs a
     # Python-int quality, so each image picks its quality through a switch when severities vary.
     qualities = table("jpeg_compression", params)
-    pixels = tf.cast(tf.clip_by_value(tf.round(x * 255), 0, 255), tf.uint8)
 
     def roundtrip(image, quality):
         return tf.io.decode_jpeg(tf.io.encode_jpeg(image, quality=quality), channels=3, dct_method="INTEGER_ACCURATE")
@@ -131,11 +132,11 @@ def jpeg_compression(x, severity, seed, params):
     if static is not None:
         out = tf.map_fn(lambda im: roundtrip(im, qualities[static - 1]), pixels)
     else:
-        sev = filters.batch_severity(severity, tf.shape(x)[0])
+        sev = filters.batch_severity(severity, tf.shape(pixels)[0])
         out = tf.map_fn(
             lambda args: tf.switch_case(args[1] - 1, [functools.partial(roundtrip, args[0], q) for q in qualities]),
             (pixels, sev), fn_output_signature=tf.uint8)
-    return tf.cast(tf.ensure_shape(out, x.shape), tf.float32) / 255
+    return tf.ensure_shape(out, pixels.shape)
 
 
 # ---------------------------------------------------------------- elastic transform

@@ -42,6 +42,16 @@ def batch_severity(severity, batch):
     return tf.broadcast_to(severity, [batch])
 
 
+def by_severity(fn, x, severity):
+    """fn(images, s) applied to the images of each severity s with s a Python int, stitched back in
+    batch order: per-image severities at the cost of one severity. Only for corruptions without
+    random draws (a draw's shape would depend on how many images have each severity)."""
+    sev = batch_severity(severity, tf.shape(x)[0]) - 1
+    parts = tf.dynamic_partition(x, sev, 5)
+    positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), sev, 5)
+    return tf.dynamic_stitch(positions, [fn(part, s + 1) for s, part in enumerate(parts)])
+
+
 # ---------------------------------------------------------------- kernels (NumPy)
 
 def gaussian_taps(sigma: float, truncate: float = 4.0) -> np.ndarray:

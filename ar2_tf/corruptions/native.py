@@ -2,7 +2,8 @@
 
 Every registered function has the signature fn(x, severity, seed, params): x float32
 [B,H,W,3] in [0, 1], severity int32 scalar or [B] (1-5), seed int64 [2], params "cifar" or
-"imagenet"; it returns the corrupted batch in [0, 1] scale, not yet clipped.
+"imagenet"; it returns the corrupted batch in [0, 1] scale, not yet clipped. The functions
+in `ON_PIXELS` instead map uint8 pixels to uint8 pixels, as the references' Pillow code does.
 """
 
 import tensorflow as tf
@@ -33,6 +34,10 @@ NATIVE = {
     "saturate": digital.saturate,
 }
 
+# Pillow resizes and JPEG work on whole pixel levels: uint8 in, uint8 out (float inputs are rounded
+# to levels first). At 224 px the float round trip would cost them as much as the op itself.
+ON_PIXELS = frozenset({"pixelate", "jpeg_compression"})
+
 # A float32 result within this distance below an integer counts as that integer when truncating:
 # the reference computes in float64, where such values are usually exact.
 _ROUNDOFF = 1e-3
@@ -44,6 +49,10 @@ def corrupt_native(images, name, severity, seed, params):
     if height is None or width is None:
         raise UserError("the native corruptions need a static image size (H and W known when tracing); "
                         "resize to a fixed size before corrupting, or set the shape with tf.ensure_shape.")
+    if name in ON_PIXELS:
+        pixels = images if images.dtype == tf.uint8 else tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+        out = tf.ensure_shape(NATIVE[name](pixels, severity, seed, params), images.shape)
+        return tf.cast(out, images.dtype)
     x = tf.cast(images, tf.float32) / 255.0
     out = tf.clip_by_value(NATIVE[name](x, severity, seed, params) * 255.0, 0.0, 255.0)
     out = tf.ensure_shape(out, images.shape)
