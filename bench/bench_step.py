@@ -34,23 +34,29 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ar2_tf.method.head import find_head  # noqa: E402
 from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E402
-from ar2_tf.runs import models  # noqa: E402
+from ar2_tf.runs import models, precision  # noqa: E402
 
 # name -> (architecture, image size, batch size, classes)
 SETTINGS = {"resnet20": ("resnet20", 32, 128, 10), "resnet50": ("resnet50", 64, 16, 1000),
-            "mobilenetv3small": ("MobileNetV3Small", 32, 128, 10)}
+            "mobilenetv3small": ("MobileNetV3Small", 32, 128, 10),
+            "resnet50_224": ("resnet50", 224, 64, 1000)}  # the GPU check's setting (bench/gpu_check.sh)
 
 
-def build(architecture, size, classes, k, attention="auto"):
+def build(architecture, size, classes, k, attention="auto", policy=None):
     keras.utils.set_random_seed(0)
     factory = getattr(keras.applications, architecture, None)  # a class such as MobileNetV3Small (not a module)
     if callable(factory):
         classifier = factory(weights=None, classes=classes, input_shape=(size, size, 3))
     else:
         classifier = models.build_model(architecture, classes, (size, size, 3), "none")
+    if policy:  # as a run trains: a half-precision copy with a float32 head, loss-scaled optimizers
+        keep = precision.float32_layers(classifier, find_head(classifier))
+        classifier = precision.with_policy(classifier, policy, keep_float32=keep)
     trainer = RepairModel(classifier, k=k, alpha=1.0, attention=attention)
     trainer.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9))
+    precision.configure_trainer(trainer, policy=policy)
     trainer.make_train_function()
     return trainer
 
@@ -77,9 +83,9 @@ def timed(function):
     return time.perf_counter() - start
 
 
-def measure(name, rounds, warmup, k):
+def measure(name, rounds, warmup, k, policy=None):
     architecture, size, batch_size, classes = SETTINGS[name]
-    trainer = build(architecture, size, classes, k)
+    trainer = build(architecture, size, classes, k, policy=policy)
     iterator, clean = batch_iterator(batch_size, size, classes)
     reference = tf.function(lambda x: trainer.reference_backbone(x, training=False))
     clean = tf.constant(clean)
@@ -95,7 +101,7 @@ def measure(name, rounds, warmup, k):
     parts = {"refine": lambda: step(trainer, REFINE, iterator), "finetune": lambda: step(trainer, FINETUNE, iterator),
              "reference": lambda: reference(clean).numpy()}
     if trainer.attention.kind == "cam":  # the same model refined with Grad-CAM, timed in the same rounds
-        gradcam = build(architecture, size, classes, k, attention="gradcam")
+        gradcam = build(architecture, size, classes, k, attention="gradcam", policy=policy)
         parts["refine_gradcam"] = lambda: step(gradcam, REFINE, iterator)
     for _ in range(warmup):
         ar2(), finetune_twice(), [part() for part in parts.values()]
@@ -121,9 +127,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=20, help="interleaved timing rounds (medians reported)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("-k", type=int, default=3, help="classes per view in Eq. 2's class set")
+    parser.add_argument("--mixed-precision", help="a Keras policy for every model, e.g. mixed_float16 (GPU)")
     args = parser.parse_args()
-    rows = [measure(name, args.rounds, args.warmup, args.k) for name in args.models.split(",")]
-    print(f"\nmedian seconds over {args.rounds} interleaved rounds (steady state, in-memory batches), k={args.k}\n")
+    rows = [measure(name, args.rounds, args.warmup, args.k, args.mixed_precision) for name in args.models.split(",")]
+    devices = ", ".join(d.name for d in tf.config.list_logical_devices() if d.device_type == "GPU") or "CPU"
+    print(f"\nmedian seconds over {args.rounds} interleaved rounds (steady state, in-memory batches), k={args.k}, "
+          f"on {devices}, {args.mixed_precision or 'float32'}\n")
     print("| model | attention | AR2 iteration (s) | 2 fine-tuning batches (s) | ratio | floor | refine step (s) | "
           "fine-tune step (s) | reference fwd (s) | refine - finetune - reference (s) | Grad-CAM refine step (s) | "
           "Grad-CAM / CAM refine step |")
