@@ -14,12 +14,12 @@ import sys
 from ar2_tf.cli import console_script, parse_int_list
 
 
-def _add_data_flags(parser):
+def _add_data_flags(parser, cache_budget=True):
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help="demo, cifar10, cifar100 or imagenet (default: a run folder's)")
     data.add_argument("--data-dir", help="clean data: folder or .npz (default: tfds / a run folder's)")
     data.add_argument("--corrupted-dir", help="official corrupted sets: a CIFAR-10-C/-100-C folder, an ImageNet-C "
-                                              "folder, or 'tfds' ('tfds:DIR'); default: generate them and cache")
+                                              "folder, or 'tfds' ('tfds:DIR'); default: generate them (streamed)")
     data.add_argument("--corruptions", default=None, help="'all' (the 15) or a comma-separated list")
     data.add_argument("--severities", default="1-5", help="e.g. 1-5 or 1,3,5")
     data.add_argument("--test-size", type=int, help="seeded subset of the clean test split (first N per severity "
@@ -30,8 +30,15 @@ def _add_data_flags(parser):
     data.add_argument("--corruption-backend", default="native", help="native or reference (imagecorruptions)")
     data.add_argument("--seed", type=int, default=0, help="seed of the test subset and the corruption noise")
     data.add_argument("--batch-size", type=int, default=256)
-    data.add_argument("--cache-dir", help="cache of generated corrupted sets (default ~/.cache/ar2_tf/"
-                                          "corrupted_sets); 'none' keeps them in memory")
+    data.add_argument("--cache-dir", help="cache generated corrupted sets as uint8 arrays in this folder (e.g. "
+                                          "~/.cache/ar2_tf/corrupted_sets) and reuse them on later runs; default "
+                                          "(or 'none'): stream them, corrupt -> preprocess -> infer, nothing "
+                                          "written")
+    if cache_budget:  # run_transfer takes the library's default budget
+        data.add_argument("--cache-budget-gb", type=float,
+                          help="with --cache-dir: refuse to cache the sets of an evaluation that would take more "
+                               "disk than this (default 20 GB; ImageNet's 50,000 validation images take 7.5 GB per "
+                               "set)")
     parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bars")
 
 
@@ -60,7 +67,7 @@ def build_transfer_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", nargs="+", required=True, help="run folders, one per repaired-for corruption")
     parser.add_argument("--baseline", required=True, help="the vanilla model (file or run folder)")
     parser.add_argument("--out", required=True, help="folder for transfer.{csv,json,md,png} and the evaluation")
-    _add_data_flags(parser)
+    _add_data_flags(parser, cache_budget=False)
     return parser
 
 
@@ -74,12 +81,17 @@ def _setup(args, corruptions_default):
                            backend=args.corruption_backend, seed=args.seed, batch_size=args.batch_size)
 
 
-def _cache_dir(args):
-    from ar2_tf.evaluation.corrupted_sets import DEFAULT_CACHE_DIR
+def _cache_budget_gb(args):
+    from ar2_tf.evaluation.generated_sets import DEFAULT_CACHE_BUDGET_GB
 
-    if args.cache_dir is None:
-        return DEFAULT_CACHE_DIR
-    return None if args.cache_dir.lower() == "none" else args.cache_dir
+    return DEFAULT_CACHE_BUDGET_GB if args.cache_budget_gb is None else args.cache_budget_gb
+
+
+def _cache_dir(args):
+    """The --cache-dir folder, or None (the default, and 'none'): stream generated sets."""
+    if args.cache_dir is None or args.cache_dir.lower() == "none":
+        return None
+    return args.cache_dir
 
 
 def main(argv=None):
@@ -94,7 +106,8 @@ def main(argv=None):
     setup = _setup(args, parse_corruptions("all"))
     preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
     results = run_evaluation(args.model, setup, baseline=args.baseline, preprocessing=preprocessing,
-                             out=args.out, cache_dir=_cache_dir(args), verbose=args.verbose)
+                             out=args.out, cache_dir=_cache_dir(args), cache_budget_gb=_cache_budget_gb(args),
+                             verbose=args.verbose)
     corruptions = list(results["setup"]["corruptions"])
     print()
     print(to_markdown(*table1(results, corruptions, title="unnormalised CE (mean error % over severities)")))

@@ -71,7 +71,7 @@ def _pretrained_model(base, out, verbose):
 
 
 def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, severities=(1, 2, 3, 4, 5),
-                  cache_dir=corrupted_sets.DEFAULT_CACHE_DIR, strategy="auto", command=None, verbose=1) -> dict:
+                  cache_dir=None, strategy="auto", command=None, verbose=1) -> dict:
     """Trains every planned run (reusing finished ones), evaluates all models alike, writes the report.
 
     Args:
@@ -80,7 +80,8 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
         corruptions: the corruptions of the per-corruption methods (finetune*, ar2).
         out: the benchmark folder; runs go to OUT/runs, the evaluation to OUT/evaluation.
         evaluated: corruptions of the test sets (default: the 15 benchmark corruptions).
-        cache_dir: cache of generated corrupted test sets (None: memory only).
+        cache_dir: cache of generated corrupted test sets (opt-in; None: streamed, each set made once for all
+            models: `ar2_tf.evaluation.suite.run_evaluation`).
     """
     from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
 

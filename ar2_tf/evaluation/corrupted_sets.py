@@ -11,42 +11,34 @@ order. Problems with one corruption (a missing file, a count mismatch) raise a
 - `TFDSSource`: tfds `cifar10_corrupted`, config `<corruption>_<severity>`
   (always named: the builder's default config is brightness_1);
 - `ImageNetCSource`: ImageNet-C folders, `<corruption>/<severity>/<class>/*.JPEG`;
-- `GeneratedSource`: made from the clean test split with the project's
-  corruptions, stateless-seeded per batch (the noise of batch i at severity s
-  uses seed (seed + 1000·s, i), exactly as `ar2_tf.data.pipelines.corrupted_pipeline`
-  with the same batch size), and cached on disk under a key that hashes
-  everything the pixels depend on.
+- `GeneratedSource` (`ar2_tf.evaluation.generated_sets`): made from the clean
+  test split with the project's corruptions, streamed by default, cached on
+  disk within a budget on request.
+
+The CIFAR-C files are read with `generated_sets.npy_batches`, which releases
+each pass's memory maps.
 
 `open_corrupted_source` picks one from a `--corrupted-dir` value.
 """
 
 import glob
-import hashlib
-import json
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions
-from ar2_tf.data import seeds
 from ar2_tf.errors import UserError
+from ar2_tf.evaluation.generated_sets import (  # noqa: F401 (re-exported: the sources' one import)
+    DEFAULT_CACHE_BUDGET_GB,
+    DEFAULT_CACHE_DIR,
+    GeneratedSource,
+    corruption_code_version,
+    npy_batches,
+    split_fingerprint,
+)
 
-DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "ar2_tf", "corrupted_sets")
 _SEVERITIES = 5
-
-
-def _array_batches(images, labels, batch_size):
-    """Batches of in-memory or memory-mapped arrays, read slice by slice (no graph constants)."""
-    count = len(labels)
-
-    def generate():
-        for start in range(0, count, batch_size):
-            yield np.ascontiguousarray(images[start:start + batch_size]), labels[start:start + batch_size]
-
-    signature = (tf.TensorSpec((None, *images.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64))
-    return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
 def _check_known(corruption, severity):
@@ -67,7 +59,8 @@ class NumpyCSource:
         self.folder, self.limit = folder, limit
         self.description = {"kind": "cifar-c-npy", "folder": os.path.abspath(folder), "limit": limit}
 
-    def _load(self, corruption):
+    def _check(self, corruption):
+        """(images path, labels path, one label per image?, images per severity) of a checked corruption file."""
         path = os.path.join(self.folder, f"{corruption}.npy")
         if not os.path.exists(path):
             found = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(self.folder, "*.npy")))
@@ -80,7 +73,7 @@ class NumpyCSource:
             raise UserError(f"{labels_path!r} is missing; the CIFAR-C folder needs labels.npy next to the "
                             "corruption files.")
         images = np.load(path, mmap_mode="r", allow_pickle=False)
-        labels = np.load(labels_path, allow_pickle=False).astype(np.int64)
+        labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise UserError(f"{path!r} holds {images.dtype} {images.shape}; expected uint8 [5*N, H, W, 3].")
         if len(images) % _SEVERITIES:
@@ -91,15 +84,15 @@ class NumpyCSource:
             raise UserError(f"label/image count mismatch: {labels_path!r} has {len(labels)} labels but "
                             f"{path!r} has {len(images)} images ({per_severity} per severity); both files must "
                             "come from the same CIFAR-C release.")
-        return images, labels, per_severity
+        return path, labels_path, len(labels) == len(images), per_severity
 
     def batches(self, corruption, severity, batch_size):
         _check_known(corruption, severity)
-        images, labels, count = self._load(corruption)
+        path, labels_path, label_per_image, count = self._check(corruption)
         start = (int(severity) - 1) * count
         stop = start + min(count, self.limit or count)
-        labels = labels[start:stop] if len(labels) == len(images) else labels[:stop - start]
-        return _array_batches(images[start:stop], labels, batch_size)
+        return npy_batches(path, labels_path, start=start, stop=stop, label_start=start if label_per_image else 0,
+                             batch_size=batch_size)
 
 
 class TFDSSource:
@@ -165,172 +158,21 @@ class ImageNetCSource:
         return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
 
 
-def corruption_code_version() -> str:
-    """Hash of the corruption implementations, so a code change invalidates generated sets."""
-    digest = hashlib.sha256()
-    package = os.path.dirname(corruptions.__file__)
-    for path in sorted(glob.glob(os.path.join(package, "*.py"))):
-        with open(path, "rb") as file:
-            digest.update(os.path.basename(path).encode() + file.read())
-    try:
-        from importlib.metadata import version
-
-        digest.update(version("imagecorruptions-imaug").encode())
-    except Exception:  # the reference package is optional for the native backend
-        pass
-    return digest.hexdigest()[:16]
-
-
-def split_fingerprint(split, batch_size=1024):
-    """(sha256 of every clean image and label in order, image count): identifies a generated set's source."""
-    digest, count = hashlib.sha256(), 0
-    for images, labels in split.batch(batch_size).as_numpy_iterator():
-        digest.update(np.ascontiguousarray(images).tobytes())
-        digest.update(labels.astype(np.int64).tobytes())
-        count += len(labels)
-    if count == 0:
-        raise UserError("the clean test split is empty; nothing to corrupt.")
-    return digest.hexdigest()[:16], count
-
-
-class GeneratedSource:
-    """Corrupted sets made from the clean test split, cached on disk.
-
-    Args:
-        split: unbatched clean `(uint8 image, label)` pairs.
-        params, backend: see `ar2_tf.corruptions.corrupt`.
-        seed: base seed of the corruption noise.
-        cache_dir: folder of the cached `.npy` arrays; None keeps them in memory only.
-        verbose: progress bars while generating.
-    """
-
-    def __init__(self, split, *, params="cifar", backend="native", seed=0, cache_dir=DEFAULT_CACHE_DIR, verbose=1):
-        corruptions.check_choice("params", params, corruptions.PARAM_SETS)
-        corruptions.check_choice("backend", backend, corruptions.BACKENDS)
-        self.split, self.params, self.backend, self.seed = split, params, backend, int(seed)
-        self.cache_dir, self.verbose = cache_dir, verbose
-        self._memory = {}
-        self._source = None
-        self.description = {"kind": "generated", "params": params, "backend": backend, "seed": self.seed,
-                            "code": corruption_code_version()}
-
-    def source(self):
-        """(fingerprint, count) of the clean split, computed once."""
-        if self._source is None:
-            self._source = split_fingerprint(self.split)
-        return self._source
-
-    def size(self):
-        """Images per corrupted set."""
-        return self.source()[1]
-
-    def cache_key(self, corruption, severity) -> str:
-        """Hash of everything the corrupted pixels depend on."""
-        fields = {"corruption": corruption, "severity": int(severity), "params": self.params,
-                  "backend": self.backend, "seed": self.seed, "source": self.source()[0],
-                  "code": corruption_code_version(), "generation_batch": seeds.EVAL_BATCH_SIZE}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
-
-    def path(self, corruption, severity):
-        """The cache folder of one set (`images.npy`, `labels.npy`), or None without a cache."""
-        if self.cache_dir is None:
-            return None
-        return os.path.join(self.cache_dir, f"{corruption}-s{int(severity)}-{self.cache_key(corruption, severity)}")
-
-    def arrays(self, corruption, severity):
-        """(images, labels) of one corrupted set: memory-mapped from the cache, else generated (and cached)."""
-        _check_known(corruption, severity)
-        key = (corruption, int(severity))
-        if key in self._memory:
-            return self._memory[key]
-        folder = self.path(corruption, severity)
-        if folder is None:
-            self._memory = {key: self._generate(corruption, int(severity), None)}  # one set at a time
-            return self._memory[key]
-        if not os.path.exists(os.path.join(folder, "labels.npy")):
-            self._generate(corruption, int(severity), folder)
-        return (np.load(os.path.join(folder, "images.npy"), mmap_mode="r", allow_pickle=False),
-                np.load(os.path.join(folder, "labels.npy"), allow_pickle=False))
-
-    def prepare(self, corruption_names, severities):
-        """Generates (and caches) every missing set up front; a set that fails is left to `batches` to report."""
-        for corruption in corruption_names:
-            for severity in severities:
-                try:
-                    self.arrays(corruption, severity)
-                except (UserError, tf.errors.OpError):
-                    break
-
-    def _generate(self, corruption, severity, folder):
-        """Corrupts the clean split batch by batch; streams into `folder` (atomically) or returns arrays."""
-
-        def corrupt_batch(index, batch):
-            images, labels = batch
-            noise_seed = seeds.evaluation_noise_seed(self.seed, severity, index)
-            corrupted = corruptions.corrupt(images, corruption, severity, noise_seed,
-                                            params=self.params, backend=self.backend)
-            return corrupted, labels
-
-        batches = self.split.batch(seeds.EVAL_BATCH_SIZE).enumerate()
-        batches = batches.map(corrupt_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        count = self.source()[1]
-        bar = _progbar(count, f"generating {corruption} s{severity}", self.verbose)
-        temporary = f"{folder}.{os.getpid()}.tmp" if folder else None
-        images, labels, start = None, np.empty(count, np.int64), 0
-        for corrupted, label in batches.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-            if images is None:
-                shape = (count, *corrupted.shape[1:])
-                if temporary:
-                    os.makedirs(temporary, exist_ok=True)
-                    images = np.lib.format.open_memmap(os.path.join(temporary, "images.npy"), "w+", np.uint8, shape)
-                else:
-                    images = np.empty(shape, np.uint8)
-            images[start:start + len(label)] = corrupted
-            labels[start:start + len(label)] = label
-            start += len(label)
-            if bar:
-                bar.add(len(label))
-        if start != count:
-            raise RuntimeError(f"the clean split changed while generating: {start} images, expected {count}")
-        if not temporary:
-            return images, labels
-        images.flush()
-        del images
-        np.save(os.path.join(temporary, "labels.npy"), labels)
-        try:
-            os.replace(temporary, folder)  # atomic: a crash never leaves a half-written set under the key
-        except OSError:  # another process cached the same set first
-            shutil.rmtree(temporary, ignore_errors=True)
-        return None
-
-    def batches(self, corruption, severity, batch_size):
-        images, labels = self.arrays(corruption, severity)
-        return _array_batches(images, labels, batch_size)
-
-
-def _progbar(target, title, verbose):
-    if not verbose:
-        return None
-    import keras
-
-    print(title)
-    return keras.utils.Progbar(target, verbose=verbose)
-
-
 def open_corrupted_source(corrupted_dir, *, clean_split, dataset, class_names=None, image_size=None, params,
-                          backend="native", seed=0, cache_dir=DEFAULT_CACHE_DIR, limit=None, verbose=1):
+                          backend="native", seed=0, cache_dir=None, cache_budget_gb=DEFAULT_CACHE_BUDGET_GB,
+                          limit=None, verbose=1):
     """The source a `--corrupted-dir` value names.
 
     Args:
         corrupted_dir: None (generate from `clean_split`), "tfds" or "tfds:DATA_DIR" (cifar10 only),
             a CIFAR-C folder of .npy files, or an ImageNet-C folder.
         clean_split, dataset, class_names, image_size: the clean test data and what it is.
-        params, backend, seed, cache_dir, verbose: generation settings (see `GeneratedSource`).
+        params, backend, seed, cache_dir, cache_budget_gb, verbose: generation settings (see `GeneratedSource`).
         limit: first images per severity of an official set (matches `--test-size`).
     """
     if corrupted_dir is None:
         return GeneratedSource(clean_split, params=params, backend=backend, seed=seed, cache_dir=cache_dir,
-                               verbose=verbose)
+                               cache_budget_gb=cache_budget_gb, verbose=verbose)
     if corrupted_dir == "tfds" or corrupted_dir.startswith("tfds:"):
         if dataset != "cifar10":
             raise UserError(f"tfds has corrupted test sets for cifar10 only (cifar10_corrupted), not {dataset!r}; "

@@ -3,10 +3,10 @@
 The before/after report of a repair run (`corruption_errors`): clean error and
 the error at each severity of the target corruption, on identical corrupted
 images for every model (see `ar2_tf.data.pipelines.corrupted_pipeline`). The benchmark
-(`benchmark_errors`): the error at every (corruption, severity) of a
+of one model (`benchmark_errors`): the error at every (corruption, severity) of a
 corrupted-set source (see `ar2_tf.evaluation.corrupted_sets`), one cell at a time, so a
 caller can save each result as it comes and a failing corruption does not
-lose the others.
+lose the others; `ar2_tf.evaluation.multi_model` runs many models in the same pass.
 """
 
 import weakref
@@ -16,21 +16,16 @@ import tensorflow as tf
 from ar2_tf.data.pipelines import clean_pipeline, corrupted_pipeline
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
-from ar2_tf.errors import UserError
+from ar2_tf.evaluation.multi_model import ErrorCounter, evaluate_cells
 
-_COUNTERS = weakref.WeakKeyDictionary()  # one compiled error counter per classifier
+# One compiled counter per classifier (of already preprocessed batches). The counter holds its classifier
+# weakly: a value that referenced its key strongly would keep every model ever evaluated alive.
+_COUNTERS = weakref.WeakKeyDictionary()
 
 
 def _error_counter(classifier):
     if classifier not in _COUNTERS:
-
-        @tf.function(reduce_retracing=True)
-        def count(images, labels):
-            predicted = tf.argmax(classifier(images, training=False), axis=-1)
-            wrong = tf.reduce_sum(tf.cast(predicted != tf.cast(labels, predicted.dtype), tf.int64))
-            return wrong, tf.shape(labels, out_type=tf.int64)[0]
-
-        _COUNTERS[classifier] = count
+        _COUNTERS[classifier] = ErrorCounter(classifier)
     return _COUNTERS[classifier]
 
 
@@ -71,9 +66,9 @@ def preprocessed(batches, preprocessing):
         tf.data.AUTOTUNE)
 
 
-def benchmark_errors(classifier, source, *, corruptions, severities, preprocessing, batch_size=EVAL_BATCH_SIZE, done=None,
-                     on_result=None, verbose=1) -> dict:
-    """Error (in %) at every (corruption, severity) of a corrupted-set source.
+def benchmark_errors(classifier, source, *, corruptions, severities, preprocessing, batch_size=EVAL_BATCH_SIZE,
+                     done=None, on_result=None, verbose=1) -> dict:
+    """Error (in %) at every (corruption, severity) of a corrupted-set source, for one model.
 
     Args:
         classifier: a Keras classifier (loaded once for all corruptions).
@@ -89,48 +84,18 @@ def benchmark_errors(classifier, source, *, corruptions, severities, preprocessi
         {"errors": {corruption: {"1": error, ...}}, "failed": {corruption: message}}.
         A corruption whose data is missing or broken is reported in "failed" and the others go on.
     """
-    errors = {c: dict(done.get(c, {})) for c in corruptions} if done else {c: {} for c in corruptions}
+    errors = {c: dict((done or {}).get(c, {})) for c in corruptions}
     failed = {}
-    for corruption in corruptions:
-        todo = [s for s in severities if str(s) not in errors[corruption]]
-        if not todo:
-            continue
-        size = getattr(source, "size", lambda: None)()
-        bar = _Progress(corruption, size * len(todo) if size else None, verbose)
-        try:
-            for severity in todo:
-                batches = preprocessed(source.batches(corruption, severity, batch_size), preprocessing)
-                error = error_rate(classifier, batches, progress=bar.add)
-                errors[corruption][str(severity)] = error
-                if on_result:
-                    on_result(corruption, severity, error)
-        except (UserError, tf.errors.OpError, OSError) as problem:
-            failed[corruption] = str(problem).strip().splitlines()[0] if str(problem).strip() else repr(problem)
-            if on_result:
-                on_result(corruption, None, failed[corruption])
-        bar.finish(errors[corruption], failed.get(corruption))
+
+    def record(_, corruption, severity, value):
+        if severity is None:
+            failed[corruption] = value
+        else:
+            errors[corruption][str(severity)] = value
+        if on_result:
+            on_result(corruption, severity, value)
+
+    evaluate_cells({"model": ErrorCounter(classifier, preprocessing)}, source, corruptions=corruptions,
+                   severities=severities, batch_size=batch_size, done={"model": errors}, on_result=record,
+                   verbose=verbose)
     return {"errors": {c: e for c, e in errors.items() if e}, "failed": failed}
-
-
-class _Progress:
-    """One Keras progress bar per corruption, counting images; ends with the errors per severity."""
-
-    def __init__(self, title, target, verbose):
-        self.bar = None
-        if verbose:
-            import keras
-
-            print(title)
-            self.bar = keras.utils.Progbar(target, verbose=verbose, unit_name="image")
-        self.seen = 0
-
-    def add(self, count):
-        self.seen += count
-        if self.bar:
-            self.bar.update(self.seen)
-
-    def finish(self, errors, failure):
-        if self.bar:
-            self.bar.update(self.seen, finalize=True)
-            line = "  ".join(f"s{s} {e:.1f}" for s, e in errors.items())
-            print(f"  error (%): {line}" + (f"  FAILED: {failure}" if failure else ""))

@@ -1,8 +1,10 @@
 """The corruption benchmark for a set of models: what `python -m ar2_tf.evaluate` runs.
 
 `run_evaluation` loads each model once, measures its clean error and its error
-at every (corruption, severity) of one corrupted-set source, and writes to
-`out`:
+at every (corruption, severity) of one corrupted-set source, reading each test
+set once for all the models (`ar2_tf.evaluation.multi_model`; generated sets
+are streamed unless a cache folder is given, see
+`ar2_tf.evaluation.generated_sets`), and writes to `out`:
 
 - `evaluation.json`: the setup, and per model the raw errors, failed
   corruptions and every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`).
@@ -26,7 +28,7 @@ from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
-from ar2_tf.evaluation.error_rates import benchmark_errors, clean_pipeline, error_rate
+from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
 from ar2_tf.files import write_json_atomic
 from ar2_tf.runs import models
 from ar2_tf.runs.folder import MODEL, RunFolder
@@ -34,7 +36,6 @@ from ar2_tf.runs.folder import MODEL, RunFolder
 RESULTS_FILE = "evaluation.json"
 # Setup fields that select cells without changing any cell's value.
 _CELL_INDEPENDENT = ("corruptions", "severities")
-# Preprocessing of a bare model file when neither --preprocessing nor a run report says.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,8 +150,13 @@ def _load_results(path, setup_record):
 
 
 def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, preprocessing=None, out=None,
-                   cache_dir=corrupted_sets.DEFAULT_CACHE_DIR, verbose=1) -> dict:
+                   cache_dir=None, cache_budget_gb=corrupted_sets.DEFAULT_CACHE_BUDGET_GB, verbose=1) -> dict:
     """Evaluates every model on the corruption benchmark; returns (and writes to `out`) the results.
+
+    Every model is loaded once, then each test set is read once for all of
+    them: one pass over the clean images, then one per (corruption, severity),
+    each batch given to every model that still misses that cell
+    (`ar2_tf.evaluation.multi_model`).
 
     Args:
         model_paths: model files or run folders.
@@ -158,7 +164,8 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         baseline: a model file or run folder to normalise CE by (evaluated too).
         preprocessing: override every model's preprocessing.
         out: results folder (None: write nothing).
-        cache_dir: where generated corrupted sets are cached (None: memory only).
+        cache_dir: where generated corrupted sets are cached (opt-in); None streams them (nothing written).
+        cache_budget_gb: disk the cached sets of this evaluation may take (refused with a UserError above it).
 
     Raises:
         UserError: bad input; or, after all results are written, the corruptions that failed.
@@ -172,7 +179,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
     specs = _unique_labels(specs)
     base_label = specs[0].label if base_spec else None
     setup = setup.resolve(specs)
-    source_data, source = _open_data(setup, cache_dir, verbose)
+    source_data, source = _open_data(setup, cache_dir, cache_budget_gb, verbose)
     setup_record = {**json.loads(json.dumps(dataclasses.asdict(setup))), "source": source.description}
     path = os.path.join(out, RESULTS_FILE) if out else None
     if out:
@@ -186,7 +193,8 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         if path:
             write_json_atomic(path, results)
 
-    measured = {}  # model file -> entry: a baseline also passed as --model is evaluated once
+    measured = {}  # (model file, preprocessing) -> entry: a baseline also passed as --model is evaluated once
+    twins = []  # (entry, the entry it shares its measurements with)
     for spec in specs:
         entry = previous.get(spec.label, {})
         if entry.get("fingerprint") != spec.fingerprint:
@@ -194,14 +202,16 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config,
                      preprocessing=preprocessing or spec.preprocessing or default_preprocessing(spec.path,
                                                                                                  setup.dataset))
-        twin = measured.get(os.path.abspath(spec.path))
-        if twin is not None and twin["preprocessing"] == entry["preprocessing"]:
-            entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
+        key = (os.path.abspath(spec.path), entry["preprocessing"])
+        if key in measured:
+            twins.append((entry, measured[key]))
         else:
             entry.update(errors=entry.get("errors", {}), failed={})
-            results["models"][spec.label] = entry
-            _evaluate_one(spec, entry, setup, source, source_data, save, verbose)
-        results["models"][spec.label] = measured[os.path.abspath(spec.path)] = entry
+            measured[key] = entry
+        results["models"][spec.label] = entry
+    _measure(measured, setup, source, source_data, save, verbose)
+    for entry, twin in twins:
+        entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
     _summarize(results, setup)
     failed = {f"{label}: {c}": m for label, e in results["models"].items() for c, m in e["failed"].items()}
     results["complete"] = not failed
@@ -215,14 +225,14 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
     return results
 
 
-def _open_data(setup, cache_dir, verbose):
-    """The clean test split and the corrupted-set source; generated sets are made (and cached) up front."""
+def _open_data(setup, cache_dir, cache_budget_gb, verbose):
+    """The clean test split and the corrupted-set source; cached sets are made up front (within the budget)."""
     source_data = load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size, setup.seed)
     source = corrupted_sets.open_corrupted_source(
         setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
         image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,
-        cache_dir=cache_dir, limit=setup.test_size, verbose=verbose)
-    if hasattr(source, "prepare") and cache_dir is not None:
+        cache_dir=cache_dir, cache_budget_gb=cache_budget_gb, limit=setup.test_size, verbose=verbose)
+    if hasattr(source, "prepare"):
         source.prepare(setup.corruptions, setup.severities)
     return source_data, source
 
@@ -241,28 +251,42 @@ def _summarize(results, setup):
                                              alexnet=setup.dataset == "imagenet")
 
 
-def _evaluate_one(spec, entry, setup, source, source_data, save, verbose):
-    """Clean and corrupted errors of one model into `entry`, saving after each result."""
-    classifier = models.load_model_file(spec.path)
-    models.check_compatible(classifier, source_data.num_classes, source_data.image_shape)
+def _measure(entries, setup, source, source_data, save, verbose):
+    """Clean and corrupted errors of every model into its entry, each test set read once for all models.
+
+    Args:
+        entries: {key: entry} of the models to measure (each model file + preprocessing once).
+        save: called after each result, so an interrupted evaluation keeps what it measured.
+    """
+    classifiers, counters, titles = {}, {}, {}
+    for key, entry in entries.items():  # every model loaded once, before the first pass
+        classifiers[key] = models.load_model_file(entry["source"])
+        models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
+        counters[key] = ErrorCounter(classifiers[key], entry["preprocessing"])
+        titles[key] = os.path.basename(entry["source"]) + f" ({entry['preprocessing']})"
     if verbose:
-        print(f"\n== {spec.label} ({spec.path}), preprocessing {entry['preprocessing']}")
-    if "clean" not in entry:
-        entry["clean"] = error_rate(classifier, clean_pipeline(
-            source_data.test, batch_size=setup.batch_size, preprocessing=entry["preprocessing"]))
+        print(f"\n== {len(entries)} model(s): " + ", ".join(titles.values()))
+    clean = {key: counters[key] for key, entry in entries.items() if "clean" not in entry}
+    if clean:
+        counts, failed = count_errors(source_data.test.batch(setup.batch_size).prefetch(2), clean)
+        if failed:
+            key, message = next(iter(failed.items()))
+            raise UserError(f"{entries[key]['source']} failed on the clean test images: {message}")
+        for key, (wrong, total) in counts.items():
+            entries[key]["clean"] = 100.0 * wrong / total
         save()
 
-    def on_result(corruption, severity, value):
+    def on_result(key, corruption, severity, value):
         if severity is None:
-            entry["failed"][corruption] = value
+            entries[key]["failed"][corruption] = value
         else:
-            entry["errors"].setdefault(corruption, {})[str(severity)] = value
+            entries[key]["errors"].setdefault(corruption, {})[str(severity)] = value
         save()
 
-    benchmark_errors(classifier, source, corruptions=setup.corruptions, severities=setup.severities,
-                     preprocessing=entry["preprocessing"], batch_size=setup.batch_size, done=entry["errors"],
-                     on_result=on_result, verbose=verbose)
+    evaluate_cells(counters, source, corruptions=setup.corruptions, severities=setup.severities,
+                   batch_size=setup.batch_size, done={key: entry["errors"] for key, entry in entries.items()},
+                   on_result=on_result, titles=titles, verbose=verbose)
     wanted = {str(s) for s in setup.severities}
-    errors = {c: {s: e for s, e in entry["errors"].get(c, {}).items() if s in wanted} for c in setup.corruptions}
-    entry["errors"] = {c: cells for c, cells in errors.items() if cells}
-
+    for entry in entries.values():
+        errors = {c: {s: e for s, e in entry["errors"].get(c, {}).items() if s in wanted} for c in setup.corruptions}
+        entry["errors"] = {c: cells for c, cells in errors.items() if cells}

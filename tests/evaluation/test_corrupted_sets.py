@@ -196,3 +196,85 @@ def test_generated_sets_equal_the_run_reports_corrupted_pipeline():
     errors = corruption_errors(model, split, corruption="gaussian_noise", severities=(4,), preprocessing="unit",
                                seed=5)
     assert errors["corrupted"]["4"] == pytest.approx(100.0 * np.mean(predicted != labels))
+
+
+# --- Streaming (the default) against the opt-in cache -----------------------------------------------------------
+
+def _demo_split(count):
+    from ar2_tf.data.sources import load_dataset
+
+    return load_dataset("demo", None, 1, count).test
+
+
+def test_streamed_and_cached_sets_give_the_same_error_counts_bit_for_bit(tmp_path):
+    """Over more than one generation batch and an inference batch size that is not the generation's, so the
+    seed of every batch (seeds.evaluation_noise_seed) and the re-batching both matter."""
+    from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors
+    from tests.helpers import trained_tiny_classifier
+
+    split = _demo_split(EVAL_BATCH_SIZE + 60)
+    counter = ErrorCounter(model := trained_tiny_classifier(0), "unit")
+    streamed = corrupted_sets.GeneratedSource(split, seed=2, cache_dir=None, verbose=0)
+    cached = corrupted_sets.GeneratedSource(split, seed=2, cache_dir=str(tmp_path), verbose=0)
+    for corruption, severity in (("gaussian_noise", 5), ("contrast", 3)):
+        counts = [count_errors(source.batches(corruption, severity, batch_size=100), {"m": counter})[0]["m"]
+                  for source in (streamed, cached)]
+        assert counts[0] == counts[1] and counts[0][1] == EVAL_BATCH_SIZE + 60
+        clean = count_errors(split.batch(100), {"m": counter})[0]["m"]
+        assert counts[0] != clean  # the counts are of corrupted images: the model's errors move with them
+        pixels = [_collect(source.batches(corruption, severity, batch_size=100))[0] for source in (streamed, cached)]
+        np.testing.assert_array_equal(pixels[0], pixels[1])
+    assert model is not None
+    assert len(os.listdir(tmp_path)) == 2  # only the cached source wrote anything
+
+
+def test_streaming_is_the_default_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = corrupted_sets.open_corrupted_source(None, clean_split=_demo_split(20), dataset="demo", params="cifar",
+                                                  verbose=0)
+    monkeypatch.setattr(corrupted_sets.GeneratedSource, "_generate", lambda *a: pytest.fail("wrote a set"))
+    source.prepare(["fog"], [1, 2])
+    images, labels = _collect(source.batches("fog", 2, batch_size=8))
+    assert images.shape == (20, 32, 32, 3) and images.dtype == np.uint8 and len(labels) == 20
+    assert source.cache_dir is None and os.listdir(tmp_path) == []
+
+
+def test_cache_over_its_budget_is_refused_up_front_with_the_size_and_the_fix(tmp_path):
+    source = corrupted_sets.GeneratedSource(_demo_split(100), cache_dir=str(tmp_path / "cache"),
+                                            cache_budget_gb=0.001, verbose=0)
+    set_bytes = 100 * (32 * 32 * 3 + 8)
+    assert source.set_bytes() == set_bytes
+    source.check_budget(["fog"], [1, 2, 3])  # 0.9 MB: within 1 MB
+    with pytest.raises(UserError) as error:
+        source.prepare(["fog", "snow"], [1, 2, 3, 4, 5])
+    message = str(error.value)
+    assert "\n" not in message and "10 corrupted set(s) of 100 images would take 0.0 GB" in message
+    assert "over the cache budget of 0.001 GB" in message
+    assert "leave out --cache-dir to stream them" in message and "--cache-budget-gb 1" in message
+    assert not os.path.exists(tmp_path / "cache")  # refused before anything was written
+
+
+def test_a_pass_releases_its_memory_maps(tmp_path):
+    """What kept ~30 MB per pass resident: a tf.data generator closing over a memory map (tf.data keeps the
+    generator's function registered), or a tensor made from a view of the map. The readers open their files
+    inside the generator and yield copies."""
+    import gc
+
+    def mapped(path):
+        with open("/proc/self/maps") as maps:
+            return any(os.path.realpath(path) in line for line in maps)
+
+    source = corrupted_sets.GeneratedSource(_demo_split(30), cache_dir=str(tmp_path / "cache"), verbose=0)
+    source.prepare(["brightness"], [1])
+    _write_cifar_c(tmp_path / "cifar_c", per_severity=6)
+    cifar_c = corrupted_sets.NumpyCSource(str(tmp_path / "cifar_c"))
+    for path, open_set in ((os.path.join(source.path("brightness", 1), "images.npy"),
+                            lambda: source.batches("brightness", 1, 8)),
+                           (str(tmp_path / "cifar_c" / "fog.npy"), lambda: cifar_c.batches("fog", 2, 4))):
+        for _ in range(2):
+            batches = open_set()
+            during = [mapped(path) for _ in batches]
+            assert during[0]  # read through a map while the pass runs
+            del batches
+        gc.collect()
+        assert not mapped(path), path

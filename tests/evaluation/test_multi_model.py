@@ -1,0 +1,90 @@
+"""Many models in one pass: per-model preprocessing from one uint8 batch, failures kept per model, no model
+kept alive by its counter."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ar2_tf.data.preprocessing import get_preprocessor
+from ar2_tf.evaluation import corrupted_sets
+from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
+from tests.helpers import trained_tiny_classifier
+
+
+@pytest.fixture(scope="module")
+def classifiers():
+    return [trained_tiny_classifier(0), trained_tiny_classifier(1)]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from ar2_tf.data.demo import load_demo
+
+    _, _, images, labels = load_demo(train_size=1, test_size=90, seed=1)
+    return images, labels.astype(np.int64)
+
+
+def _wrong(classifier, images, labels, preprocessing):
+    predicted = np.argmax(classifier(get_preprocessor(preprocessing)(images), training=False), axis=-1)
+    return int(np.sum(predicted != labels))
+
+
+def test_each_model_preprocesses_the_shared_uint8_batch_its_own_way(classifiers, demo):
+    images, labels = demo
+    batches = tf.data.Dataset.from_tensor_slices(demo).batch(32)
+    counters = {"unit": ErrorCounter(classifiers[0], "unit"), "tf": ErrorCounter(classifiers[0], "tf"),
+                "other": ErrorCounter(classifiers[1], "unit")}
+    seen = []
+    counts, failed = count_errors(batches, counters, progress=seen.append)
+    assert failed == {} and seen == [32, 32, 26]
+    assert counts == {"unit": (_wrong(classifiers[0], images, labels, "unit"), 90),
+                      "tf": (_wrong(classifiers[0], images, labels, "tf"), 90),
+                      "other": (_wrong(classifiers[1], images, labels, "unit"), 90)}
+    assert counts["unit"] != counts["tf"]  # the same model, two preprocessings: two different results
+
+
+def test_a_model_that_fails_leaves_the_pass_and_the_others_go_on(classifiers, demo):
+    def broken(images, labels):
+        raise tf.errors.InvalidArgumentError(None, None, "Matrix size-incompatible: In[0]: [32,12]\nmore lines")
+
+    counts, failed = count_errors(tf.data.Dataset.from_tensor_slices(demo).batch(32),
+                                  {"good": ErrorCounter(classifiers[0], "unit"), "bad": broken})
+    assert failed == {"bad": "Matrix size-incompatible: In[0]: [32,12]"}
+    assert counts == {"good": (_wrong(classifiers[0], *demo, "unit"), 90)}
+
+
+def test_cells_skip_what_is_done_and_a_failing_source_fails_that_corruption_for_every_model(tmp_path, classifiers,
+                                                                                            demo):
+    images, labels = demo
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 256, (5 * 90, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "contrast.npy", stack)
+    np.save(tmp_path / "labels.npy", labels)
+    source = corrupted_sets.NumpyCSource(str(tmp_path))
+    counters = {0: ErrorCounter(classifiers[0], "unit"), 1: ErrorCounter(classifiers[1], "unit")}
+    reads, results = [], []
+    batches = source.batches
+    source.batches = lambda c, s, b: reads.append((c, s)) or batches(c, s, b)
+    evaluate_cells(counters, source, corruptions=("fog", "contrast"), severities=(1, 2), batch_size=64,
+                   done={0: {"contrast": {"1": 50.0}}}, on_result=lambda *r: results.append(r), verbose=0)
+    assert reads == [("fog", 1), ("contrast", 1), ("contrast", 2)]  # each set read once for both models
+    assert [r[:3] for r in results if r[2] is None] == [(0, "fog", None), (1, "fog", None)]
+    assert "fog.npy" in results[0][3] and "is missing" in results[0][3]
+    measured = {(key, c, s): e for key, c, s, e in results if s is not None}
+    assert set(measured) == {(1, "contrast", 1), (0, "contrast", 2), (1, "contrast", 2)}
+    second = stack[90:180]
+    assert measured[(0, "contrast", 2)] == pytest.approx(100 * _wrong(classifiers[0], second, labels, "unit") / 90)
+    assert measured[(1, "contrast", 2)] == pytest.approx(100 * _wrong(classifiers[1], second, labels, "unit") / 90)
+
+
+def test_a_counter_does_not_keep_its_model_alive(demo):
+    classifier = trained_tiny_classifier(2, epochs=1)
+    counter = ErrorCounter(classifier, "unit")
+    assert int(counter(*[tf.constant(a[:8]) for a in demo])[1]) == 8
+    alive = weakref.ref(classifier)
+    del classifier
+    gc.collect()
+    assert alive() is None, "the compiled counter kept the model (and its weights) alive"
