@@ -155,3 +155,70 @@ def test_imagenet_c_folder_gets_alexnet_normalisation(tmp_path):
     assert entry["summary"]["alexnet"]["ce"]["fog"] == pytest.approx(
         100 * (fog["1"] + fog["2"]) / (67.474 + 76.05))
     assert (out / "table1_alexnet.md").exists() and (out / "table1_alexnet_relative.csv").exists()
+
+
+def _by_hand(model_path, corruption, severity, preprocess):
+    """`_errors_by_hand` with any preprocessing function."""
+    import keras
+
+    model = keras.saving.load_model(model_path, compile=False)
+    images, labels = next(iter(load_dataset("demo", None, 1, TEST_SIZE).test.batch(1000)))
+    images = corrupt(images, corruption, severity, tf.constant([1000 * severity, 0], tf.int64))
+    predicted = np.argmax(model(preprocess(tf.cast(images, tf.float32)), training=False), axis=-1)
+    return 100.0 * np.mean(predicted != labels.numpy())
+
+
+def test_all_models_share_one_pass_per_set_each_with_its_own_preprocessing(models, tmp_path, monkeypatch):
+    """Streamed by default: each corrupted set is generated once for every model, and the errors equal
+    those of each model evaluated alone."""
+    import keras
+
+    from ar2_tf.evaluation.generated_sets import GeneratedSource
+    from tests.helpers import write_run
+
+    run = write_run(tmp_path / "run_tf", keras.saving.load_model(models[1], compile=False), preprocessing="tf",
+                    dataset="demo", corruption="brightness", method="finetune")
+    made = []
+    stream = GeneratedSource.stream
+    monkeypatch.setattr(GeneratedSource, "stream", lambda self, c, s: made.append((c, s)) or stream(self, c, s))
+    monkeypatch.setattr(GeneratedSource, "_generate", lambda *a: pytest.fail("wrote a set without --cache-dir"))
+    common = ["--dataset", "demo", "--corruptions", "gaussian_noise,brightness", "--severities", "1,3",
+              "--test-size", str(TEST_SIZE)]
+    _run(["--model", models[0], "--model", models[1], "--model", run, "--baseline", models[0],
+          "--out", str(tmp_path / "together")] + common)
+    assert made == [("gaussian_noise", 1), ("gaussian_noise", 3), ("brightness", 1), ("brightness", 3)]
+    together = json.load(open(tmp_path / "together" / "evaluation.json"))["models"]
+    assert together["finetune:brightness"]["preprocessing"] == "tf"
+    assert together["finetune:brightness"]["errors"]["gaussian_noise"]["3"] == pytest.approx(
+        _by_hand(models[1], "gaussian_noise", 3, lambda x: x / 127.5 - 1))
+    assert together["tiny1"]["errors"]["gaussian_noise"]["3"] == pytest.approx(
+        _by_hand(models[1], "gaussian_noise", 3, lambda x: x / 255.0))
+    for label, path in (("tiny0", models[0]), ("tiny1", models[1]), ("finetune:brightness", run)):
+        out = tmp_path / f"alone_{label.replace(':', '_')}"
+        _run(["--model", path, "--out", str(out)] + common)
+        alone = json.load(open(out / "evaluation.json"))["models"][label]
+        assert (alone["clean"], alone["errors"]) == (together[label]["clean"], together[label]["errors"])
+    assert together["tiny0 (baseline)"]["errors"] == together["tiny0"]["errors"]  # one file: measured once
+
+
+def test_streamed_and_cached_evaluations_write_identical_errors(models, cache, tmp_path):
+    common = ["--model", models[0], "--model", models[1], "--dataset", "demo", "--corruptions",
+              "gaussian_noise,contrast", "--severities", "2,5", "--test-size", str(TEST_SIZE)]
+    _run(common + ["--out", str(tmp_path / "streamed")])
+    _run(common + ["--out", str(tmp_path / "cached"), "--cache-dir", cache])
+    streamed, cached = (json.load(open(tmp_path / name / "evaluation.json"))["models"]
+                        for name in ("streamed", "cached"))
+    for label in ("tiny0", "tiny1"):
+        assert streamed[label]["errors"] == cached[label]["errors"] and streamed[label]["clean"] == cached[label]["clean"]
+    assert len(streamed["tiny0"]["errors"]) == 2
+
+
+def test_a_cache_over_budget_is_one_clear_line_and_status_2(models, tmp_path, capsys):
+    status = run_main(main, ["--model", models[0], "--dataset", "demo", "--corruptions", "fog,snow",
+                             "--test-size", str(TEST_SIZE), "--cache-dir", str(tmp_path / "cache"),
+                             "--cache-budget-gb", "0.0001", "--verbose", "0"])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and "\n" not in error and "Traceback" not in error
+    assert "caching 10 corrupted set(s) of 40 images would take 1.2 MB" in error
+    assert "over the cache budget of 0.0001 GB; leave out --cache-dir to stream them" in error
+    assert not os.path.exists(tmp_path / "cache")

@@ -158,12 +158,13 @@ class GeneratedSource:
     def check_budget(self, corruption_names, severities):
         """Raises a `UserError` if caching these sets would take more than the budget."""
         count = len(corruption_names) * len(severities)
-        needed = count * self.set_bytes() / _GB
-        if needed > self.cache_budget_gb:
-            raise UserError(f"caching {count} corrupted set(s) of {self.size()} images would take {needed:.1f} GB in "
+        needed = count * self.set_bytes()
+        if needed > self.cache_budget_gb * _GB:
+            shown = f"{needed / _GB:.1f} GB" if needed >= _GB else f"{needed / 1e6:.1f} MB"
+            raise UserError(f"caching {count} corrupted set(s) of {self.size()} images would take {shown} in "
                             f"{self.cache_dir}, over the cache budget of {self.cache_budget_gb:g} GB; leave out "
                             f"--cache-dir to stream them (nothing is written), or pass --cache-budget-gb "
-                            f"{math.ceil(needed)}.")
+                            f"{math.ceil(needed / _GB)}.")
 
     def prepare(self, corruption_names, severities):
         """Checks the budget, then caches every missing set up front; a set that fails is left to `batches`.
