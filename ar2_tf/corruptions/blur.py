@@ -42,30 +42,36 @@ def _glass_shuffle(x, max_delta: int, iterations: int, seed):
     x[h', w'] into x[h, w] and leaves x[h', w'] unchanged: a sequential copy, not a permutation.
     So pixel p ends with the original pixel at its target t, unless t was visited before p
     (t later in raster order), in which case it ends with t's final pixel. Pointer jumping
-    resolves those chains for all pixels at once.
+    finds the end of those chains for all pixels at once; the iterations compose as index maps,
+    and the image moves once.
     """
     batch, height, width = tf.shape(x)[0], x.shape[1], x.shape[2]
+    size = height * width
     hh, ww = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     visited = ((hh > max_delta) & (hh <= height - max_delta) & (ww > max_delta) & (ww <= width - max_delta))
     here = tf.constant((hh * width + ww).reshape(1, -1), tf.int32)
     visited_flat = tf.constant(visited.reshape(1, -1))
-    flat = tf.reshape(x, [batch, height * width, x.shape[3]])
+    first = tf.range(batch)[:, None] * size  # each image's offset in the flattened batch
+    sources = None
     for step in range(iterations):
-        offset = tf.random.stateless_uniform([batch, height * width, 2], tf.random.experimental.stateless_fold_in(
+        offset = tf.random.stateless_uniform([batch, size, 2], tf.random.experimental.stateless_fold_in(
             seed, step), -max_delta, max_delta, dtype=tf.int32)
-        target = tf.where(visited_flat, here + offset[..., 0] * width + offset[..., 1], here)
-        chained = visited_flat & tf.gather(visited_flat[0], target) & (target > here)
-        link = tf.where(chained, target, -1)
+        source = tf.where(visited_flat, here + offset[..., 0] * width + offset[..., 1], here)
+        if max_delta > 1:  # with offsets in {-1, 0} no target comes later in raster order: no chains
+            target = source
+            chained = visited_flat & tf.gather(visited_flat[0], target) & (target > here)
+            # Each pixel's next pixel on its chain (itself at a chain's end), as flat indices into the batch.
+            parent = tf.reshape(tf.where(chained, target, here) + first, [-1])
 
-        def jump(source, link):
-            follow = link >= 0
-            safe = tf.maximum(link, 0)
-            return (tf.where(follow, tf.gather(source, safe, batch_dims=1), source),
-                    tf.where(follow, tf.gather(link, safe, batch_dims=1), link))
+            def jump(parent, _):
+                grand = tf.gather(parent, parent)
+                return grand, tf.reduce_any(grand != parent)
 
-        source, _ = tf.while_loop(lambda _, link: tf.reduce_any(link >= 0), jump, (target, link))
-        flat = tf.gather(flat, source, batch_dims=1)
-    return tf.reshape(flat, tf.shape(x))
+            end, _ = tf.while_loop(lambda _, moved: moved, jump, (parent, tf.constant(True)))
+            source = tf.reshape(tf.gather(tf.reshape(target, [-1]), end), [batch, size])
+        sources = source if sources is None else tf.gather(sources, source, batch_dims=1)
+    flat = tf.reshape(x, [batch, size, x.shape[3]])
+    return tf.reshape(tf.gather(flat, sources, batch_dims=1), tf.shape(x))
 
 
 def glass_blur(x, severity, seed, params):

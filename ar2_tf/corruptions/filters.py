@@ -122,10 +122,27 @@ def gaussian_blur(x, sigmas, severity, mode: str = "nearest", truncate: float = 
     static = static_severity(severity)
     if static is not None and gaussian_taps(sigmas[static - 1], truncate).size == 1:
         return x
+    if static is not None and gaussian_taps(sigmas[static - 1], truncate).size <= _DIRECT_MAX_TAPS:
+        taps = gaussian_taps(sigmas[static - 1], truncate)
+        return conv1d(conv1d(x, taps, 1, mode), taps, 2, mode)
     rows = pick_array([filter_matrix(height, gaussian_taps(s, truncate), mode) for s in sigmas], severity)
     cols = rows if width == height else pick_array(
         [filter_matrix(width, gaussian_taps(s, truncate), mode) for s in sigmas], severity)
     return separable(x, rows, cols)
+
+
+_DIRECT_MAX_TAPS = 17  # up to this many taps a 1-D filter runs as a convolution, beyond as a matmul
+
+
+def conv1d(x, taps: np.ndarray, axis: int, mode: str):
+    """Centred correlation of x [B,H,W,C] with odd-length `taps` along axis 1 or 2, border `mode`:
+    a depthwise convolution of the padded batch (about twice as fast as the matrix product for
+    up to 17 taps on two cores; the two agree to float round-off)."""
+    r, n, channels = len(taps) // 2, x.shape[axis], x.shape[-1]
+    padded = tf.gather(x, boundary_index(np.arange(-r, n + r), n, mode), axis=axis)
+    shape = [len(taps), 1] if axis == 1 else [1, len(taps)]
+    kernel = np.tile(np.reshape(taps, shape)[:, :, None, None], (1, 1, channels, 1))
+    return tf.nn.depthwise_conv2d(padded, tf.constant(kernel, tf.float32), [1, 1, 1, 1], "VALID")
 
 
 def pad(x, top: int, bottom: int, left: int, right: int, mode: str):
