@@ -5,6 +5,7 @@ Examples:
         --data-dir ../shared/data/cifar10/cifar10_exact_official_subset.npz --out results/vanilla_eval
     python -m ar2_tf.evaluate --model runs/ar2_fog --model runs/ft_fog --baseline vanilla.h5 --out results/fog
     python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --data-dir cifar10/ --corrupted-dir CIFAR-10-C/
+    python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --cache-dir ~/.cache/ar2_tf/corrupted_sets
     python -m ar2_tf.evaluate transfer --runs runs/a runs/b runs/c --baseline vanilla.h5 --out results/transfer
 """
 

@@ -222,3 +222,7 @@ def test_a_cache_over_budget_is_one_clear_line_and_status_2(models, tmp_path, ca
     assert "caching 10 corrupted set(s) of 40 images would take 1.2 MB" in error
     assert "over the cache budget of 0.0001 GB; leave out --cache-dir to stream them" in error
     assert not os.path.exists(tmp_path / "cache")
+    from ar2_tf.evaluate import build_parser
+    from ar2_tf.evaluation.generated_sets import DEFAULT_CACHE_BUDGET_GB
+
+    assert f"(default {DEFAULT_CACHE_BUDGET_GB:g} GB;" in " ".join(build_parser().format_help().split())
