@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--severities", default="1-5", help="evaluated severities, e.g. 1-5")
     parser.add_argument("--cache-dir", help="cache of generated corrupted test sets (default ~/.cache/ar2_tf/"
                                             "corrupted_sets); 'none' keeps them in memory")
+    parser.add_argument("--seeds", help="train every run once per seed, e.g. 0,1,2: tables give mean ± std and AR2 − "
+                                        "fine-tuning with a 95%% interval (default: --seed alone)")
     parser.add_argument("--out", required=True, help="benchmark folder (runs/, evaluation/, tables, report.md)")
     return parser
 
@@ -73,7 +75,8 @@ def main(argv=None):
                            evaluated=parse_corruptions(args.eval_corruptions),
                            severities=parse_int_list(args.severities, "severities"), out=args.out,
                            cache_dir=cache_dir, strategy=train_args.strategy,
-                           command="python -m ar2_tf.benchmark " + shlex.join(argv), verbose=train_args.verbose)
+                           command="python -m ar2_tf.benchmark " + shlex.join(argv), verbose=train_args.verbose,
+                           seeds=parse_int_list(args.seeds, "seeds") if args.seeds else None)
     print("\n" + to_markdown(*[record["tables"]["table1_repaired"][k] for k in ("title", "header", "rows")]))
     print(f"report: {os.path.join(args.out, 'report.md')} (wall time this call: "
           f"{record['wall_seconds']['this_call']:.0f} s)")

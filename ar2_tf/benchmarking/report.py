@@ -10,6 +10,9 @@
 - Table 2 (paper Table 2 style): the clean error of each per-corruption model.
 - Transfer matrices (paper Figure 3) of the per-corruption methods, through
   `ar2_tf.evaluation.transfer`.
+- With several seeds (`ar2_tf.benchmarking.seeds`): Table 1's cells as mean ± std over
+  the seeds, `table1_seeds` with every seed's cell, and `paired`: AR2 − fine-tuning
+  (same epochs) per repaired-for corruption with its 95 % interval and verdict.
 
 CE is the unnormalised mean error (%) over severities (the CIFAR convention of
 `ar2_tf.evaluation.metrics`). The evaluation's own per-model tables are thin adapters
@@ -20,6 +23,7 @@ re-evaluates its runs; here both are rebuilt from the one shared evaluation.
 
 import os
 
+from ar2_tf.benchmarking import seeds as seed_stats
 from ar2_tf.evaluation import tables, transfer
 from ar2_tf.runs.config import RepairConfig
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
@@ -111,15 +115,77 @@ def write_transfers(out, runs, entries, vanilla_key, evaluated) -> dict:
     return written
 
 
-def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_key) -> dict:
-    """Writes table1, table1_repaired and table2 as .md/.csv/.json; returns {name: (title, header, rows)}."""
-    vanilla_clean = entries[vanilla_key]["clean"] if vanilla_key in entries else None
-    built = {"table1_repaired": table1_repaired(runs, entries, repaired_for, labels),
-             "table1": table1(runs, entries, repaired_for, evaluated, labels),
-             "table2": table2(runs, entries, repaired_for, labels, vanilla_clean)}
+def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
+    """({table1_repaired, table1, table1_seeds}, paired) over several seeds (module docstring)."""
+    columns = ["clean", *evaluated, f"mCE ({len(repaired_for)} repaired-for)", f"mCE (all {len(evaluated)})"]
+    cells = {}  # method -> column -> [value per seed]
+    for seed in seeds:
+        _, _, rows = table1([run for run in runs if run["seed"] == seed], entries, repaired_for, evaluated, labels)
+        keys = {labels[method]["label"]: method for method in labels}
+        for row in rows:
+            method = keys[row[0]]
+            for column, value in zip(columns, row[2:]):
+                cells.setdefault(method, {}).setdefault(column, []).append(value)
+    long_rows, aggregated = [], []
+    for method, by_column in cells.items():
+        values = {c: v[:1] if method == "vanilla" else v for c, v in by_column.items()}  # vanilla: evaluated once
+        aggregated.append([labels[method]["label"], labels[method]["budget"],
+                           *(seed_stats.format_cell(*seed_stats.mean_std(values[c])) for c in columns)])
+        long_rows += [[labels[method]["label"], seed, c, value] for c in columns
+                      for seed, value in zip(seeds, values[c])]
+    n = f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})"
+    repaired_columns = [0, *(1 + evaluated.index(c) for c in repaired_for), 1 + len(evaluated)]
+    built = {
+        "table1_repaired": (f"Table 1 on the repaired-for corruptions: clean error and CE (%), {n}",
+                            ["method", "budget", "clean", *repaired_for, "mCE"],
+                            [row[:2] + [row[2 + i] for i in repaired_columns] for row in aggregated]),
+        "table1": (f"Table 1: clean error and CE (%, mean error over severities), {n}; vanilla evaluated once",
+                   ["method", "budget", *columns], aggregated),
+        "table1_seeds": ("Table 1 per seed: every cell", ["method", "seed", "column", "value"], long_rows),
+    }
+    paired = []
+    for corruption in repaired_for:
+        ar2, finetune = (cells.get(m, {}).get(corruption) for m in ("ar2", "finetune_epochs"))
+        if ar2 and finetune and len(ar2) == len(finetune):
+            differences = [a - f for a, f in zip(ar2, finetune) if a is not None and f is not None]
+            paired.append({"corruption": corruption, **seed_stats.paired_interval(differences)})
+    return built, paired
+
+
+def paired_sentences(paired) -> list:
+    """One sentence per corruption: AR2 − fine-tuning (same epochs) with its interval and verdict."""
+    lines = []
+    for row in paired:
+        if row["low"] is None:
+            lines.append(f"- {row['corruption']}: AR2 − fine-tuning (same epochs) {_fmt(row['mean'])} points "
+                         f"({row['verdict']}).")
+        else:
+            lines.append(f"- {row['corruption']}: AR2 − fine-tuning (same epochs) {_fmt(row['mean'])} points, 95 % "
+                         f"t-interval over {row['n']} seed pairs [{_fmt(row['low'])}, {_fmt(row['high'])}]: "
+                         f"{row['verdict']}.")
+    return lines
+
+
+def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_key, seeds=(0,)) -> tuple:
+    """Writes the tables as .md/.csv/.json; returns ({name: (title, header, rows)}, paired comparisons).
+
+    One seed: table1, table1_repaired and table2 (runs need a "seed" only with several seeds). Several
+    seeds: `seed_tables`, plus `paired` (also written) with AR2 − fine-tuning per corruption.
+    """
+    if len(seeds) > 1:
+        built, paired = seed_tables(runs, entries, list(repaired_for), list(evaluated), labels, list(seeds))
+        built["paired"] = ("AR2 − fine-tuning (same epochs), CE points, seed-paired, 95 % Student-t interval",
+                           ["corruption", "mean", "low", "high", "n", "verdict"],
+                           [[row[k] for k in ("corruption", "mean", "low", "high", "n", "verdict")] for row in paired])
+    else:
+        vanilla_clean = entries[vanilla_key]["clean"] if vanilla_key in entries else None
+        built = {"table1_repaired": table1_repaired(runs, entries, repaired_for, labels),
+                 "table1": table1(runs, entries, repaired_for, evaluated, labels),
+                 "table2": table2(runs, entries, repaired_for, labels, vanilla_clean)}
+        paired = []
     for name, table in built.items():
         tables.write_table(out, name, table)
-    return built
+    return built, paired
 
 
 def budget_lines(record):
@@ -140,8 +206,10 @@ def write_markdown(path, record, built):
     seconds = record["wall_seconds"]
     lines = ["# Corruption-robustness benchmark", "", "Command:", "", "```", record["command"] or "(library call)",
              "```", ""]
-    for name in ("table1_repaired", "table1", "table2"):
-        lines += [tables.to_markdown(*built[name]), ""]
+    for name in ("table1_repaired", "table1", "table2", "paired"):
+        if name in built:
+            lines += [tables.to_markdown(*built[name]), ""]
+    lines += [*paired_sentences(record.get("paired", [])), ""]
     for method, counts in record["transfer"].items():
         lines.append(f"Transfer matrix of `{method}` (transfer_{method}/transfer.md, .png): {counts['worse']} of "
                      f"{counts['off_diagonal_cells']} off-diagonal cells worse than vanilla; mean diagonal change "
@@ -162,7 +230,8 @@ def write_markdown(path, record, built):
               f"{repair['refine_learning_rate']}; AR2 k={repair['k']}, α={repair['alpha']}, CAM normalisation "
               f"`{repair['cam_normalization']}`, top-k from the `{repair['topk_from']}` model.",
               *budget_lines(record),
-              f"- Seed {config['seed']} ({record['seeds']['meaning']}).",
+              f"- Seeds {', '.join(map(str, record['seeds'].get('seeds', [config['seed']])))} "
+              f"({record['seeds']['meaning']}).",
               f"- Versions: {', '.join(f'{k} {v}' for k, v in record['environment'].items())}; git "
               f"{(record['git'] or {}).get('commit', 'unknown')}.", "",
               "## Wall time", "", "| run | seconds |", "| --- | --- |"]

@@ -29,15 +29,19 @@ from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 METHODS = tuple(BENCHMARK_ENTRIES)  # the --methods choices, in table order
 
 
-def plan_runs(base, methods, corruptions) -> list:
-    """One dict per training run: key, method (the benchmark entry), corruption ("all" for a single model), config."""
+def plan_runs(base, methods, corruptions, seeds=None) -> list:
+    """One dict per training run: key, method (the benchmark entry), corruption ("all" for a single model),
+    seed and config. With several `seeds` every run is planned once per seed, its key ending in `_seed<s>`."""
+    seeds = tuple(seeds) if seeds else (base.seed,)
     runs = []
-    for key, entry in BENCHMARK_ENTRIES.items():
-        if key not in methods or entry.method is None:
-            continue
-        for corruption in corruptions if entry.per_corruption else (UNIFIED,):
-            runs.append({"key": f"{key}_{corruption}", "method": key, "corruption": corruption,
-                         "config": entry.config(base, corruption)})
+    for seed in seeds:
+        suffix = f"_seed{seed}" if len(seeds) > 1 else ""
+        for key, entry in BENCHMARK_ENTRIES.items():
+            if key not in methods or entry.method is None:
+                continue
+            for corruption in corruptions if entry.per_corruption else (UNIFIED,):
+                runs.append({"key": f"{key}_{corruption}{suffix}", "method": key, "corruption": corruption,
+                             "seed": seed, "config": entry.config(dataclasses.replace(base, seed=seed), corruption)})
     return runs
 
 
@@ -71,7 +75,7 @@ def _pretrained_model(base, out, verbose):
 
 
 def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, severities=(1, 2, 3, 4, 5),
-                  cache_dir=None, strategy="auto", command=None, verbose=1) -> dict:
+                  cache_dir=None, strategy="auto", command=None, verbose=1, seeds=None) -> dict:
     """Trains every planned run (reusing finished ones), evaluates all models alike, writes the report.
 
     Args:
@@ -82,6 +86,8 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
         evaluated: corruptions of the test sets (default: the 15 benchmark corruptions).
         cache_dir: cache of generated corrupted test sets (opt-in; None: streamed, each set made once for all
             models: `ar2_tf.evaluation.suite.run_evaluation`).
+        seeds: train every run once per seed (default: `base.seed` alone); the test sets are the first
+            seed's for every model, and the tables give mean ± std (`ar2_tf.benchmarking.seeds`).
     """
     from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
 
@@ -93,10 +99,14 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     missing = [c for c in corruptions if c not in evaluated]
     if missing:
         raise UserError(f"repaired-for corruption(s) {', '.join(missing)} are not among the evaluated ones.")
+    seeds = tuple(seeds) if seeds else (base.seed,)
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds lists a seed twice: {', '.join(map(str, seeds))}.")
+    base = dataclasses.replace(base, seed=seeds[0])
     os.makedirs(out, exist_ok=True)
     started = time.time()
     base = _pretrained_model(base, out, verbose)
-    runs = plan_runs(base, methods, corruptions)
+    runs = plan_runs(base, methods, corruptions, seeds)
     for run in runs:
         repair_run.validate(run["config"])
     timings_path = os.path.join(out, "timings.json")
@@ -124,23 +134,28 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     by_source = {os.path.abspath(entry["source"]): entry for entry in results["models"].values()}
     entries = {run["key"]: by_source[RunFolder(run["dir"]).file(folder.MODEL)] for run in runs}
     entries["vanilla"] = results["models"][results["baseline"]]
-    table_runs = [{"key": "vanilla", "method": "vanilla", "corruption": UNIFIED}] + runs
+    table_runs = [{"key": "vanilla", "method": "vanilla", "corruption": UNIFIED, "seed": seed} for seed in seeds] + runs
     labels = method_labels(base.repair)
-    built = benchmark_report.write_tables(out, table_runs, entries, corruptions, evaluated, labels, "vanilla")
-    transfers = benchmark_report.write_transfers(out, table_runs, entries, "vanilla", evaluated)
+    built, paired = benchmark_report.write_tables(out, table_runs, entries, corruptions, evaluated, labels, "vanilla",
+                                                  seeds)
+    first = [run for run in table_runs if run["seed"] == seeds[0]]  # transfer matrices: the first seed's models
+    transfers = benchmark_report.write_transfers(out, first, entries, "vanilla", evaluated)
     record = {
         "command": command, "config": to_dict(base), "environment": environment(), "git": _git_state(),
         "corruption_code_version": corrupted_sets.corruption_code_version(),
-        "seeds": {"seed": base.seed, "meaning": "data order, training corruption noise (seed + epoch, batch), "
-                  "train/test subsets, test corruption noise (seed + 1000·severity, batch)"},
+        "seeds": {"seed": base.seed, "seeds": list(seeds),
+                  "meaning": "data order, training corruption noise (seed + epoch, batch), train/test subsets and the "
+                  "validation split per training seed; test corruption noise (first seed + 1000·severity, batch) "
+                  "and the test subset are the first seed's for every model"},
         "methods": list(methods), "corruptions": list(corruptions), "evaluated": list(evaluated),
         "severities": list(severities), "labels": labels, "evaluation_setup": results["setup"],
-        "runs": [{key: run[key] for key in ("key", "method", "corruption", "dir")}
+        "runs": [{key: run[key] for key in ("key", "method", "corruption", "seed", "dir")}
                  | {"budget": budget(run["method"], base.repair), "config": to_dict(run["config"])} for run in runs],
         "wall_seconds": {"train": timings, "train_total": round(sum(timings.get(r["key"], 0) for r in runs), 1),
                          "evaluation_this_call": evaluation_seconds,
                          "this_call": round(time.time() - started, 1)},
         "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
+        "paired": paired,
         "transfer": {method: info["counts"] for method, info in transfers.items()},
     }
     write_json_atomic(os.path.join(out, "benchmark.json"), record)

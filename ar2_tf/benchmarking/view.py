@@ -32,7 +32,8 @@ def match_runs(benchmark_dir, record, results) -> tuple:
         raise UserError("the evaluation has no baseline; evaluate again with --baseline <the benchmark's pretrained "
                         f"model> ({record['config']['model']}): it is the vanilla row and the CE reference.")
     by_path = {entry["fingerprint"]["path"]: entry for entry in results["models"].values()}
-    runs = [{"key": "vanilla", "method": "vanilla", "corruption": "all"}]
+    seeds = record["seeds"].get("seeds", [record["config"]["seed"]])
+    runs = [{"key": "vanilla", "method": "vanilla", "corruption": "all", "seed": seed} for seed in seeds]
     entries = {"vanilla": results["models"][results["baseline"]]}
     for run in record["runs"]:
         model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(folder.MODEL)
@@ -45,7 +46,7 @@ def match_runs(benchmark_dir, record, results) -> tuple:
                             "command (it re-evaluates changed models only), then this one.")
         runs.append(run)
         entries[run["key"]] = entry
-    if len(runs) == 1:
+    if len(runs) == len(seeds):  # vanilla alone
         raise UserError(f"the evaluation holds none of the models in {os.path.join(benchmark_dir, 'runs')}; "
                         "evaluate the run folders themselves (--model <benchmark>/runs/<run>).")
     return runs, entries
@@ -67,13 +68,16 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     out = out or os.path.join(evaluation_dir, VIEW_FOLDER)
     os.makedirs(out, exist_ok=True)
     labels = method_labels(RepairConfig(**record["config"]["repair"]))
-    built = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, labels, "vanilla")
-    transfers = benchmark_report.write_transfers(out, runs, entries, "vanilla", evaluated)
+    seeds = tuple(record["seeds"].get("seeds", [record["config"]["seed"]]))
+    built, paired = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, labels, "vanilla",
+                                                  seeds)
+    first = [run for run in runs if run.get("seed", seeds[0]) == seeds[0]]
+    transfers = benchmark_report.write_transfers(out, first, entries, "vanilla", evaluated)
     view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
             "evaluation_setup": results["setup"],
             "runs": {key: entry["source"] for key, entry in entries.items()},
             "missing_runs": [run["key"] for run in record["runs"] if run["key"] not in entries],
             "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
-            "transfer": {method: info["counts"] for method, info in transfers.items()}}
+            "paired": paired, "transfer": {method: info["counts"] for method, info in transfers.items()}}
     write_json_atomic(os.path.join(out, "view.json"), view)
     return view

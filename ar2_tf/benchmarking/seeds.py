@@ -1,0 +1,54 @@
+"""Several seeds per method: cells as mean ± standard deviation, and AR2 against fine-tuning as a paired interval.
+
+A benchmark with `--seeds 0,1,2` trains every run once per seed (data order, training
+noise, validation split) and evaluates every model on the same corrupted test sets.
+
+- Each cell of Table 1 becomes mean ± sample standard deviation over the seeds (n given).
+- AR2 against fine-tuning with the same epochs, per repaired-for corruption: the
+  seed-paired differences d_s = CE_AR2(s) − CE_fine-tune(s) (the same seed means the
+  same data order, noise and validation images for both), their mean and a two-sided
+  95 % Student-t interval, mean ± t_{0.975, n−1} · sd / √n. The verdict is "tie" when
+  the interval contains 0. With n = 3, t = 4.30: only differences that are large
+  against their seed-to-seed spread are called.
+"""
+
+import math
+
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+def mean_std(values) -> tuple:
+    """(mean, sample standard deviation or None for one value, n) of the values that are not None."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None, 0
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, None, 1
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)), len(values)
+
+
+def paired_interval(differences, confidence=CONFIDENCE) -> dict:
+    """Mean of paired differences with its two-sided Student-t interval; None bounds below two pairs."""
+    mean, std, n = mean_std(differences)
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "n": n, "verdict": "one seed: no interval"}
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
+    low, high = mean - half, mean + half
+    return {"mean": mean, "low": low, "high": high, "n": n, "verdict": verdict(low, high)}
+
+
+def verdict(low, high) -> str:
+    """'tie' when the interval of AR2 − fine-tuning contains 0, else who has the lower error."""
+    if low <= 0 <= high:
+        return "tie"
+    return "AR2 lower" if high < 0 else "fine-tuning lower"
+
+
+def format_cell(mean, std, n) -> str:
+    """'16.5 ± 0.4' (or '16.5' for one seed, '–' for none)."""
+    if mean is None:
+        return "–"
+    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
