@@ -195,6 +195,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
 
     measured = {}  # (model file, preprocessing) -> entry: a baseline also passed as --model is evaluated once
     twins = []  # (entry, the entry it shares its measurements with)
+    titles = {}  # key -> the label of the measured model, for progress lines
     for spec in specs:
         entry = previous.get(spec.label, {})
         if entry.get("fingerprint") != spec.fingerprint:
@@ -208,8 +209,9 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         else:
             entry.update(errors=entry.get("errors", {}), failed={})
             measured[key] = entry
+            titles[key] = spec.label
         results["models"][spec.label] = entry
-    _measure(measured, setup, source, source_data, save, verbose)
+    _measure(measured, titles, setup, source, source_data, save, verbose)
     for entry, twin in twins:
         entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
     _summarize(results, setup)
@@ -251,21 +253,22 @@ def _summarize(results, setup):
                                              alexnet=setup.dataset == "imagenet")
 
 
-def _measure(entries, setup, source, source_data, save, verbose):
+def _measure(entries, titles, setup, source, source_data, save, verbose):
     """Clean and corrupted errors of every model into its entry, each test set read once for all models.
 
     Args:
         entries: {key: entry} of the models to measure (each model file + preprocessing once).
+        titles: {key: label} for the progress lines.
         save: called after each result, so an interrupted evaluation keeps what it measured.
     """
-    classifiers, counters, titles = {}, {}, {}
+    classifiers, counters = {}, {}
     for key, entry in entries.items():  # every model loaded once, before the first pass
         classifiers[key] = models.load_model_file(entry["source"])
         models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
         counters[key] = ErrorCounter(classifiers[key], entry["preprocessing"])
-        titles[key] = os.path.basename(entry["source"]) + f" ({entry['preprocessing']})"
     if verbose:
-        print(f"\n== {len(entries)} model(s): " + ", ".join(titles.values()))
+        print(f"\n== {len(entries)} model(s) in one pass per set: " + ", ".join(
+            f"{titles[key]} ({entry['preprocessing']})" for key, entry in entries.items()))
     clean = {key: counters[key] for key, entry in entries.items() if "clean" not in entry}
     if clean:
         counts, failed = count_errors(source_data.test.batch(setup.batch_size).prefetch(2), clean)
