@@ -34,7 +34,6 @@ import sys
 from ar2_tf.benchmarking.run import METHODS, run_benchmark
 from ar2_tf.cli import console_script, parse_int_list
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.evaluation.tables import to_markdown
 
 
@@ -47,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "comma-separated list")
     parser.add_argument("--eval-corruptions", default="all", help="evaluated corruptions (default: all 15)")
     parser.add_argument("--severities", default="1-5", help="evaluated severities, e.g. 1-5")
-    parser.add_argument("--cache-dir", help="cache of generated corrupted test sets (default ~/.cache/ar2_tf/"
-                                            "corrupted_sets); 'none' keeps them in memory")
+    parser.add_argument("--cache-dir", help="opt-in cache of generated corrupted test sets (e.g. ~/.cache/ar2_tf/"
+                                            "corrupted_sets); default: stream them, writing nothing")
     parser.add_argument("--seeds", help="train every run once per seed, e.g. 0,1,2: tables give mean ± std and AR2 − "
                                         "fine-tuning with a 95%% interval (default: --seed alone)")
     parser.add_argument("--out", required=True, help="benchmark folder (runs/, evaluation/, tables, report.md)")
@@ -66,8 +65,7 @@ def main(argv=None):
                         "--methods, --corruptions and one --out.")
     train_args = train.build_parser().parse_args(rest)
     base = train.config_from_args(train_args)
-    cache_dir = corrupted_sets.DEFAULT_CACHE_DIR if args.cache_dir is None else (
-        None if args.cache_dir.lower() == "none" else args.cache_dir)
+    cache_dir = None if args.cache_dir is None or args.cache_dir.lower() == "none" else args.cache_dir
     from ar2_tf.evaluation.suite import parse_corruptions
 
     record = run_benchmark(base, methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),

@@ -97,7 +97,7 @@ def write_transfer(out, matrix, rows, columns, counts, info=None) -> list:
 
 
 def run_transfer(run_dirs, baseline, setup: evaluation_suite.EvaluationSetup, *, out,
-                 cache_dir=evaluation_suite.corrupted_sets.DEFAULT_CACHE_DIR, verbose=1) -> dict:
+                 cache_dir=None, verbose=1) -> dict:
     """Evaluates the vanilla model and each per-corruption run; writes the transfer matrix to `out`.
 
     Args:
