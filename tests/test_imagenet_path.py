@@ -1,6 +1,6 @@
 """The ImageNet path on a tiny image-folder tree: ResNet-50 preprocessing, precomputed shards
 (static mode: parallel, resumable, refused when they do not match), and training ResNet-50
-(weights=None, 32 px) from shards and with on-the-fly corruptions."""
+(weights=None, 32 px) from shards. On-the-fly corruptions with ResNet-50: tests/test_imagenet_224.py."""
 
 import json
 import os
@@ -130,14 +130,3 @@ def test_resnet50_repairs_from_precomputed_shards(tree, shards, tmp_path, capsys
     check_report(out, "static")
     assert run_main(train.main, RUN + flags + ["--severity", "2", "--out", str(tmp_path / "bad")]) == 2
     assert "were made with severity 3 (run: 2)" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("resnet50_dynamic")  # long; its module fixture `tree` is cheap to build twice
-def test_resnet50_repairs_with_on_the_fly_corruptions(tree, tmp_path):
-    model = str(tmp_path / "resnet50.keras")
-    keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3), classes=2).save(model)
-    out = str(tmp_path / "dynamic")
-    assert run_main(train.main, RUN + ["--data-dir", tree, "--model", model, "--preprocessing", "caffe",
-                                       "--out", out]) == 0
-    check_report(out, "dynamic")
