@@ -5,8 +5,9 @@ those of a frozen copy of the pretrained model on clean images (paper Eq. 2),
 alternating that refinement with ordinary fine-tuning.
 """
 
-from ar2_tf.quiet import quiet_start
+from ar2_tf.quiet import launched_as_a_command, quiet_start
 
 __version__ = "0.1.0"
 
-quiet_start()  # before anything imports TensorFlow: no C++ start-up noise (see ar2_tf/quiet.py)
+if launched_as_a_command():  # before the command imports TensorFlow: no C++ start-up noise (ar2_tf/quiet.py)
+    quiet_start()

@@ -10,7 +10,9 @@ for the rest of the run (TensorFlow's own INFO and WARNING lines off, errors kep
 
 It does nothing when the user set `TF_CPP_MIN_LOG_LEVEL` themselves (their choice wins, the
 start-up lines print as usual) or when TensorFlow is already imported (too late to matter).
-`import ar2_tf` calls it, so every command, and `tuning`/`export`, start quietly.
+`import ar2_tf` calls it when a command is starting (`launched_as_a_command`: `python -m
+ar2_tf.train`, `python -m tuning`, an installed `ar2-*` script), before the command module's own
+imports run; a program that imports ar2_tf as a library gets no TensorFlow import from it.
 """
 
 import contextlib
@@ -51,6 +53,13 @@ def filtered_stderr(drop):
                     if not drop(line)]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
+
+
+def launched_as_a_command() -> bool:
+    """True while `python -m <module>` locates its module (`sys.argv[0]` is "-m" until then, the
+    documented behaviour) or an installed `ar2-*` console script runs."""
+    program = sys.argv[0] if sys.argv else ""
+    return program == "-m" or os.path.basename(program).startswith("ar2-")
 
 
 def quiet_start() -> bool:

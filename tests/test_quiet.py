@@ -41,3 +41,10 @@ def cli_stderr(extra_env):
 def test_commands_start_quietly_unless_the_user_chose_a_log_level():
     assert cli_stderr({}) == ""
     assert "absl::InitializeLog()" in cli_stderr({"TF_CPP_MIN_LOG_LEVEL": "0"})  # the user's level wins
+
+
+def test_a_library_import_neither_imports_tensorflow_nor_touches_the_log_level():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    probe = "import os, sys, ar2_tf; print('tensorflow' in sys.modules, 'TF_CPP_MIN_LOG_LEVEL' in os.environ)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
