@@ -61,11 +61,12 @@ def find_head(model, feature_layer=None, dense_layer=None) -> Head:
     chain = _chain_to_output(model)  # [(layer, its input tensor)], output first
     position = _class_layer_position(chain, dense_layer)
     feature_position = _feature_position(model, chain, position, feature_layer)
-    head_layers = [layer for layer, _ in reversed(chain[:feature_position])]
     producer = _producer(chain[feature_position - 1][1])
     _check_feature_map(producer, chain[feature_position - 1][1])
     class_layer = chain[position][0]
-    kept = [layer for layer in head_layers if not _dropped(layer, chain, position)]
+    # The head runs from f to the logits: activations after the class layer are not part of it.
+    kept = [layer for index, (layer, _) in reversed(list(enumerate(chain[:feature_position])))
+            if not (index < position and isinstance(layer, _TRAILING_ACTIVATIONS))]
     return Head(feature_layer=producer.name, layers=tuple(layer.name for layer in kept),
                 class_layer=class_layer.name, linear=_is_linear(kept, class_layer))
 
@@ -183,12 +184,6 @@ def _check_feature_map(producer, tensor):
     if len(tensor.shape) != 4:
         raise UserError(f"feature layer {producer.name!r} outputs shape {tuple(tensor.shape)}, not a [batch, H, W, "
                         f"channels] map. {_OVERRIDE_HINT}")
-
-
-def _dropped(layer, chain, class_position):
-    """Trailing activations after the class layer are not part of the head (the head ends at logits)."""
-    return any(layer is chain_layer for chain_layer, _ in chain[:class_position]
-               if isinstance(chain_layer, _TRAILING_ACTIVATIONS))
 
 
 def _linear_activation(layer):
