@@ -22,20 +22,23 @@ from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.files import environment, write_json_atomic
 from ar2_tf.runs import folder, repair_run
-from ar2_tf.runs.config import to_dict
+from ar2_tf.runs.config import TrainConfig, to_dict
 from ar2_tf.runs.folder import RunFolder
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 
 METHODS = tuple(BENCHMARK_ENTRIES)  # the --methods choices, in table order
+DEFAULT_SEED = TrainConfig.seed  # its runs keep plain keys (plan_runs)
 
 
 def plan_runs(base, methods, corruptions, seeds=None) -> list:
     """One dict per training run: key, method (the benchmark entry), corruption ("all" for a single model),
-    seed and config. With several `seeds` every run is planned once per seed, its key ending in `_seed<s>`."""
+    seed and config. With several `seeds` every run is planned once per seed. A run of the default seed keeps the
+    plain key (`ar2_fog`), so a one-seed benchmark's runs are seed 0 of a later `--seeds 0,1,2`; any other seed's
+    key ends in `_seed<s>`."""
     seeds = tuple(seeds) if seeds else (base.seed,)
     runs = []
     for seed in seeds:
-        suffix = f"_seed{seed}" if len(seeds) > 1 else ""
+        suffix = "" if seed == DEFAULT_SEED else f"_seed{seed}"
         for key, entry in BENCHMARK_ENTRIES.items():
             if key not in methods or entry.method is None:
                 continue

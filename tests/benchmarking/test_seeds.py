@@ -61,7 +61,7 @@ def test_two_seed_benchmark_trains_each_run_per_seed_and_reports_the_paired_inte
             "--eval-corruptions", "contrast", "--severities", "1", "--seeds", "0,1", "--verbose", "0", "--out", out]
     assert run_main(benchmark.main, argv) == 0
     assert sorted(os.listdir(os.path.join(out, "runs"))) == [
-        "ar2_contrast_seed0", "ar2_contrast_seed1", "finetune_epochs_contrast_seed0", "finetune_epochs_contrast_seed1"]
+        "ar2_contrast", "ar2_contrast_seed1", "finetune_epochs_contrast", "finetune_epochs_contrast_seed1"]
     with open(os.path.join(out, "benchmark.json")) as file:
         record = json.load(file)
     assert record["seeds"]["seeds"] == [0, 1]
