@@ -6,6 +6,7 @@ Examples:
     python -m ar2_tf.evaluate --model runs/ar2_fog --model runs/ft_fog --baseline vanilla.h5 --out results/fog
     python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --data-dir cifar10/ --corrupted-dir CIFAR-10-C/
     python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --cache-dir ~/.cache/ar2_tf/corrupted_sets
+    python -m ar2_tf.evaluate --model m.h5 --tent m.h5 --dataset cifar10 --out results/tent
     python -m ar2_tf.evaluate transfer --runs runs/a runs/b runs/c --baseline vanilla.h5 --out results/transfer
 """
 
@@ -13,6 +14,7 @@ import argparse
 import sys
 
 from ar2_tf.cli import console_script, parse_int_list
+from ar2_tf.errors import UserError
 
 
 def _add_data_flags(parser, cache_budget=True):
@@ -46,8 +48,12 @@ def _add_data_flags(parser, cache_budget=True):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ar2_tf.evaluate", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--model", action="append", required=True,
+    parser.add_argument("--model", action="append", default=[],
                         help="a .keras/.h5 file or a run folder; repeat for several models")
+    parser.add_argument("--tent", action="append", default=[],
+                        help="a model (file or run folder) evaluated under TENT test-time adaptation: one Adam step "
+                             "(lr 1e-3) on the prediction entropy per test batch, BatchNorm scale/offset only, reset "
+                             "for every test set; repeatable")
     parser.add_argument("--baseline", help="model or run folder to normalise CE by (e.g. the vanilla model)")
     parser.add_argument("--preprocessing", help="unit, caffe, tf, torch, none, or meanstd with --mean/--std "
                                                 "(default: the run's; for a model file none if it starts with its "
@@ -104,9 +110,11 @@ def main(argv=None):
     from ar2_tf.evaluation.tables import table1, to_markdown
 
     args = build_parser().parse_args(argv)
+    if not args.model and not args.tent:
+        raise UserError("nothing to evaluate: pass --model (a .keras/.h5 file or a run folder) or --tent.")
     setup = _setup(args, parse_corruptions("all"))
     preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
-    results = run_evaluation(args.model, setup, baseline=args.baseline, preprocessing=preprocessing,
+    results = run_evaluation(args.model, setup, baseline=args.baseline, tent=args.tent, preprocessing=preprocessing,
                              out=args.out, cache_dir=_cache_dir(args), cache_budget_gb=_cache_budget_gb(args),
                              verbose=args.verbose)
     corruptions = list(results["setup"]["corruptions"])

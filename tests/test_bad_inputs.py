@@ -52,6 +52,8 @@ CASES = [
     ("unknown dataset", ["--dataset", "mnist"], "unknown dataset 'mnist'; choose one of"),
     ("unknown corruption", ["--corruption", "rain"], "unknown corruption 'rain'; choose one of"),
     ("unknown method", ["--method", "mixup"], "unknown method 'mixup'; choose one of"),
+    ("tent trains nothing", ["--method", "tent"], "TENT adapts at test time and trains nothing: evaluate a model "
+                                                  "under it with python -m ar2_tf.evaluate --tent MODEL"),
     ("unknown strategy", ["--strategy", "tpu"], "unknown strategy 'tpu'; choose one of"),
     ("unknown preset", ["--preset", "fast"], "unknown preset 'fast'"),
     ("severity 0", ["--severity", "0"], "severity must be an integer from 1 to 5, got '0'"),

@@ -13,7 +13,7 @@ from ar2_tf.data.sources import load_dataset
 from ar2_tf.evaluate import main
 
 TEST_SIZE = 40
-from tests.helpers import trained_tiny_classifier
+from tests.helpers import tiny_classifier, trained_tiny_classifier
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,35 @@ def test_a_failing_corruption_keeps_the_others(models, tmp_path, capsys):
     assert not results["complete"] and "fog" in entry["failed"]
     assert sorted(entry["errors"]["gaussian_noise"]) == ["1", "3"]
     assert os.path.exists(os.path.join(out, "table1.md"))
+
+
+def test_a_model_under_tent_is_evaluated_beside_the_others_and_adapts_on_each_set(tmp_path):
+    model = str(tmp_path / "bn.keras")
+    tiny_classifier(num_classes=6, input_shape=(32, 32, 3), seed=2).save(model)
+    out = str(tmp_path / "eval")
+    _run(["--model", model, "--tent", model, "--baseline", model, "--dataset", "demo",
+          "--corruptions", "gaussian_noise", "--severities", "1,5", "--test-size", str(TEST_SIZE), "--out", out])
+    results = json.load(open(os.path.join(out, "evaluation.json")))
+    assert results["order"] == ["bn (baseline)", "bn", "bn + TENT"]
+    tent, plain = results["models"]["bn + TENT"], results["models"]["bn"]
+    assert tent["adaptation"] == "tent" and plain["adaptation"] is None
+    assert plain["clean"] == pytest.approx(_errors_by_hand(model, None, None))
+    # TENT predicts with batch statistics (40 images, one batch): not the plain model's errors
+    assert (tent["clean"], tent["errors"]) != (plain["clean"], plain["errors"])
+    assert tent["summary"]["baseline"]["reference"] == "bn (baseline)"
+
+
+def test_tent_on_a_model_without_batchnorm_is_one_clear_line(models, capsys):
+    assert run_main(main, ["--tent", models[0], "--dataset", "demo", "--corruptions", "fog", "--severities", "1",
+                           "--test-size", str(TEST_SIZE), "--verbose", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "TENT adapts BatchNorm scale and offset; this model has no BatchNormalization layer" in error
+    assert "Traceback" not in error
+
+
+def test_nothing_to_evaluate_is_a_user_error(capsys):
+    assert run_main(main, ["--dataset", "demo"]) == 2
+    assert "nothing to evaluate: pass --model" in capsys.readouterr().err
 
 
 def test_unknown_corruption_and_missing_dataset_are_user_errors(models, capsys):

@@ -6,9 +6,15 @@ evaluated on*. For every test batch, in order: one forward pass with batch stati
 BatchNorm layer (training mode), the batch's predictions taken from that pass, then one Adam
 step (learning rate 1e-3) on the mean entropy of those predictions, updating only the
 BatchNorm scale and offset (γ, β). Everything is reset to the pretrained weights (and a fresh
-optimizer) before each (corruption, severity) stream. So TENT's numbers are not a trained
-model's: they depend on the test batches' order and size (`EVAL_BATCH_SIZE`), and no model
-is exported.
+optimizer) before each (corruption, severity) stream, and before the clean test stream. So
+TENT's numbers are not a trained model's: they depend on the test batches' order and size
+(`EVAL_BATCH_SIZE`), and no model is exported. The head (global pooling to logits) runs in
+inference mode: a Dropout there would only add noise to the predictions.
+
+`TentCounter` is TENT as an evaluation counter (`ar2_tf.evaluation.multi_model`): the
+evaluation calls its `start_stream` (the reset) before every test set, so `python -m
+ar2_tf.evaluate --tent MODEL` and the benchmark's `--methods tent` evaluate it alongside
+the other models, on the same batches.
 """
 
 import keras
@@ -16,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.baselines.bn_adapt import batchnorm_layers
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import build_backbone, find_head
@@ -43,7 +50,8 @@ class Tent:
 
     Example:
         tent = Tent(model)
-        error = tent.error_rate(batches, preprocess)  # resets first; one Adam step per batch
+        tent.reset()  # before each stream
+        logits, entropy = tent.adapt_and_predict(inputs)  # one Adam step per batch
     """
 
     def __init__(self, classifier, learning_rate=LEARNING_RATE):
@@ -57,7 +65,7 @@ class Tent:
         self.optimizer = keras.optimizers.Adam(learning_rate)
         self.optimizer.build(self.variables)
         self.fresh_optimizer = [np.array(v.numpy()) for v in self.optimizer.variables]  # step 0, zero moments
-        self._step = tf.function(self._adapt_and_predict)
+        self._step = tf.function(self.adapt)
 
     def reset(self):
         """The pretrained weights and a fresh Adam state: each stream starts from the same model."""
@@ -65,24 +73,43 @@ class Tent:
         for variable, value in zip(self.optimizer.variables, self.fresh_optimizer):
             variable.assign(value)
 
-    def _adapt_and_predict(self, inputs):
+    def adapt(self, inputs):
+        """One TENT step (traceable): the batch's logits with batch statistics, before the update, and their
+        entropy; then one Adam step on that entropy for γ and β."""
         with tf.GradientTape() as tape:
-            logits = self.head.logits(self.backbone(inputs, training=True), training=True)
+            logits = self.head.logits(self.backbone(inputs, training=True), training=False)
             loss = entropy(logits)
         self.optimizer.apply(tape.gradient(loss, self.variables), self.variables)
         return logits, loss
 
     def adapt_and_predict(self, inputs):
-        """One TENT step on a batch of model inputs: (the batch's logits before the update, its entropy)."""
+        """`adapt`, compiled, on a batch of model inputs."""
         return self._step(tf.convert_to_tensor(inputs))
 
-    def error_rate(self, batches, preprocess) -> float:
-        """Top-1 error (%) on a stream of uint8 `(images, labels)` batches, adapting as it goes (reset first)."""
-        self.reset()
-        wrong = total = 0
-        for images, labels in batches:
-            logits, _ = self.adapt_and_predict(preprocess(images))
-            predicted = np.argmax(logits.numpy(), axis=-1)
-            wrong += int(np.sum(predicted != np.asarray(labels)))
-            total += len(predicted)
-        return 100.0 * wrong / total
+
+class TentCounter:
+    """TENT as an evaluation counter: `start_stream()` resets, `counter(images, labels)` adapts on the uint8
+    batch (preprocessed the model's way, inside the compiled step) and returns its `(wrong, total)`.
+
+    It adapts `classifier` in place: give it a copy of its own, not a model another counter evaluates.
+    """
+
+    def __init__(self, classifier, preprocessing=None, learning_rate=LEARNING_RATE):
+        self.tent = Tent(classifier, learning_rate)
+        preprocess = get_preprocessor(preprocessing) if preprocessing is not None else (lambda images: images)
+
+        @tf.function(reduce_retracing=True)
+        def count(images, labels):
+            logits, _ = self.tent.adapt(preprocess(images))
+            predicted = tf.argmax(logits, axis=-1)
+            wrong = tf.reduce_sum(tf.cast(predicted != tf.cast(labels, predicted.dtype), tf.int64))
+            return wrong, tf.shape(labels, out_type=tf.int64)[0]
+
+        self._count = count
+
+    def start_stream(self):
+        """A new test set: back to the pretrained model and a fresh optimizer."""
+        self.tent.reset()
+
+    def __call__(self, images, labels):
+        return self._count(images, labels)

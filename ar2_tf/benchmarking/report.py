@@ -31,6 +31,7 @@ from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 # Rows in table order, and the per-corruption ones (one model per repaired-for corruption): from the registry.
 ROW_ORDER = tuple(BENCHMARK_ENTRIES)
 PER_CORRUPTION = tuple(key for key, entry in BENCHMARK_ENTRIES.items() if entry.per_corruption)
+UNTRAINED = tuple(key for key, entry in BENCHMARK_ENTRIES.items() if entry.method is None)
 
 
 def _mean(values):
@@ -128,7 +129,8 @@ def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
                 cells.setdefault(method, {}).setdefault(column, []).append(value)
     long_rows, aggregated = [], []
     for method, by_column in cells.items():
-        values = {c: v[:1] if method == "vanilla" else v for c, v in by_column.items()}  # vanilla: evaluated once
+        # vanilla and TENT train nothing: evaluated once, listed once
+        values = {c: v[:1] if method in UNTRAINED else v for c, v in by_column.items()}
         aggregated.append([labels[method]["label"], labels[method]["budget"],
                            *(seed_stats.format_cell(*seed_stats.mean_std(values[c])) for c in columns)])
         long_rows += [[labels[method]["label"], seed, c, value] for c in columns
@@ -139,7 +141,8 @@ def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
         "table1_repaired": (f"Table 1 on the repaired-for corruptions: clean error and CE (%), {n}",
                             ["method", "budget", "clean", *repaired_for, "mCE"],
                             [row[:2] + [row[2 + i] for i in repaired_columns] for row in aggregated]),
-        "table1": (f"Table 1: clean error and CE (%, mean error over severities), {n}; vanilla evaluated once",
+        "table1": (f"Table 1: clean error and CE (%, mean error over severities), {n}; vanilla and TENT (no "
+                   "training) evaluated once",
                    ["method", "budget", *columns], aggregated),
         "table1_seeds": ("Table 1 per seed: every cell", ["method", "seed", "column", "value"], long_rows),
     }
@@ -196,6 +199,8 @@ def budget_lines(record):
     for key, entry in BENCHMARK_ENTRIES.items():
         if key in record["methods"] and entry.method is not None:
             lines.append(f"- {entry.label}: {budget(key, repair)}, {entry.summary} (T={t}, N={n}, M={m}).")
+        elif key in record["methods"] and entry.adaptation:
+            lines.append(f"- {entry.label}: {entry.summary}.")
     return lines
 
 

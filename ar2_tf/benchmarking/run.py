@@ -130,14 +130,21 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     setup = EvaluationSetup(dataset=base.dataset, data_dir=base.eval_data_dir or base.data_dir, corruptions=evaluated,
                             severities=tuple(severities), test_size=base.test_size, image_size=base.image_size,
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
+    adapted = [key for key, entry in BENCHMARK_ENTRIES.items() if entry.adaptation and key in methods]
     results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
+                             tent=[base.model] if "tent" in adapted else (),
                              preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
-    by_source = {os.path.abspath(entry["source"]): entry for entry in results["models"].values()}
-    entries = {run["key"]: by_source[RunFolder(run["dir"]).file(folder.MODEL)] for run in runs}
+    by_source = {(os.path.abspath(entry["source"]), entry.get("adaptation")): entry
+                 for entry in results["models"].values()}
+    entries = {run["key"]: by_source[RunFolder(run["dir"]).file(folder.MODEL), None] for run in runs}
     entries["vanilla"] = results["models"][results["baseline"]]
-    table_runs = [{"key": "vanilla", "method": "vanilla", "corruption": UNIFIED, "seed": seed} for seed in seeds] + runs
+    for key in adapted:  # the pretrained model under a test-time adaptation
+        entries[key] = by_source[os.path.abspath(base.model), BENCHMARK_ENTRIES[key].adaptation]
+    untrained = ["vanilla", *adapted]  # evaluated once, the same for every seed
+    table_runs = [{"key": key, "method": key, "corruption": UNIFIED, "seed": seed}
+                  for seed in seeds for key in untrained] + runs
     labels = method_labels(base.repair)
     built, paired = benchmark_report.write_tables(out, table_runs, entries, corruptions, evaluated, labels, "vanilla",
                                                   seeds)

@@ -31,10 +31,16 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     if not results.get("baseline"):
         raise UserError("the evaluation has no baseline; evaluate again with --baseline <the benchmark's pretrained "
                         f"model> ({record['config']['model']}): it is the vanilla row and the CE reference.")
-    by_path = {entry["fingerprint"]["path"]: entry for entry in results["models"].values()}
+    by_path = {entry["fingerprint"]["path"]: entry for entry in results["models"].values()
+               if not entry.get("adaptation")}
     seeds = record["seeds"].get("seeds", [record["config"]["seed"]])
-    runs = [{"key": "vanilla", "method": "vanilla", "corruption": "all", "seed": seed} for seed in seeds]
-    entries = {"vanilla": results["models"][results["baseline"]]}
+    baseline = results["models"][results["baseline"]]
+    entries = {"vanilla": baseline}
+    for entry in results["models"].values():  # the pretrained model under TENT (evaluate --tent), if evaluated
+        if entry.get("adaptation") == "tent" and entry["fingerprint"] == baseline["fingerprint"]:
+            entries["tent"] = entry
+    untrained = len(entries)
+    runs = [{"key": key, "method": key, "corruption": "all", "seed": seed} for seed in seeds for key in entries]
     for run in record["runs"]:
         model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(folder.MODEL)
         entry = by_path.get(model)
@@ -46,7 +52,7 @@ def match_runs(benchmark_dir, record, results) -> tuple:
                             "command (it re-evaluates changed models only), then this one.")
         runs.append(run)
         entries[run["key"]] = entry
-    if len(runs) == len(seeds):  # vanilla alone
+    if len(entries) == untrained:  # vanilla (and TENT) alone
         raise UserError(f"the evaluation holds none of the models in {os.path.join(benchmark_dir, 'runs')}; "
                         "evaluate the run folders themselves (--model <benchmark>/runs/<run>).")
     return runs, entries

@@ -14,6 +14,11 @@ corruption is reported for the models it concerns and the others go on:
   corruption for every model in the pass;
 - a model that fails on a batch fails that corruption for that model only.
 
+A counter is anything with `counter(images, labels) -> (wrong, total)` and
+`start_stream()`, called before each pass: a no-op for `ErrorCounter`, the
+reset of a test-time adaptation (`ar2_tf.baselines.tent.TentCounter`), which
+adapts on each test set from the pretrained model.
+
 Nothing here keeps a batch or a dataset after its pass: memory is the
 models plus the few batches the source's pipeline holds.
 """
@@ -52,6 +57,9 @@ class ErrorCounter:
 
         self._count = count
 
+    def start_stream(self):
+        """Nothing to do: a fixed model counts every test set alike."""
+
     def __call__(self, images, labels):
         return self._count(images, labels)
 
@@ -61,7 +69,7 @@ def count_errors(batches, counters, progress=None) -> tuple:
 
     Args:
         batches: an iterable of uint8 `(images, labels)` batches, read once.
-        counters: {key: ErrorCounter}.
+        counters: {key: ErrorCounter or another counter (module docstring)}; each starts a new stream.
         progress: called with the batch size after each batch.
 
     Returns:
@@ -75,6 +83,8 @@ def count_errors(batches, counters, progress=None) -> tuple:
     active = dict(counters)
     counts = {key: [0, 0] for key in counters}
     failed = {}
+    for counter in counters.values():
+        counter.start_stream()
     for images, labels in batches:
         for key, counter in list(active.items()):
             try:

@@ -16,6 +16,9 @@ are streamed unless a cache folder is given, see
 
 A model is a `.keras`/`.h5` file or a run folder of `python -m ar2_tf.train`
 (its `model.keras` and `report.json`: preprocessing, dataset, corruption, method).
+A model can also be evaluated under TENT (`tent=`, `--tent`): a copy of its own
+adapts on every test set from a reset (`ar2_tf.baselines.tent`), labelled
+"<model> + TENT".
 """
 
 import dataclasses
@@ -47,12 +50,14 @@ class ModelSpec:
         label: its name in tables and file names (unique within an evaluation).
         preprocessing: from the run's report.json, else None.
         config: the run's config (dataset, corruption, method, ...), else {}.
+        adaptation: None, or "tent": adapted on each test set at test time (`ar2_tf.baselines.tent`).
     """
 
     path: str
     label: str
     preprocessing: str = None
     config: dict = dataclasses.field(default_factory=dict)
+    adaptation: str = None
 
     @property
     def fingerprint(self) -> dict:
@@ -77,6 +82,20 @@ def resolve_model(path) -> ModelSpec:
     if not os.path.exists(path):
         raise UserError(f"model {path!r} does not exist; pass a .keras/.h5 file or a run folder.")
     return ModelSpec(path, os.path.splitext(os.path.basename(path))[0])
+
+
+def under_tent(spec) -> ModelSpec:
+    """`spec` evaluated with TENT test-time adaptation."""
+    return dataclasses.replace(spec, label=f"{spec.label} + TENT", adaptation="tent")
+
+
+def _counter(classifier, entry):
+    """The entry's error counter: the model as it is, or adapted by TENT on each test set."""
+    if entry.get("adaptation") == "tent":
+        from ar2_tf.baselines.tent import TentCounter
+
+        return TentCounter(classifier, entry["preprocessing"])
+    return ErrorCounter(classifier, entry["preprocessing"])
 
 
 def _unique_labels(specs):
@@ -149,7 +168,7 @@ def _load_results(path, setup_record):
     return previous.get("models", {}) if same == wanted else {}
 
 
-def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, preprocessing=None, out=None,
+def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(), preprocessing=None, out=None,
                    cache_dir=None, cache_budget_gb=corrupted_sets.DEFAULT_CACHE_BUDGET_GB, verbose=1) -> dict:
     """Evaluates every model on the corruption benchmark; returns (and writes to `out`) the results.
 
@@ -162,6 +181,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         model_paths: model files or run folders.
         setup: the data and corruptions (see `EvaluationSetup`).
         baseline: a model file or run folder to normalise CE by (evaluated too).
+        tent: model files or run folders evaluated under TENT (each its own copy, reset for every test set).
         preprocessing: override every model's preprocessing.
         out: results folder (None: write nothing).
         cache_dir: where generated corrupted sets are cached (opt-in); None streams them (nothing written).
@@ -170,7 +190,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
     Raises:
         UserError: bad input; or, after all results are written, the corruptions that failed.
     """
-    specs = [resolve_model(path) for path in model_paths]
+    specs = [resolve_model(path) for path in model_paths] + [under_tent(resolve_model(path)) for path in tent]
     base_spec = None
     if baseline is not None:
         base_spec = resolve_model(baseline)
@@ -200,10 +220,10 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, prepro
         entry = previous.get(spec.label, {})
         if entry.get("fingerprint") != spec.fingerprint:
             entry = {}
-        entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config,
+        entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config, adaptation=spec.adaptation,
                      preprocessing=preprocessing or spec.preprocessing or default_preprocessing(spec.path,
                                                                                                  setup.dataset))
-        key = (os.path.abspath(spec.path), entry["preprocessing"])
+        key = (os.path.abspath(spec.path), entry["preprocessing"], spec.adaptation)
         if key in measured:
             twins.append((entry, measured[key]))
         else:
@@ -262,10 +282,10 @@ def _measure(entries, titles, setup, source, source_data, save, verbose):
         save: called after each result, so an interrupted evaluation keeps what it measured.
     """
     classifiers, counters = {}, {}
-    for key, entry in entries.items():  # every model loaded once, before the first pass
+    for key, entry in entries.items():  # every model loaded once (a TENT copy apart), before the first pass
         classifiers[key] = models.load_model_file(entry["source"])
         models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
-        counters[key] = ErrorCounter(classifiers[key], entry["preprocessing"])
+        counters[key] = _counter(classifiers[key], entry)
     if verbose:
         print(f"\n== {len(entries)} model(s) in one pass per set: " + ", ".join(
             f"{titles[key]} ({entry['preprocessing']})" for key, entry in entries.items()))

@@ -19,12 +19,13 @@ same training split, evaluated by the same code:
 Benchmark entries (`python -m ar2_tf.benchmark --methods`) are trainer methods
 with a budget and a scope: "finetune_epochs" is "finetune" given AR2's whole
 T·(N+M) budget, "unified" is "ar2" on all 15 corruptions at once, "vanilla" is
-the pretrained model itself.
+the pretrained model itself, and "tent" is the pretrained model adapted at test
+time (`ar2_tf.baselines.tent`): it trains nothing, so it is no `--method`.
 """
 
 import dataclasses
 
-from ar2_tf.errors import check_choice
+from ar2_tf.errors import UserError, check_choice
 from ar2_tf.method.schedule import Schedule
 
 
@@ -55,7 +56,13 @@ METHODS = {
 }
 
 
+TEST_TIME = {"tent": "TENT adapts at test time and trains nothing: evaluate a model under it with python -m "
+                     "ar2_tf.evaluate --tent MODEL (or python -m ar2_tf.benchmark --methods tent)."}
+
+
 def get_method(name: str) -> Method:
+    if name in TEST_TIME:
+        raise UserError(TEST_TIME[name])
     return METHODS[check_choice("method", name, METHODS)]
 
 
@@ -71,6 +78,7 @@ class BenchmarkEntry:
     key: str  # the --methods value and the run-folder prefix
     label: str  # the row's name in the tables
     method: str = None  # the trainer method; None: the pretrained model itself (no training)
+    adaptation: str = None  # with method None: evaluated under this test-time adaptation ("tent")
     per_corruption: bool = False  # one model per repaired-for corruption (else one model for all)
     whole_budget: bool = False  # fine-tune for AR2's T·(N+M) steps (the "same epochs" comparison)
     summary: str = ""  # what it trains, for the report (after its budget)
@@ -107,6 +115,10 @@ BENCHMARK_ENTRIES = {entry.key: entry for entry in (
     BenchmarkEntry("bn_adapt", "BN adaptation", "bn-adapt", per_corruption=True,
                    summary="BatchNorm statistics re-estimated on the corrupted training images, one pass, no "
                            "gradient step (Schneider et al., NeurIPS 2020)"),
+    BenchmarkEntry("tent", "TENT (test-time)", adaptation="tent",
+                   summary="the pretrained model adapted on each test set as it is evaluated: one Adam step (lr "
+                           "1e-3) on the prediction entropy per test batch, BatchNorm scale and offset only, reset "
+                           "for every test set (Wang et al., ICLR 2021); not a trained model"),
 )}
 
 
@@ -116,6 +128,9 @@ def steps_text(count: int, unit: str) -> str:
 
 
 def budget(key: str, repair) -> str:
-    """An entry's training budget in the schedule's unit: '8 epochs', '320 batches', '0 epochs' (vanilla)."""
+    """An entry's training budget in the schedule's unit: '8 epochs', '320 batches', '0 epochs' (vanilla);
+    a test-time adaptation's: '1 step per test batch'."""
+    if BENCHMARK_ENTRIES[key].adaptation:
+        return "1 step per test batch"
     schedule = BENCHMARK_ENTRIES[key].schedule(repair)
     return steps_text(schedule.total_steps if schedule else 0, repair.step_unit)

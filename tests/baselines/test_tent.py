@@ -1,8 +1,10 @@
 """TENT: only BatchNorm γ/β move, entropy falls on a batch, a stream adapts from a reset each time."""
 
 import numpy as np
+import tensorflow as tf
 
-from ar2_tf.baselines.tent import Tent, affine_variables, entropy
+from ar2_tf.baselines.tent import Tent, TentCounter, affine_variables, entropy
+from ar2_tf.evaluation.multi_model import count_errors
 from tests.helpers import tiny_classifier
 
 
@@ -31,16 +33,31 @@ def test_only_batchnorm_scale_and_offset_move_and_the_entropy_falls():
     assert affine <= moved <= affine | {"bn1/moving_mean", "bn1/moving_variance"}
 
 
+def _uint8_stream(count=3):
+    return [(np.round(_batch(seed) * 255).astype("uint8"), np.arange(16) % 4) for seed in range(count)]
+
+
 def test_every_stream_starts_from_the_pretrained_model():
     model = tiny_classifier(seed=4)
-    tent = Tent(model)
-    stream = [(np.round(_batch(seed) * 255).astype("uint8"), np.arange(16) % 4) for seed in range(3)]
-
-    def preprocess(images):
-        return images.astype("float32") / 255.0
-
-    first = tent.error_rate(stream, preprocess)
-    assert tent.error_rate(stream, preprocess) == first  # the same stream from a reset: the same errors
-    tent.reset()
+    counter = TentCounter(model, "unit")
+    stream = tf.data.Dataset.from_tensor_slices(tuple(np.concatenate(a) for a in zip(*_uint8_stream()))).batch(16)
+    first, _ = count_errors(stream, {"tent": counter})
     gamma = [w.path for w in model.weights].index("bn1/gamma")
-    np.testing.assert_array_equal(model.weights[gamma].numpy(), tent.pretrained[gamma])
+    assert not np.array_equal(model.weights[gamma].numpy(), counter.tent.pretrained[gamma])  # it adapted
+    again, _ = count_errors(stream, {"tent": counter})
+    assert again == first  # the pass started from a reset: the same stream gives the same errors
+    counter.start_stream()
+    np.testing.assert_array_equal(model.weights[gamma].numpy(), counter.tent.pretrained[gamma])
+
+
+def test_the_counter_counts_the_predictions_made_before_each_update():
+    """Its counts equal TENT run by hand: batch statistics, the prediction, then the step."""
+    stream = _uint8_stream()
+    by_hand = Tent(tiny_classifier(seed=5))
+    by_hand.reset()
+    wrong = 0
+    for images, labels in stream:
+        logits, _ = by_hand.adapt_and_predict(images.astype("float32") / 255.0)
+        wrong += int(np.sum(np.argmax(logits.numpy(), axis=-1) != labels))
+    counts, failed = count_errors(stream, {"tent": TentCounter(tiny_classifier(seed=5), "unit")})
+    assert failed == {} and counts == {"tent": (wrong, 48)}

@@ -31,7 +31,7 @@ def test_plan_gives_every_method_its_budget_from_the_same_base():
     assert schedule_of(configs["finetune_epochs_fog"]).total_steps == 12
     assert {m: label["budget"] for m, label in benchmark.method_labels(base.repair).items()} == {
         "vanilla": "0 epochs", "finetune": "8 epochs", "finetune_epochs": "12 epochs", "augmix": "12 epochs",
-        "ar2": "12 epochs", "unified": "12 epochs", "bn_adapt": "1 epoch"}
+        "ar2": "12 epochs", "unified": "12 epochs", "bn_adapt": "1 epoch", "tent": "1 step per test batch"}
     assert all(run["config"].model == "m.h5" and run["config"].dataset == "cifar10" for run in runs)
 
 
@@ -87,11 +87,15 @@ def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
     assert [run["key"] for run in record["runs"]] == ["finetune_gaussian_noise", "finetune_contrast",
                                                       "ar2_gaussian_noise", "ar2_contrast"]
     rows = {row[0]: row for row in record["tables"]["table1"]["rows"]}
-    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2"}
+    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2", "TENT (test-time)"}
+    evaluation = json.load(open(os.path.join(out, "evaluation", "evaluation.json")))
+    tent = next(entry for entry in evaluation["models"].values() if entry["adaptation"] == "tent")
+    assert rows["TENT (test-time)"][2] == tent["clean"] and rows["TENT (test-time)"][1] == "1 step per test batch"
     assert all(0 <= value <= 100 for row in rows.values() for value in row[2:5])
     report = open(os.path.join(out, "report.md")).read()
     assert "## Wall time" in report and "- AR2: 2 batches, T iterations" in report
     assert "- fine-tune (same phases): 1 batch, fine-tuning" in report
+    assert "- TENT (test-time): the pretrained model adapted on each test set" in report
     assert "AugMix:" not in report and "unified" not in report
 
 

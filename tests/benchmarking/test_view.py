@@ -21,7 +21,7 @@ def second_view(tiny_benchmark, tmp_path_factory):
     runs = [os.path.join(bench, "runs", key) for key in
             ("finetune_gaussian_noise", "finetune_contrast", "ar2_gaussian_noise", "ar2_contrast")]
     evaluation = str(tmp_path_factory.mktemp("view") / "second")
-    argv = ["--baseline", model, *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
+    argv = ["--baseline", model, "--tent", model, *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
             "--test-size", "48", "--seed", "7", "--corruptions", corruptions, "--severities", "1,5",
             "--cache-dir", "none", "--verbose", "0", "--out", evaluation]
     assert run_main(evaluate.main, argv) == 0
@@ -39,7 +39,9 @@ def test_tables_hold_the_second_evaluations_numbers_in_the_benchmarks_layout(sec
     results = _results(evaluation)
     models = results["models"]
     rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
-    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2"}
+    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2", "TENT (test-time)"}
+    (tent,) = [entry for entry in models.values() if entry["adaptation"] == "tent"]
+    assert rows["TENT (test-time)"][2] == tent["clean"]
 
     def ce(label, corruption):
         return models[label]["summary"]["unnormalized"]["ce"][corruption]

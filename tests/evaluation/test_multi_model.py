@@ -47,13 +47,37 @@ def test_each_model_preprocesses_the_shared_uint8_batch_its_own_way(classifiers,
 
 
 def test_a_model_that_fails_leaves_the_pass_and_the_others_go_on(classifiers, demo):
-    def broken(images, labels):
-        raise tf.errors.InvalidArgumentError(None, None, "Matrix size-incompatible: In[0]: [32,12]\nmore lines")
+    class Broken:
+        def start_stream(self):
+            pass
+
+        def __call__(self, images, labels):
+            raise tf.errors.InvalidArgumentError(None, None, "Matrix size-incompatible: In[0]: [32,12]\nmore lines")
 
     counts, failed = count_errors(tf.data.Dataset.from_tensor_slices(demo).batch(32),
-                                  {"good": ErrorCounter(classifiers[0], "unit"), "bad": broken})
+                                  {"good": ErrorCounter(classifiers[0], "unit"), "bad": Broken()})
     assert failed == {"bad": "Matrix size-incompatible: In[0]: [32,12]"}
     assert counts == {"good": (_wrong(classifiers[0], *demo, "unit"), 90)}
+
+
+def test_every_counter_starts_a_stream_before_each_pass(classifiers, demo):
+    class Recording(ErrorCounter):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.events = []
+
+        def start_stream(self):
+            self.events.append("start")
+
+        def __call__(self, images, labels):
+            self.events.append(len(labels))
+            return super().__call__(images, labels)
+
+    counter = Recording(classifiers[0], "unit")
+    batches = tf.data.Dataset.from_tensor_slices(demo).batch(50)
+    for _ in range(2):
+        count_errors(batches, {"model": counter})
+    assert counter.events == ["start", 50, 40, "start", 50, 40]
 
 
 def test_cells_skip_what_is_done_and_a_failing_source_fails_that_corruption_for_every_model(tmp_path, classifiers,
