@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import sys
 
 import pytest
 
@@ -12,6 +13,9 @@ from ar2_tf.cli import run_main
 from ar2_tf.runs.config import RepairConfig
 from ar2_tf.runs.methods import budget
 from tests.helpers import tiny_classifier
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import budget_table  # noqa: E402  (bench/budget_table.py)
 
 
 def test_mean_std_and_the_student_t_interval_by_hand():
@@ -70,3 +74,7 @@ def test_two_seed_benchmark_trains_each_run_per_seed_and_reports_the_paired_inte
     assert pair["corruption"] == "contrast" and pair["n"] == 2 and pair["low"] <= pair["mean"] <= pair["high"]
     with open(os.path.join(out, "report.md")) as file:
         assert "contrast: AR2 − fine-tuning (same epochs)" in file.read()
+    # bench/budget_table.py rebuilds the same interval from the evaluation's cells
+    (row,) = budget_table.rows_of(out)
+    assert row[:3] == ["contrast", "2 batches", 2]
+    assert row[5] == f"{pair['mean']:+.1f} [{pair['low']:+.1f}, {pair['high']:+.1f}]" and row[6] == pair["verdict"]
