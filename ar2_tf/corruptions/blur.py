@@ -6,7 +6,7 @@ x is float32 [B,H,W,3] in [0, 1]; severity an int32 scalar or [B]; seed a statel
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.corruptions import draws, filters, geometry
+from ar2_tf.corruptions import filters, geometry
 from ar2_tf.corruptions.filters import static_severity
 from ar2_tf.corruptions.params import column, table
 
@@ -47,14 +47,14 @@ def _glass_shuffle(x, max_delta: int, iterations: int, seed):
 
     All 2 * iterations offsets of a pixel come from one 32-bit Philox word, as base-(2 max_delta)
     digits of the word modulo (2 max_delta)^(2 iterations) <= 4096 (uniform within 1e-6). The
-    index arithmetic and gathers run compiled (draws.compiled).
+    index arithmetic and gathers run compiled (filters.compiled).
     """
     words = tf.random.stateless_uniform([tf.shape(x)[0], x.shape[1] * x.shape[2]], seed,
                                         minval=None, maxval=None, dtype=tf.uint32)
     return _glass_copies(x, words, max_delta, iterations)
 
 
-@draws.compiled
+@filters.compiled
 def _glass_copies(x, words, max_delta: int, iterations: int):
     """_glass_shuffle given the Philox words [B, H*W] (uint32)."""
     batch, height, width = tf.shape(x)[0], x.shape[1], x.shape[2]

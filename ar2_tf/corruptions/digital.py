@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.corruptions import filters, geometry
+from ar2_tf.corruptions import draws, filters, geometry
 from ar2_tf.corruptions.filters import pick, static_severity
 from ar2_tf.corruptions.params import column, table
 
@@ -107,8 +107,15 @@ def pixelate(pixels, severity, seed, params):
     static = static_severity(severity)
     if static is None:  # no random draws: each severity's images go through its own plan
         return filters.by_severity(lambda part, s: pixelate(part, s, seed, params), pixels, severity)
+    return _pixelate(pixels, static, params)
+
+
+@filters.compiled
+def _pixelate(pixels, severity: int, params: str):
+    """pixelate for one static severity, compiled: XLA fuses the casts, roundings and gathers of
+    the passes (the enlargement's gathers copy single pixels, which TF's gather does slowly)."""
     (w_starts, w_lengths, w_sources), (h_starts, h_lengths, h_sources) = (
-        pixelate_plan(size, params)[static - 1] for size in (pixels.shape[2], pixels.shape[1]))
+        pixelate_plan(size, params)[severity - 1] for size in (pixels.shape[2], pixels.shape[1]))
     # Pillow resizes horizontally, then vertically, rounding to 8 bits after each pass.
     small, w_position = _pil_shrink(pixels, w_starts, w_lengths, axis=2)
     small, h_position = _pil_shrink(small, h_starts, h_lengths, axis=1)
@@ -180,8 +187,10 @@ def elastic_transform(x, severity, seed, params):
     else:
         # imagecorruptions: no affine; uniform(+-0.5% of H) displacements smoothed by a Gaussian
         # of 1% of each side (truncate 3, scipy 'reflect'), scaled by alpha.
+        # The uniforms are 16-bit levels (draws.uniform_levels), on a grid 1/32768 of the range.
         limit = height * 0.005
-        field = tf.random.stateless_uniform([batch, height, width, 2], seeds[1], -limit, limit)
+        levels = draws.uniform_levels([batch, height, width, 2], seeds[1])
+        field = (levels + 0.5) * (2 * limit / draws.LEVELS) - limit
         row_filter = filters.filter_matrix(height, filters.gaussian_taps(0.01 * height, 3.0), "reflect")
         col_filter = filters.filter_matrix(width, filters.gaussian_taps(0.01 * width, 3.0), "reflect")
         field = filters.separable(field, tf.constant(row_filter, tf.float32), tf.constant(col_filter, tf.float32))

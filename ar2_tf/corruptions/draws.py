@@ -7,10 +7,9 @@ a uniform on a grid of 2^16 levels is 256 times finer than the 8-bit pixels they
 each word is split into two 16-bit halves: half the words, and Box-Muller pairs from one word.
 The draws are still stateless: the same seed gives the same values on every call.
 
-Table lookups and gathers that follow a draw run best compiled
-with XLA (`compiled`): one fused pass instead of one pass per TF op, and XLA's gather is about
-5x faster than TF's CPU gather kernel. The Philox words themselves are drawn outside XLA, whose
-CPU random number generators are ~30x slower than TF's kernels.
+The table lookups and gathers that follow a draw run compiled (`filters.compiled`); the Philox
+words themselves are drawn outside XLA, whose CPU random number generators are ~30x slower
+than TF's kernels.
 """
 
 import math
@@ -18,12 +17,6 @@ import math
 import tensorflow as tf
 
 LEVELS = 1 << 16  # values of one 16-bit half
-
-
-def compiled(fn):
-    """fn as an XLA-compiled tf.function (no AutoGraph: the ops are plain TensorFlow). Use it at
-    module level, so each input signature is traced and compiled once per process."""
-    return tf.function(fn, jit_compile=True, autograph=False)
 
 
 def halves(count, seed):

@@ -9,6 +9,20 @@ severity varies per image, and fast on CPUs and GPUs alike.
 import numpy as np
 import tensorflow as tf
 
+# ---------------------------------------------------------------- compilation
+
+def compiled(fn):
+    """fn as an XLA-compiled tf.function (no AutoGraph: the ops are plain TensorFlow). Use it on
+    module-level functions, so each input signature is traced and compiled once per process.
+
+    Worth it on CPUs where a chain of cheap ops would each make a pass over the batch (XLA fuses
+    them into one), for gathers (XLA's are about 5x faster than TF's CPU kernel) and for FFT
+    convolutions (~25% faster). Not for random draws (XLA's CPU generators are ~30x slower) nor
+    for transcendental functions (XLA's CPU log, cos and sin are about 2x slower).
+    """
+    return tf.function(fn, jit_compile=True, autograph=False)
+
+
 # ---------------------------------------------------------------- severity
 
 def static_severity(severity):
@@ -138,8 +152,8 @@ def conv1d(x, taps: np.ndarray, axis: int, mode: str):
     """Centred correlation of x [B,H,W,C] with odd-length `taps` along axis 1 or 2, border `mode`:
     a depthwise convolution of the padded batch (about twice as fast as the matrix product for
     up to 17 taps on two cores; the two agree to float round-off)."""
-    r, n, channels = len(taps) // 2, x.shape[axis], x.shape[-1]
-    padded = tf.gather(x, boundary_index(np.arange(-r, n + r), n, mode), axis=axis)
+    r, channels = len(taps) // 2, x.shape[-1]
+    padded = pad_axis(x, axis, r, r, mode)
     shape = [len(taps), 1] if axis == 1 else [1, len(taps)]
     kernel = np.tile(np.reshape(taps, shape)[:, :, None, None], (1, 1, channels, 1))
     return tf.nn.depthwise_conv2d(padded, tf.constant(kernel, tf.float32), [1, 1, 1, 1], "VALID")
@@ -151,19 +165,43 @@ def pad(x, top: int, bottom: int, left: int, right: int, mode: str):
         return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
     height, width = x.shape[1], x.shape[2]
     if mode in ("reflect101", "reflect") and max(top, bottom) < height and max(left, right) < width:
-        tf_mode = "REFLECT" if mode == "reflect101" else "SYMMETRIC"
+        tf_mode = "REFLECT" if mode == "reflect101" else "SYMMETRIC"  # both axes in one MirrorPad
         return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode=tf_mode)
-    rows = boundary_index(np.arange(-top, height + bottom), height, mode)
-    cols = boundary_index(np.arange(-left, width + right), width, mode)
-    return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+    return pad_axis(pad_axis(x, 1, top, bottom, mode), 2, left, right, mode)
+
+
+def pad_axis(x, axis: int, before: int, after: int, mode: str):
+    """Pads one axis of x with `before` and `after` values under a border rule (see boundary_index).
+
+    Borders narrower than the axis are slices: MirrorPad for the reflections, tiled edge values
+    for 'nearest'. Only wider ones (tiny images) gather, which on CPUs costs about twice as much
+    along the width (one short copy per pixel).
+    """
+    n = x.shape[axis]
+    if before == after == 0:
+        return x
+    if mode in ("reflect101", "reflect") and max(before, after) < n:
+        paddings = [[0, 0]] * x.shape.rank
+        paddings[axis] = [before, after]
+        return tf.pad(x, paddings, mode="REFLECT" if mode == "reflect101" else "SYMMETRIC")
+    if mode == "nearest":
+        def edge(index, count):
+            multiples = [1] * x.shape.rank
+            multiples[axis] = count
+            return tf.tile(tf.gather(x, [index], axis=axis), multiples)
+
+        parts = ([edge(0, before)] if before else []) + [x] + ([edge(n - 1, after)] if after else [])
+        return tf.concat(parts, axis)
+    return tf.gather(x, boundary_index(np.arange(-before, n + after), n, mode), axis=axis)
 
 
 def conv2d(x, kernels, severity, mode: str):
     """2-D correlation of x [B,H,W,C] with one odd-sized kernel per severity (list of 5 NumPy arrays).
 
     Kernels up to 9x9 run as a depthwise convolution. Larger ones run as a product of FFTs, as
-    OpenCV's filter2D does for large kernels: on two CPU cores a 21x21 kernel costs a tenth of
-    the direct convolution, and the results agree to about 1e-3 grey levels.
+    OpenCV's filter2D does for large kernels (compiled with XLA: ~25% faster): on two CPU cores
+    a 21x21 kernel costs a tenth of the direct convolution, and the results agree to about 1e-3
+    grey levels.
     """
     static = static_severity(severity)
     trimmed = [_trim(k) for k in kernels]
@@ -228,9 +266,32 @@ def _fft_conv2d(x, kernels, severity, mode: str):
     else:
         spectrum = tf.gather(tf.constant(np.stack(spectra)), batch_severity(severity, tf.shape(x)[0]) - 1)
         spectrum = spectrum[:, None]                                             # [B,1,n_h,n_w/2+1]
-    xp = tf.transpose(pad(x, r, r, r, r, mode), [0, 3, 1, 2])                  # [B,C,H+2r,W+2r]
+    return spectral_filter(x, spectrum, (r, r, r, r), mode)
+
+
+def spectral_filter(x, spectrum, pads, mode: str):
+    """The circular convolution of x [B,H,W,C], padded by pads = (top, bottom, left, right) under
+    `mode`, with a kernel given by its rfft2d `spectrum` on the fft_size grid of the padded size;
+    returns the [B,H,W,C] window from (top + bottom, left + right), where nothing wraps around
+    for a kernel placed as in _fft_conv2d or geometry.motion_blur.
+
+    Colour batches run compiled with XLA: 20-30% faster than TF's FFT kernels and the transposes
+    and padding around them. Single-channel layers (snow's) do not: there XLA was ~10% slower.
+    """
+    return (_spectral_filter_xla if x.shape[-1] > 1 else _spectral_filter)(x, spectrum, pads, mode)
+
+
+def _spectral_filter(x, spectrum, pads, mode: str):
+    top, bottom, left, right = pads
+    height, width = x.shape[1], x.shape[2]
+    n_h, n_w = fft_size(height + top + bottom), fft_size(width + left + right)
+    xp = tf.transpose(pad(x, top, bottom, left, right, mode), [0, 3, 1, 2])    # [B,C,H',W']
     y = tf.signal.irfft2d(tf.signal.rfft2d(xp, [n_h, n_w]) * spectrum, [n_h, n_w])
-    return tf.transpose(y[:, :, 2 * r:2 * r + height, 2 * r:2 * r + width], [0, 2, 3, 1])
+    y = y[:, :, top + bottom:top + bottom + height, left + right:left + right + width]
+    return tf.transpose(y, [0, 2, 3, 1])
+
+
+_spectral_filter_xla = compiled(_spectral_filter)
 
 
 def _trim(kernel: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.corruptions import draws, filters
+from ar2_tf.corruptions import filters
 
 
 def wrap_index(index, n: int, mode: str):
@@ -25,7 +25,7 @@ def wrap_index(index, n: int, mode: str):
     raise ValueError(f"unknown boundary mode {mode!r}")
 
 
-@draws.compiled
+@filters.compiled
 def bilinear(x, rows, cols, mode: str):
     """Samples x [B,H,W,C] at float coordinates rows, cols [B,h,w] (pixel units) -> [B,h,w,C].
     Compiled: XLA fuses the index arithmetic and runs the four gathers about 5x faster."""
@@ -147,6 +147,4 @@ def motion_blur(x, weights, dy, dx, reach=None):
     rows = tf.one_hot(down - dy, n_h, axis=1) * weights[:, None, :]              # [B, n_h, taps]
     cols = tf.one_hot(right - dx, n_w)                                           # [B, taps, n_w]
     spectrum = tf.signal.rfft2d(tf.linalg.matmul(rows, cols))[:, None]         # [B, 1, n_h, n_w/2+1]
-    xp = tf.transpose(filters.pad(x, up, down, left, right, "nearest"), [0, 3, 1, 2])
-    y = tf.signal.irfft2d(tf.signal.rfft2d(xp, [n_h, n_w]) * spectrum, [n_h, n_w])
-    return tf.transpose(y[:, :, up + down:up + down + height, left + right:left + right + width], [0, 2, 3, 1])
+    return filters.spectral_filter(x, spectrum, (up, down, left, right), "nearest")

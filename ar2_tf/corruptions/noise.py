@@ -89,7 +89,7 @@ def shot_noise(x, severity, seed, params):
     return tf.cast(tf.reshape(count, tf.shape(x)), tf.float32) / photons
 
 
-@draws.compiled
+@filters.compiled
 def _poisson_lookup(x, first_row, k, cells):
     """The table rows (first_row + pixel level) and cell entries of poisson_tables for x and the
     16-bit draws k, flattened: (row [N], entry [N]) int32."""
