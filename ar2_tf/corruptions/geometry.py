@@ -88,6 +88,8 @@ def clipped_zoom(x, z: float, centre_trim: bool):
     """
     (top_h, crop_h, out_h, trim_h), (top_w, crop_w, out_w, trim_w) = (
         zoom_axis(n, z, centre_trim) for n in x.shape[1:3])
+    if (crop_h, out_h, crop_w, out_w) == (x.shape[1], x.shape[1], x.shape[2], x.shape[2]):
+        return x  # z = 1 (every severity's first factor): the zoom is the identity
     crop = x[:, top_h:top_h + crop_h, top_w:top_w + crop_w]
     zoomed = tf.raw_ops.ResizeBilinear(images=crop, size=[out_h, out_w], align_corners=True)
     height, width = x.shape[1], x.shape[2]
