@@ -137,8 +137,15 @@ def frost(x, severity, seed, params):
     rows = start[:, 0, None, None] + tf.range(height)[None, :, None]
     cols = start[:, 1, None, None] + tf.range(width)[None, None, :]
     index = (which[:, None, None] * bank.shape[1] + rows) * bank.shape[2] + cols
-    picture = tf.cast(tf.gather(_frost_constant(params, height, width), index), tf.float32) / 255
+    picture = _frost_crops(_frost_constant(params, height, width), index)
     return pick(column("frost", params, 0), severity) * x + pick(column("frost", params, 1), severity) * picture
+
+
+@filters.compiled
+def _frost_crops(bank, index):
+    """The bank's pixels [N, 3] (uint8) at index [B,H,W] as float32 in [0, 1]; compiled: XLA's
+    gather is several times faster than TF's for these 3-byte rows."""
+    return tf.cast(tf.gather(bank, index), tf.float32) / 255
 
 
 # ---------------------------------------------------------------- snow
