@@ -118,9 +118,10 @@ def _cam_sample(split, config, count=8):
 
 def carve_validation(source, config):
     """(training split, its size, validation split or None): `config.val_size` seeded images of the training
-    split set aside for choosing the kept phase (`ar2_tf.runs.selection`); the test split is never touched."""
+    split set aside for choosing the kept phase (`ar2_tf.runs.selection`); the test split is never touched.
+    None for a method that selects no phase (bn-adapt): it uses every training image."""
     val_size = default_val_size(source.train_size) if config.val_size is None else config.val_size
-    if val_size == 0:
+    if val_size == 0 or not methods.get_method(config.method).selects_phase:
         return source.train, source.train_size, None
     train, validation = split_validation(source.train, source.train_size, val_size, config.seed)
     return train, source.train_size - val_size, validation

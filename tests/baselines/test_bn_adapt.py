@@ -50,10 +50,14 @@ def test_statistics_are_the_average_batch_moments_computed_by_hand_and_nothing_t
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(trainable, model.trainable_variables))
 
 
-def test_bn_adapt_run_makes_one_pass_and_reports(tmp_path):
+def test_bn_adapt_run_makes_one_pass_keeps_it_and_reports(tmp_path):
+    """One pass over every training image, kept whatever the clean error does (no phase to select)."""
     out = str(tmp_path / "run")
-    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--method", "bn-adapt", "--out", out]) == 0
+    assert run_main(train.main, TINY_TRAIN_FLAGS + ["--method", "bn-adapt", "--max-clean-drop", "0", "--out",
+                                                    out]) == 0
     with open(os.path.join(out, "report.json")) as file:
         report = json.load(file)
     assert report["schedule"] == {"iterations": 1, "refine_steps": 0, "finetune_steps": 1, "unit": "epoch"}
     assert report["config"]["method"] == "bn-adapt" and report["phases_run"] == 1
+    assert report["validation"] is None and (report["train_size"], report["val_size"]) == (96, 0)
+    assert report["after"] != report["before"]  # the adapted statistics, not the pretrained weights
