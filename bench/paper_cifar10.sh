@@ -2,8 +2,9 @@
 # The paper's CIFAR-10 schedule on one GPU (issue 19, item 4): the shared ResNet-20, all 50,000
 # training images (the JPEG copy: the exact-pixel file holds 5,438), T=30 iterations of N=1 refinement
 # + M=1 fine-tuning epochs, k=3, alpha=1, severity 3, gaussian_noise; AR2 and fine-tuning with the same
-# 60 epochs, each keeping its best phase on 1,000 validation images; then the pretrained model and both
-# repaired ones on all 15 corruptions x 5 severities of the 1,017 exact-pixel test images. Prints Table 1.
+# 60 epochs, each keeping its best phase on 1,000 validation images, and the two baselines that barely
+# train (BN adaptation: one pass; TENT: adapts while evaluated); then all of them and the pretrained
+# model on all 15 corruptions x 5 severities of the 1,017 exact-pixel test images. Prints Table 1.
 #
 #   bash bench/paper_cifar10.sh             # a machine with one GPU: sized for <= 9 minutes (below)
 #   bash bench/paper_cifar10.sh --dry-run   # a few batches on CPU: the same command end to end (a test)
@@ -26,7 +27,7 @@ LIMIT=${LIMIT:-540}
 FLAGS=(--dataset cifar10 --model "$SHARED/models/cifar10_resnet20v1.h5"
        --data-dir "$SHARED/data/cifar10/cifar10_jpeg_bytes_official_order.npz"
        --eval-data-dir "$SHARED/data/cifar10/cifar10_exact_official_subset.npz"
-       --methods vanilla,finetune_epochs,ar2 --corruptions gaussian_noise --preset cifar-paper --verbose 2)
+       --methods vanilla,finetune_epochs,ar2,bn_adapt,tent --corruptions gaussian_noise --preset cifar-paper --verbose 2)
 if [[ "${1:-}" == "--dry-run" ]]; then
     FLAGS+=(--train-size 192 --val-size 64 --test-size 32 --batch-size 64 -T 1
             --eval-corruptions gaussian_noise,fog --severities 1)
