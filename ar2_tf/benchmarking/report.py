@@ -26,7 +26,7 @@ import os
 from ar2_tf.benchmarking import seeds as seed_stats
 from ar2_tf.evaluation import tables, transfer
 from ar2_tf.runs.config import RepairConfig
-from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
+from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget, get_method
 
 # Rows in table order, and the per-corruption ones (one model per repaired-for corruption): from the registry.
 ROW_ORDER = tuple(BENCHMARK_ENTRIES)
@@ -197,10 +197,13 @@ def budget_lines(record):
     t, n, m = repair.iterations, repair.refine_steps, repair.finetune_steps
     lines = []
     for key, entry in BENCHMARK_ENTRIES.items():
-        if key in record["methods"] and entry.method is not None:
-            lines.append(f"- {entry.label}: {budget(key, repair)}, {entry.summary} (T={t}, N={n}, M={m}).")
-        elif key in record["methods"] and entry.adaptation:
+        if key not in record["methods"]:
+            continue
+        if entry.adaptation:
             lines.append(f"- {entry.label}: {entry.summary}.")
+        elif entry.method is not None:
+            schedule = "" if get_method(entry.method).single_pass else f" (T={t}, N={n}, M={m})"
+            lines.append(f"- {entry.label}: {budget(key, repair)}, {entry.summary}{schedule}.")
     return lines
 
 

@@ -10,7 +10,7 @@ from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.benchmarking import run as benchmark
 from ar2_tf.cli import run_main
 from ar2_tf.runs.config import RepairConfig, TrainConfig
-from ar2_tf.runs.methods import schedule_of
+from ar2_tf.runs.methods import BENCHMARK_ENTRIES, schedule_of
 
 pytestmark = pytest.mark.xdist_group("tiny_benchmark")  # shares the session fixture `tiny_benchmark`
 
@@ -67,6 +67,12 @@ def test_report_describes_the_budget_of_each_method_run_and_only_those():
         "- fine-tune (same epochs): 320 batches, fine-tuning on clean + corrupted images for T·(N+M) steps, AR2's "
         "whole budget (T=160, N=1, M=1).",
         "- AR2: 320 batches, T iterations of N refinement then M fine-tuning steps (T=160, N=1, M=1)."]
+    record = {"methods": ["bn_adapt", "tent"],
+              "config": {"repair": {"step_unit": "epoch", "iterations": 4, "refine_steps": 1, "finetune_steps": 1}}}
+    assert benchmark_report.budget_lines(record) == [  # one pass, and no training: no T, N, M
+        "- BN adaptation: 1 epoch, BatchNorm statistics re-estimated on the corrupted training images, one pass, no "
+        "gradient step (Schneider et al., NeurIPS 2020).",
+        f"- TENT (test-time): {BENCHMARK_ENTRIES['tent'].summary}."]
     record = {"methods": ["finetune", "unified"],
               "config": {"repair": {"step_unit": "epoch", "iterations": 1, "refine_steps": 0, "finetune_steps": 1}}}
     lines = benchmark_report.budget_lines(record)
