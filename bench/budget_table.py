@@ -32,8 +32,13 @@ HEADER = ["corruption", "budget (each)", "seeds", "AR2 CE", "fine-tune CE", "AR2
 
 
 def _read(path):
-    with open(path) as file:
-        return json.load(file)
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, json.JSONDecodeError) as problem:
+        print(f"cannot read {path} ({problem.__class__.__name__}): pass the --out folder of a finished python -m "
+              "ar2_tf.benchmark run (an unfinished one resumes when its command is run again).", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def benchmark_cells(folder) -> tuple:
