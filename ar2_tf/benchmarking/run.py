@@ -130,9 +130,9 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     setup = EvaluationSetup(dataset=base.dataset, data_dir=base.eval_data_dir or base.data_dir, corruptions=evaluated,
                             severities=tuple(severities), test_size=base.test_size, image_size=base.image_size,
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
-    adapted = [key for key, entry in BENCHMARK_ENTRIES.items() if entry.adaptation and key in methods]
+    tent = "tent" in methods  # the pretrained model under TENT, evaluated beside the others
     results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
-                             tent=[base.model] if "tent" in adapted else (),
+                             tent=[base.model] if tent else (),
                              preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
@@ -140,9 +140,9 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                  for entry in results["models"].values()}
     entries = {run["key"]: by_source[RunFolder(run["dir"]).file(folder.MODEL), None] for run in runs}
     entries["vanilla"] = results["models"][results["baseline"]]
-    for key in adapted:  # the pretrained model under a test-time adaptation
-        entries[key] = by_source[os.path.abspath(base.model), BENCHMARK_ENTRIES[key].adaptation]
-    untrained = ["vanilla", *adapted]  # evaluated once, the same for every seed
+    if tent:
+        entries["tent"] = by_source[os.path.abspath(base.model), "tent"]
+    untrained = ["vanilla", "tent"] if tent else ["vanilla"]  # evaluated once, the same for every seed
     table_runs = [{"key": key, "method": key, "corruption": UNIFIED, "seed": seed}
                   for seed in seeds for key in untrained] + runs
     labels = method_labels(base.repair)

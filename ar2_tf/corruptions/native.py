@@ -93,4 +93,4 @@ def _fused(name, params):
     def run(images, severity):
         return _on_float(NATIVE[name], images, severity, None, params)
 
-    return tf.function(run, jit_compile=True, autograph=False)
+    return filters.compiled(run)
