@@ -1,6 +1,6 @@
 """The ImageNet path on a tiny image-folder tree: ResNet-50 preprocessing, precomputed shards
-(static mode: parallel, resumable, refused when they do not match), and training ResNet-50
-(weights=None, 32 px) from shards. On-the-fly corruptions with ResNet-50: tests/test_imagenet_224.py."""
+(static mode: parallel, resumable, refused when they do not match), and repairing ResNet-50
+(built by `--model resnet50 --weights none`'s builder, 32 px, saved untrained) from shards. On-the-fly corruptions with ResNet-50: tests/test_imagenet_224.py."""
 
 import json
 import os
@@ -16,6 +16,7 @@ from ar2_tf.cli import run_main
 from ar2_tf.data.pipelines import clean_pipeline
 from ar2_tf.data.shards import MANIFEST, shard_name, static_pipeline
 from ar2_tf.data.sources import load_dataset
+from ar2_tf.runs.models import build_model
 
 SIZE = 32
 
@@ -121,12 +122,19 @@ def check_report(out, mode):
     assert set(report["after"]["corrupted"]) == {"1", "2", "3", "4", "5"}
 
 
+def test_resnet50_builder_gives_keras_resnet50_with_the_datasets_classes():
+    model = build_model("resnet50", 2, (SIZE, SIZE, 3), "none")
+    assert model.name == "resnet50" and model.output_shape == (None, 2) and model.input_shape == (None, SIZE, SIZE, 3)
+
+
 @pytest.mark.slow
 def test_resnet50_repairs_from_precomputed_shards(tree, shards, tmp_path, capsys):
+    # Saved untrained: pre-training (--pretrain-epochs, tested on the tiny model) would add a ResNet-50 fit.
+    model = str(tmp_path / "resnet50.keras")
+    build_model("resnet50", 2, (SIZE, SIZE, 3), "none").save(model)
     out = str(tmp_path / "static")
-    flags = ["--data-dir", tree, "--model", "resnet50", "--weights", "none", "--corruption-mode", "static",
-             "--precomputed-dir", shards]
-    assert run_main(train.main, RUN + flags + ["--pretrain-epochs", "1", "--out", out]) == 0
+    flags = ["--data-dir", tree, "--model", model, "--corruption-mode", "static", "--precomputed-dir", shards]
+    assert run_main(train.main, RUN + flags + ["--out", out]) == 0
     check_report(out, "static")
     assert run_main(train.main, RUN + flags + ["--severity", "2", "--out", str(tmp_path / "bad")]) == 2
     assert "were made with severity 3 (run: 2)" in capsys.readouterr().err
