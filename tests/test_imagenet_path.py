@@ -1,6 +1,6 @@
 """The ImageNet path on a tiny image-folder tree: ResNet-50 preprocessing, precomputed shards
-(static mode: parallel, resumable, refused when they do not match), and repairing ResNet-50
-(built by `--model resnet50 --weights none`'s builder, 32 px, saved untrained) from shards. On-the-fly corruptions with ResNet-50: tests/test_imagenet_224.py."""
+(static mode: parallel, resumable, refused when they do not match), and a repair run from shards.
+ResNet-50 end to end (on-the-fly corruptions, 224 px): tests/test_imagenet_224.py."""
 
 import json
 import os
@@ -17,6 +17,7 @@ from ar2_tf.data.pipelines import clean_pipeline
 from ar2_tf.data.shards import MANIFEST, shard_name, static_pipeline
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.runs.models import build_model
+from tests.helpers import tiny_classifier
 
 SIZE = 32
 
@@ -127,11 +128,9 @@ def test_resnet50_builder_gives_keras_resnet50_with_the_datasets_classes():
     assert model.name == "resnet50" and model.output_shape == (None, 2) and model.input_shape == (None, SIZE, SIZE, 3)
 
 
-@pytest.mark.slow
-def test_resnet50_repairs_from_precomputed_shards(tree, shards, tmp_path, capsys):
-    # Saved untrained: pre-training (--pretrain-epochs, tested on the tiny model) would add a ResNet-50 fit.
-    model = str(tmp_path / "resnet50.keras")
-    build_model("resnet50", 2, (SIZE, SIZE, 3), "none").save(model)
+def test_a_model_repairs_from_precomputed_shards(tree, shards, tmp_path, capsys):
+    model = str(tmp_path / "classifier.keras")
+    tiny_classifier(2, (SIZE, SIZE, 3)).save(model)
     out = str(tmp_path / "static")
     flags = ["--data-dir", tree, "--model", model, "--corruption-mode", "static", "--precomputed-dir", shards]
     assert run_main(train.main, RUN + flags + ["--out", out]) == 0
