@@ -294,12 +294,22 @@ def _spectral_filter(x, spectrum, pads, mode: str):
 _spectral_filter_xla = compiled(_spectral_filter)
 
 
+_NEGLIGIBLE = 1e-12  # a tap this much smaller than the largest one: far below float32's resolution of the sum
+
+
 def _trim(kernel: np.ndarray) -> np.ndarray:
-    """Drops all-zero border rows/columns symmetrically (kernels stay odd-sized and centred)."""
-    while kernel.shape[0] > 1 and not kernel[0].any() and not kernel[-1].any():
-        kernel = kernel[1:-1]
-    while kernel.shape[1] > 1 and not kernel[:, 0].any() and not kernel[:, -1].any():
-        kernel = kernel[:, 1:-1]
+    """Drops border rows/columns whose taps are all negligible (at most _NEGLIGIBLE times the largest),
+    symmetrically: kernels stay odd-sized and centred.
+
+    Defocus blur's severity-1 kernel (ImageNet: a radius-3 disk blurred with sigma 0.1) spans 9x9, but
+    its outer ring holds taps of 1e-22 and less: without it, a 7x7 kernel, about 1.4x faster and the
+    same output to 1e-21 grey levels.
+    """
+    negligible = np.abs(kernel) <= _NEGLIGIBLE * np.abs(kernel).max()
+    while kernel.shape[0] > 1 and negligible[0].all() and negligible[-1].all():
+        kernel, negligible = kernel[1:-1], negligible[1:-1]
+    while kernel.shape[1] > 1 and negligible[:, 0].all() and negligible[:, -1].all():
+        kernel, negligible = kernel[:, 1:-1], negligible[:, 1:-1]
     return kernel
 
 
