@@ -34,14 +34,7 @@ def cifar10_class_names():
 
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`--dist loadgroup`, pytest.ini), the tests of one module run on one worker, so its
-    module fixtures are built once; modules that share a session fixture name one `xdist_group` instead.
-
-    Groups holding slow tests go first: the workers take groups in this order, so the long ones start early
-    and the many short ones even out the end (otherwise one worker idles while the other finishes a long one).
-    """
+    module fixtures are built once; modules that share a session fixture name one `xdist_group` instead."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    slow_groups = {item.get_closest_marker("xdist_group").args[0] for item in items
-                   if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group").args[0] not in slow_groups)
