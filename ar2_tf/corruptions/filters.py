@@ -314,7 +314,7 @@ def _trim(kernel: np.ndarray) -> np.ndarray:
 
 
 def _embed(kernel: np.ndarray, size: int) -> np.ndarray:
-    kernel = _trim(kernel)
+    """A trimmed kernel centred in a size x size array of zeros."""
     out = np.zeros((size, size))
     t, l = (size - kernel.shape[0]) // 2, (size - kernel.shape[1]) // 2
     out[t:t + kernel.shape[0], l:l + kernel.shape[1]] = kernel

@@ -28,3 +28,14 @@ def test_conv2d_equals_scipy_correlation_of_the_whole_kernel(radius, alias_blur)
     expected = np.stack([np.stack([correlate(image[..., c].astype(np.float64), kernel, mode="mirror")
                                    for c in range(3)], -1) for image in x])
     assert np.abs(got - expected).max() < 1e-5  # 0.003 grey levels
+
+
+def test_conv2d_with_a_severity_per_image_uses_each_images_kernel():
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 24, 20, 3)).astype(np.float32)
+    kernels = [disk_kernel(r, a) for r, a in ((0.3, 0.4), (1, 0.2), (0.5, 0.6), (1.5, 0.1), (0.4, 0.5))]  # CIFAR sizes
+    got = filters.conv2d(tf.constant(x), kernels, tf.constant([2, 4]), "reflect101").numpy()  # embedded to one size
+    for image, severity, out in zip(x, (2, 4), got):
+        expected = np.stack([correlate(image[..., c].astype(np.float64), kernels[severity - 1], mode="mirror")
+                             for c in range(3)], -1)
+        assert np.abs(out - expected).max() < 1e-5
