@@ -5,9 +5,8 @@ those of a frozen copy of the pretrained model on clean images (paper Eq. 2),
 alternating that refinement with ordinary fine-tuning.
 """
 
-from ar2_tf.quiet import launched_as_a_command, quiet_start
+from ar2_tf import quiet
 
 __version__ = "0.1.0"
 
-if launched_as_a_command():  # before the command imports TensorFlow: no C++ start-up noise (ar2_tf/quiet.py)
-    quiet_start()
+quiet.note_launch()  # now, while `python -m` still says so: a command starts TensorFlow quietly (ar2_tf/quiet.py)

@@ -31,17 +31,18 @@ import os
 import shlex
 import sys
 
-from ar2_tf.benchmarking.run import METHODS, run_benchmark
-from ar2_tf.cli import console_script, parse_int_list
+from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.tables import to_markdown
+from ar2_tf.runs.methods import BENCHMARK_ENTRIES  # the --methods choices, in table order
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ar2_tf.benchmark", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__,
                                      allow_abbrev=False)
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from: " + ", ".join(METHODS))
+    parser.add_argument("--methods", default=",".join(BENCHMARK_ENTRIES),
+                        help="comma-separated, from: " + ", ".join(BENCHMARK_ENTRIES))
     parser.add_argument("--corruptions", default="all", help="repaired-for corruptions of finetune*/ar2: 'all' or a "
                                                              "comma-separated list")
     parser.add_argument("--eval-corruptions", default="all", help="evaluated corruptions (default: all 15)")
@@ -66,6 +67,8 @@ def main(argv=None):
     train_args = train.build_parser().parse_args(rest)
     base = train.config_from_args(train_args)
     cache_dir = None if args.cache_dir is None or args.cache_dir.lower() == "none" else args.cache_dir
+    start_tensorflow()
+    from ar2_tf.benchmarking.run import run_benchmark
     from ar2_tf.evaluation.suite import parse_corruptions
 
     record = run_benchmark(base, methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),

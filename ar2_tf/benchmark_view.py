@@ -19,9 +19,7 @@ Example (results/cifar10_benchmark/jpeg_test_view, see its README.md):
 import argparse
 import sys
 
-from ar2_tf.benchmarking.view import write_view
-from ar2_tf.cli import console_script
-from ar2_tf.evaluation import tables
+from ar2_tf.cli import console_script, start_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    start_tensorflow()
+    from ar2_tf.benchmarking.view import write_view
+    from ar2_tf.evaluation import tables
+
     view = write_view(args.benchmark, args.evaluation, args.out)
     table = view["tables"]["table1_repaired"]
     print(tables.to_markdown(table["title"], table["header"], table["rows"]))

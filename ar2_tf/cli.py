@@ -3,6 +3,7 @@
 import functools
 import sys
 
+from ar2_tf import quiet
 from ar2_tf.errors import UserError
 
 
@@ -17,6 +18,13 @@ def run_main(main, argv=None) -> int:
         print("interrupted; re-run the same command to resume from the last checkpoint.", file=sys.stderr)
         return 130
     return 0
+
+
+def start_tensorflow():
+    """A command calls this once its flags are checked, before importing TensorFlow: a launched
+    command imports it quietly (`ar2_tf.quiet`); called from Python, it does nothing."""
+    if quiet.launched():
+        quiet.quiet_start()
 
 
 def console_script(main):

@@ -13,7 +13,8 @@ Examples:
 import argparse
 import sys
 
-from ar2_tf.cli import console_script, parse_int_list
+from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
+from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.errors import UserError
 
 
@@ -105,15 +106,15 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["transfer"]:
         return transfer_main(argv[1:])
-    from ar2_tf.data.preprocessing import preprocessing_spec
-    from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
-    from ar2_tf.evaluation.tables import table1, to_markdown
-
     args = build_parser().parse_args(argv)
     if not args.model and not args.tent:
         raise UserError("nothing to evaluate: pass --model (a .keras/.h5 file or a run folder) or --tent.")
-    setup = _setup(args, parse_corruptions("all"))
     preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
+    start_tensorflow()
+    from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
+    from ar2_tf.evaluation.tables import table1, to_markdown
+
+    setup = _setup(args, parse_corruptions("all"))
     results = run_evaluation(args.model, setup, baseline=args.baseline, tent=args.tent, preprocessing=preprocessing,
                              out=args.out, cache_dir=_cache_dir(args), cache_budget_gb=_cache_budget_gb(args),
                              verbose=args.verbose)
@@ -133,10 +134,11 @@ def main(argv=None):
 
 
 def transfer_main(argv):
+    args = build_transfer_parser().parse_args(argv)
+    start_tensorflow()
     from ar2_tf.evaluation.tables import to_markdown
     from ar2_tf.evaluation.transfer import run_transfer
 
-    args = build_transfer_parser().parse_args(argv)
     result = run_transfer(args.runs, args.baseline, _setup(args, None), out=args.out, cache_dir=_cache_dir(args),
                           verbose=args.verbose)
     header = ["evaluated \\ repaired for", *result["columns"]]

@@ -12,10 +12,8 @@ Re-running the same command resumes: finished shards are kept and skipped.
 import argparse
 import sys
 
-from ar2_tf import corruptions
-from ar2_tf.cli import console_script
-from ar2_tf.data.shards import ENCODINGS, write_shards
-from ar2_tf.data.sources import DATASETS, load_dataset
+from ar2_tf.choices import DATASETS, ENCODINGS
+from ar2_tf.cli import console_script, start_tensorflow
 from ar2_tf.errors import check_choice, check_severity
 
 
@@ -43,9 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_choice("dataset", args.dataset, DATASETS)
+    severity = check_severity(args.severity)
+    start_tensorflow()
+    from ar2_tf import corruptions
+    from ar2_tf.data.shards import write_shards
+    from ar2_tf.data.sources import load_dataset
+
     if args.corruption != "all":
         corruptions.check_corruption(args.corruption)
-    severity = check_severity(args.severity)
     params = args.corruption_params or ("imagenet" if args.dataset in ("imagenet", "folder") else "cifar")
     check_choice("corruption params", params, corruptions.PARAM_SETS)
     source = load_dataset(args.dataset, args.data_dir, args.train_size, 1, args.image_size, args.seed)

@@ -10,9 +10,12 @@ for the rest of the run (TensorFlow's own INFO and WARNING lines off, errors kep
 
 It does nothing when the user set `TF_CPP_MIN_LOG_LEVEL` themselves (their choice wins, the
 start-up lines print as usual) or when TensorFlow is already imported (too late to matter).
-`import ar2_tf` calls it when a command is starting (`launched_as_a_command`: `python -m
-ar2_tf.train`, `python -m tuning`, an installed `ar2-*` script), before the command module's own
-imports run; a program that imports ar2_tf as a library gets no TensorFlow import from it.
+
+`import ar2_tf` notes whether a command is starting (`note_launch`: `python -m ar2_tf.train`,
+`python -m tuning`, an installed `ar2-*` script; only then can it tell). The command checks its
+flags first, TensorFlow-free, so `--help` and a mistyped flag answer at once, then calls
+`ar2_tf.cli.start_tensorflow()`, which starts TensorFlow quietly if a command was launched. A
+program that imports ar2_tf as a library gets no TensorFlow import and no log level from it.
 """
 
 import contextlib
@@ -60,6 +63,20 @@ def launched_as_a_command() -> bool:
     documented behaviour) or an installed `ar2-*` console script runs."""
     program = sys.argv[0] if sys.argv else ""
     return program == "-m" or os.path.basename(program).startswith("ar2-")
+
+
+_launched = False
+
+
+def note_launch():
+    """Remembers whether this process is a command starting (`import ar2_tf` calls it first thing)."""
+    global _launched
+    _launched = _launched or launched_as_a_command()
+
+
+def launched() -> bool:
+    """Whether `note_launch` saw a command start."""
+    return _launched
 
 
 def quiet_start() -> bool:

@@ -10,13 +10,13 @@ import argparse
 import dataclasses
 import sys
 
-from ar2_tf.cli import console_script
-from ar2_tf.data.preprocessing import preprocessing_spec
-from ar2_tf.data.sources import DATASETS
+from ar2_tf.choices import DATASETS, STRATEGIES
+from ar2_tf.cli import console_script, start_tensorflow
+from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import PRESETS, TrainConfig, load_json, resolve
-from ar2_tf.runs.distribution import STRATEGIES, get_strategy
 from ar2_tf.runs.methods import METHODS
-from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise, kept_description
+
+# TensorFlow-free up to here: --help and flag errors answer before main starts TensorFlow.
 
 _REPAIR_FLAGS = {  # flag -> RepairConfig field
     "k": "k", "alpha": "alpha", "iterations": "iterations", "refine_steps": "refine_steps",
@@ -115,7 +115,10 @@ def config_from_args(args) -> TrainConfig:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    start_tensorflow()
     # Before importing the training code: a multi-worker strategy must start before any TF op runs.
+    from ar2_tf.runs.distribution import get_strategy
+
     strategy = get_strategy(args.strategy)
     from ar2_tf.runs.repair_run import run_repair
 
@@ -127,6 +130,8 @@ def main(argv=None):
 
 
 def print_summary(report, out):
+    from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise, kept_description
+
     before, after = report["before"], report["after"]
     corruption = report["config"]["corruption"]
     print(f"\n{report['config']['method']} repair for {corruption} -> {out}")

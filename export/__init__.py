@@ -6,4 +6,4 @@ signatures), `layout` (versions, atomic installs), `model_config`
 `exporter` (the library call behind the command line).
 """
 
-import ar2_tf  # noqa: F401  (first: starts TensorFlow quietly, see ar2_tf/quiet.py)
+import ar2_tf  # noqa: F401  (first: notes a command's launch, see ar2_tf/quiet.py)

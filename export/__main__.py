@@ -7,9 +7,8 @@ Example:
 import argparse
 import sys
 
-from ar2_tf.cli import console_script
-from export.exporter import ExportOptions, export_runs
-from export.serving_module import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
+from ar2_tf.cli import console_script, start_tensorflow
+from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
 
 def build_parser():
@@ -37,6 +36,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    start_tensorflow()
+    from export.exporter import ExportOptions, export_runs
+
     options = ExportOptions(version=args.version, force=args.force, max_image_size=args.max_image_size,
                             max_batch_size=args.max_batch_size, base_path=args.base_path,
                             verify_images=args.verify_images, unsafe_model_loading=args.unsafe_model_loading,

@@ -23,8 +23,9 @@ from ar2_tf.files import environment
 from ar2_tf.paths import safe_join
 from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise
 from export import layout, model_config
+from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 from export.run_folder import check_model_name, model_name, read_run
-from export.serving_module import CLASS_NAMES_FILE, MAX_BATCH_SIZE, MAX_IMAGE_SIZE, ServingModule
+from export.serving_module import CLASS_NAMES_FILE, ServingModule
 from export.verify import signature_summary, verify_export
 
 VERIFY_COUNT = 8  # real images each export is checked on

@@ -33,9 +33,8 @@ from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import build_backbone, find_head
+from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
-MAX_IMAGE_SIZE = 4096  # largest accepted image height and width, in pixels (issue 10.5)
-MAX_BATCH_SIZE = 64  # most images per request
 TOP_K = 5
 CLASS_NAMES_FILE = "class_names.txt"
 

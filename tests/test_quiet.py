@@ -33,13 +33,16 @@ def test_filtered_stderr_drops_noise_written_by_the_process_and_replays_the_rest
 
 
 def cli_stderr(extra_env):
+    """stderr of a command that imports TensorFlow, then refuses its flags (--help answers before the import)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | extra_env
-    return subprocess.run([sys.executable, "-m", "ar2_tf.evaluate", "--help"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=True).stderr
+    done = subprocess.run([sys.executable, "-m", "ar2_tf.train", "--batch-size", "0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    return done.stderr
 
 
 def test_commands_start_quietly_unless_the_user_chose_a_log_level():
-    assert cli_stderr({}) == ""
+    assert cli_stderr({}) == "error: --batch-size must be positive, got 0.\n"
     assert "absl::InitializeLog()" in cli_stderr({"TF_CPP_MIN_LOG_LEVEL": "0"})  # the user's level wins
 
 

@@ -11,15 +11,15 @@ Re-running the same command resumes the search; raising --max-trials extends it.
 import argparse
 import sys
 
-from ar2_tf.cli import console_script, parse_int_list
-from ar2_tf.data.preprocessing import preprocessing_spec
-from ar2_tf.data.sources import DATASETS
+from ar2_tf.choices import DATASETS, TUNERS
+from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
+from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import resolve
+
+# TensorFlow-free up to here: --help and flag errors answer before TensorFlow starts (search_from_args).
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuning.search import TUNERS
-
     parser = argparse.ArgumentParser(prog="python -m tuning", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data and model")
@@ -69,8 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def search_from_args(args):
-    from tuning.search import SearchConfig
-
     names = ("data_dir", "train_size", "image_size", "batch_size", "model", "pretrain_epochs", "preprocessing",
              "feature_layer", "dense_layer", "corruption", "severity", "corruption_params", "corruption_backend",
              "seed")
@@ -81,6 +79,9 @@ def search_from_args(args):
     if spec is not None:
         fields["preprocessing"] = spec
     train = resolve(args.dataset, None, None, fields)  # the same defaults as python -m ar2_tf.train
+    start_tensorflow()
+    from tuning.search import SearchConfig
+
     return SearchConfig(train=train, tuner=args.tuner, max_trials=args.max_trials, val_size=args.val_size,
                         epochs_budget=args.epochs_budget, max_clean_drop=args.max_clean_drop,
                         val_severities=tuple(parse_int_list(args.val_severities, "val-severities")),
@@ -89,10 +90,10 @@ def search_from_args(args):
 
 
 def main(argv=None):
-    from tuning.search import run_search
-
     args = build_parser().parse_args(argv)
     search = search_from_args(args)
+    from tuning.search import run_search
+
     out = args.out or f"runs/tune_{search.train.dataset}_{search.train.corruption}"
     run_search(search, out, force=args.force, verbose=args.verbose)
 

@@ -20,6 +20,7 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
+from ar2_tf.choices import TUNERS
 from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
@@ -31,7 +32,6 @@ from tuning import report
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
 from tuning.objective import OBJECTIVE, OBJECTIVE_NAME, ConstrainedObjective
 
-TUNERS = ("random", "bayesian", "hyperband")
 PROJECT = "trials"  # Keras Tuner's project folder inside `out`
 METRICS = (OBJECTIVE_NAME, "clean_accuracy", "corrupted_accuracy", "clean_drop")
 _OUTPUTS = ("search.json", "pretrained.keras", "baseline.json", PROJECT, "logs", "defaults.json", "best.json",

@@ -20,6 +20,7 @@ import os
 
 import tensorflow as tf
 
+from ar2_tf.choices import ENCODINGS
 from ar2_tf.data import seeds
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
@@ -27,7 +28,6 @@ from ar2_tf.errors import UserError, check_choice
 from ar2_tf.files import claim_folder
 
 MANIFEST = "manifest.json"
-ENCODINGS = ("png", "jpeg", "raw")  # png: lossless; jpeg: quality 95, ~5x smaller; raw: uint8 bytes, no decode
 _JPEG_QUALITY = 95
 _SHUFFLE_WINDOW = 1024  # records permuted together when reading
 _INTERLEAVE = 16  # shards read at once

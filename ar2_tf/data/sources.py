@@ -18,10 +18,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ar2_tf.choices import DATASETS
 from ar2_tf.data import demo, image_folder
 from ar2_tf.errors import UserError, check_choice
 
-DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder")
 _NUM_CLASSES = {"demo": len(demo.CLASS_NAMES), "cifar10": 10, "cifar100": 100, "imagenet": 1000}
 
 

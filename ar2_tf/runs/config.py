@@ -8,7 +8,8 @@ search's best-config JSON (`--config best.json`) is read the same way.
 import dataclasses
 import math
 
-from ar2_tf.errors import UserError, check_severity
+from ar2_tf.choices import DATASETS
+from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.files import read_json
 
 STEP_UNITS = ("epoch", "batch")
@@ -163,11 +164,11 @@ def resolve(dataset=None, preset=None, loaded=None, fields=None, repair_fields=N
     given as a file is already trained: its `pretrain_epochs` is 0.
 
     Raises:
-        UserError: an unknown preset or config field, or an invalid severity.
+        UserError: an unknown dataset, preset or config field, or an invalid severity.
     """
     loaded, fields, repair_fields = dict(loaded or {}), dict(fields or {}), dict(repair_fields or {})
-    dataset = dataset or loaded.get("dataset") or "demo"
-    defaults = DATASET_DEFAULTS.get(dataset, {})
+    dataset = check_choice("dataset", dataset or loaded.get("dataset") or "demo", DATASETS)
+    defaults = DATASET_DEFAULTS[dataset]
     values = dataclasses.asdict(TrainConfig(dataset=dataset))
     values.update({key: value for key, value in defaults.items() if key != "preset"})
     preset = preset or loaded.pop("preset", None) or defaults.get("preset", "cifar-paper")

@@ -20,9 +20,8 @@ import shutil
 
 import tensorflow as tf
 
+from ar2_tf.choices import STRATEGIES
 from ar2_tf.errors import UserError, check_choice
-
-STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 
 
 def _workers_in_tf_config() -> int:

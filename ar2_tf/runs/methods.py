@@ -28,9 +28,12 @@ time (`ar2_tf.baselines.tent`): it trains nothing, so it is no `--method`.
 """
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from ar2_tf.errors import UserError, check_choice
-from ar2_tf.method.schedule import Schedule
+
+if TYPE_CHECKING:  # the registry stays TensorFlow-free: commands list and check methods before importing it
+    from ar2_tf.method.schedule import Schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +46,10 @@ class Method:
     single_pass: bool = False  # one epoch over the data whatever the schedule (no gradient steps: bn-adapt)
     selects_phase: bool = True  # keeps its best phase within --max-clean-drop on a validation split
 
-    def schedule(self, repair) -> Schedule:
+    def schedule(self, repair) -> "Schedule":
         """The T x (refinement, fine-tuning) steps this method runs under `repair`'s settings."""
+        from ar2_tf.method.schedule import Schedule
+
         if self.single_pass:
             return Schedule(1, 0, 1, "epoch")
         if self.refines:
@@ -71,7 +76,7 @@ def get_method(name: str) -> Method:
     return METHODS[check_choice("method", name, METHODS)]
 
 
-def schedule_of(config) -> Schedule:
+def schedule_of(config) -> "Schedule":
     """The schedule a run with `TrainConfig` `config` trains (and records in its report)."""
     return get_method(config.method).schedule(config.repair)
 

@@ -208,7 +208,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
                verbose=1) -> dict:
     """Repairs a model for one corruption; returns (and writes) the before/after report.
 
-    `strategy` is a name from `distribution.STRATEGIES` or a `tf.distribute.Strategy`.
+    `strategy` is a name from `ar2_tf.choices.STRATEGIES` or a `tf.distribute.Strategy`.
     In a multi-worker run only the chief writes `out` and returns the report;
     other workers return None.
 

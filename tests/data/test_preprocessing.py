@@ -12,12 +12,11 @@ from ar2_tf import train
 from ar2_tf.cli import run_main
 from ar2_tf.data.preprocessing import (
     PREPROCESSORS,
-    check_preprocessing,
     default_preprocessing,
     get_preprocessor,
     model_carries_preprocessing,
-    preprocessing_spec,
 )
+from ar2_tf.data.preprocessing_spec import NAMES, check_preprocessing, preprocessing_spec
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
@@ -48,7 +47,7 @@ def test_functions_map_uint8_pixels_to_float_inputs():
     pixels = np.array([[[[0, 128, 255]]]], np.uint8)
     np.testing.assert_allclose(get_preprocessor("unit")(pixels), [[[[0, 128 / 255, 1]]]], rtol=1e-5)
     np.testing.assert_allclose(get_preprocessor("tf")(pixels), [[[[-1, 128 / 127.5 - 1, 1]]]], atol=1e-6)
-    assert set(PREPROCESSORS) == {"unit", "caffe", "tf", "torch", "none"}
+    assert tuple(PREPROCESSORS) == NAMES == ("unit", "caffe", "tf", "torch", "none")  # a function per checked name
     with pytest.raises(UserError, match="unknown preprocessing"):
         get_preprocessor("imagenet")
 

@@ -13,8 +13,9 @@ from tests.helpers import ROOT
 
 def test_presets_and_dataset_defaults_are_complete_without_importing_a_command():
     # Regression: the demo preset was added to PRESETS when ar2_tf.train was imported.
-    code = ("from ar2_tf.runs.config import DATASET_DEFAULTS, PRESETS; "
-            "assert all(d['preset'] in PRESETS for d in DATASET_DEFAULTS.values()), PRESETS")
+    code = ("from ar2_tf.runs.config import DATASET_DEFAULTS, PRESETS; from ar2_tf.choices import DATASETS; "
+            "assert all(d['preset'] in PRESETS for d in DATASET_DEFAULTS.values()), PRESETS; "
+            "assert tuple(DATASET_DEFAULTS) == DATASETS, DATASET_DEFAULTS")  # defaults for every dataset
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     assert {"cifar-paper", "imagenet-paper", "demo", "tiny"} <= set(PRESETS)
 

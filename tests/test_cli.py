@@ -1,0 +1,48 @@
+"""Every command answers --help, and refuses flags it can check, before importing TensorFlow (seconds)."""
+
+import json
+import subprocess
+import sys
+
+from tests.helpers import ROOT
+
+COMMANDS = ("ar2_tf.train", "ar2_tf.evaluate", "ar2_tf.benchmark", "ar2_tf.benchmark_view", "ar2_tf.precompute",
+            "tuning.__main__", "export.__main__")
+# A flag error for each command that checks more than argparse does.
+BAD_FLAGS = {
+    "ar2_tf.train": (["--preprocessing", "meanstd", "--mean", "120"], "needs both --mean and --std"),
+    "ar2_tf.evaluate": (["--model", "m.keras", "--std", "63"], "--mean/--std only go with"),
+    "ar2_tf.benchmark": (["--out", "b", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    "ar2_tf.precompute": (["--corruption", "fog", "--out", "s", "--severity", "9"], "severity must be"),
+    "tuning.__main__": (["--preprocessing", "meanstd", "--std", "63"], "needs both --mean and --std"),
+}
+
+PROBE = f"""
+import contextlib, importlib, io, json, sys
+from ar2_tf.cli import run_main
+
+answers = {{}}
+for name in {COMMANDS!r}:
+    module = importlib.import_module(name)
+    answers[name] = {{"help": "usage:" in module.build_parser().format_help()}}
+for name, (flags, _) in {BAD_FLAGS!r}.items():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            status = run_main(importlib.import_module(name).main, flags)
+        except SystemExit as exit:  # argparse
+            status = exit.code
+    answers[name].update(status=status, error=err.getvalue())
+heavy = [m for m in ("tensorflow", "keras", "keras_tuner", "tensorflow_datasets") if m in sys.modules]
+print(json.dumps({{"answers": answers, "imported": heavy}}))
+"""
+
+
+def test_help_and_flag_errors_come_before_tensorflow_is_imported():
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    assert result["imported"] == []
+    for name, answer in result["answers"].items():
+        assert answer["help"], name
+        if name in BAD_FLAGS:
+            assert answer["status"] == 2 and BAD_FLAGS[name][1] in answer["error"], (name, answer)
