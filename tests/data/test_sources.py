@@ -54,6 +54,23 @@ def test_npz_jpeg_bytes_layout(tmp_path):
     assert distance.diagonal().max() < 8 and (distance.argmin(axis=1) == np.arange(3)).all()  # in order
 
 
+def test_an_npz_file_read_again_is_decoded_once_until_it_changes(tmp_path, monkeypatch):
+    from ar2_tf.data import npz_arrays
+
+    path = tmp_path / "d.npz"
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    np.savez(path, x_train=images, y_train=np.arange(4), x_test=images[:2], y_test=np.arange(2))
+    reads = []
+    monkeypatch.setattr(npz_arrays.np, "load", lambda *a, **k: reads.append(a[0]) or np.lib.npyio.NpzFile(a[0]))
+    first_read = npz_arrays.load_npz(str(path), 10)
+    assert npz_arrays.load_npz(str(path), 10)["x_train"] is first_read["x_train"] and len(reads) == 1
+    with pytest.raises(ValueError, match="read-only"):
+        first_read["x_train"][0, 0, 0, 0] = 1  # shared: no caller can change another's data
+    np.savez(path, x_train=images + 1, y_train=np.arange(4), x_test=images[:2], y_test=np.arange(2),
+             class_names=np.array([f"c{i}" for i in range(10)]))  # another size, whatever the clock's resolution
+    assert npz_arrays.load_npz(str(path), 10)["x_train"].max() == 1 and len(reads) == 2  # a new file is read
+
+
 def write_tree(root, classes=("cat", "dog"), per_class=2, size=40):
     rng = np.random.default_rng(0)
     for split in ("train", "val"):
