@@ -34,6 +34,7 @@ import sys
 from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.tables import to_markdown
+from ar2_tf.runs.config import check
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES  # the --methods choices, in table order
 
 
@@ -65,7 +66,7 @@ def main(argv=None):
         raise UserError(f"{clashing[0].split('=')[0]} is a python -m ar2_tf.train flag; the benchmark takes "
                         "--methods, --corruptions and one --out.")
     train_args = train.build_parser().parse_args(rest)
-    base = train.config_from_args(train_args)
+    base = check(train.config_from_args(train_args))
     cache_dir = None if args.cache_dir is None or args.cache_dir.lower() == "none" else args.cache_dir
     start_tensorflow()
     from ar2_tf.benchmarking.run import run_benchmark

@@ -1,12 +1,37 @@
-"""The names a command's --dataset, --strategy, --tuner and --encoding accept, TensorFlow-free.
+"""The names a command's flags accept, TensorFlow-free.
 
-Commands build their `--help` and check these flags before importing TensorFlow (a few seconds),
-so help and a mistyped flag answer at once. The modules that implement each choice import the
-names from here: `ar2_tf.data.sources` loads the datasets, `ar2_tf.runs.distribution` creates
-the strategies, `tuning.search` the Keras Tuner tuners, `ar2_tf.data.shards` writes the encodings.
+Commands build their `--help` and check their flags before importing TensorFlow (4-8 s), so help
+and a mistyped flag answer at once. The modules that implement each choice take the names from
+here: `ar2_tf.data.sources` loads the datasets, `ar2_tf.runs.distribution` creates the
+strategies, `tuning.search` runs the tuners, `ar2_tf.data.shards` writes the encodings and reads
+static shards, `ar2_tf.runs.precision` sets the policies and `ar2_tf.corruptions` (which exports
+the corruption names) implements the corruptions, their parameter sets and backends.
 """
+
+from ar2_tf.errors import check_choice
 
 DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder")
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 TUNERS = ("random", "bayesian", "hyperband")
 ENCODINGS = ("png", "jpeg", "raw")  # precomputed shards: png lossless; jpeg quality 95, ~5x smaller; raw uint8 bytes
+CORRUPTION_MODES = ("dynamic", "static")  # corrupt each batch on the fly, or read precomputed shards
+PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+# The 15 corruptions of the CIFAR-10-C / ImageNet-C benchmarks, in their canonical order.
+BENCHMARK_CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise",
+    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness",
+    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+# The 4 held-out "validation" corruptions of Hendrycks & Dietterich (2019).
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
+UNIFIED = "all"  # --corruption all: one unified model, every batch draws one of the 15
+PARAM_SETS = ("cifar", "imagenet")
+BACKENDS = ("native", "reference")
+
+
+def check_corruption(name) -> str:
+    """Returns `name` if it is a known corruption, else raises a `UserError`."""
+    return check_choice("corruption", name, ALL_CORRUPTIONS, "See ar2_tf.corruptions.ALL_CORRUPTIONS.")

@@ -13,7 +13,7 @@ import sys
 from ar2_tf.choices import DATASETS, STRATEGIES
 from ar2_tf.cli import console_script, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
-from ar2_tf.runs.config import PRESETS, TrainConfig, load_json, resolve
+from ar2_tf.runs.config import PRESETS, TrainConfig, check, load_json, resolve
 from ar2_tf.runs.methods import METHODS
 
 # TensorFlow-free up to here: --help and flag errors answer before main starts TensorFlow.
@@ -114,7 +114,7 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
+    config = check(config_from_args(args))
     start_tensorflow()
     # Before importing the training code: a multi-worker strategy must start before any TF op runs.
     from ar2_tf.runs.distribution import get_strategy

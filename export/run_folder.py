@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 
-from ar2_tf.data.pipelines import UNIFIED
+from ar2_tf.choices import UNIFIED
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from ar2_tf.paths import safe_name, sanitize_name

@@ -10,11 +10,11 @@ COMMANDS = ("ar2_tf.train", "ar2_tf.evaluate", "ar2_tf.benchmark", "ar2_tf.bench
             "tuning.__main__", "export.__main__")
 # A flag error for each command that checks more than argparse does.
 BAD_FLAGS = {
-    "ar2_tf.train": (["--preprocessing", "meanstd", "--mean", "120"], "needs both --mean and --std"),
+    "ar2_tf.train": (["--corruption", "fogg"], "unknown corruption 'fogg'"),
     "ar2_tf.evaluate": (["--model", "m.keras", "--std", "63"], "--mean/--std only go with"),
-    "ar2_tf.benchmark": (["--out", "b", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    "ar2_tf.benchmark": (["--out", "b", "--batch-size", "0"], "--batch-size must be positive"),
     "ar2_tf.precompute": (["--corruption", "fog", "--out", "s", "--severity", "9"], "severity must be"),
-    "tuning.__main__": (["--preprocessing", "meanstd", "--std", "63"], "needs both --mean and --std"),
+    "tuning.__main__": (["--dataset", "mnist"], "unknown dataset 'mnist'"),
 }
 
 PROBE = f"""

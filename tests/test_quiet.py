@@ -33,16 +33,18 @@ def test_filtered_stderr_drops_noise_written_by_the_process_and_replays_the_rest
 
 
 def cli_stderr(extra_env):
-    """stderr of a command that imports TensorFlow, then refuses its flags (--help answers before the import)."""
+    """stderr of a command that starts TensorFlow, then finds its model missing (flags it can check without
+    TensorFlow, and --help, are answered before it starts: tests/test_cli.py)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | extra_env
-    done = subprocess.run([sys.executable, "-m", "ar2_tf.train", "--batch-size", "0"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "ar2_tf.evaluate", "--model", "missing.keras"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     return done.stderr
 
 
 def test_commands_start_quietly_unless_the_user_chose_a_log_level():
-    assert cli_stderr({}) == "error: --batch-size must be positive, got 0.\n"
+    assert cli_stderr({}) == ("error: model 'missing.keras' does not exist; pass a .keras/.h5 file or a run "
+                              "folder.\n")
     assert "absl::InitializeLog()" in cli_stderr({"TF_CPP_MIN_LOG_LEVEL": "0"})  # the user's level wins
 
 

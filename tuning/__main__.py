@@ -14,7 +14,7 @@ import sys
 from ar2_tf.choices import DATASETS, TUNERS
 from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
-from ar2_tf.runs.config import resolve
+from ar2_tf.runs.config import check, resolve
 
 # TensorFlow-free up to here: --help and flag errors answer before TensorFlow starts (search_from_args).
 
@@ -78,7 +78,7 @@ def search_from_args(args):
     spec = preprocessing_spec(args.preprocessing, args.mean, args.std)  # meanstd -> "meanstd:MEAN:STD"
     if spec is not None:
         fields["preprocessing"] = spec
-    train = resolve(args.dataset, None, None, fields)  # the same defaults as python -m ar2_tf.train
+    train = check(resolve(args.dataset, None, None, fields))  # the same defaults as python -m ar2_tf.train
     start_tensorflow()
     from tuning.search import SearchConfig
 

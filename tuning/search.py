@@ -20,8 +20,7 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
-from ar2_tf.choices import TUNERS
-from ar2_tf.data.pipelines import UNIFIED
+from ar2_tf.choices import TUNERS, UNIFIED
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation.validation import ValidationSet, split_validation

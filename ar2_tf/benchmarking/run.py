@@ -16,8 +16,8 @@ import time
 
 import ar2_tf
 from ar2_tf.benchmarking import report as benchmark_report
+from ar2_tf.choices import UNIFIED
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
-from ar2_tf.data.pipelines import UNIFIED
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.files import environment, write_json_atomic

@@ -13,18 +13,16 @@ Example:
 
 import tensorflow as tf
 
-from ar2_tf.corruptions.native import corrupt_native
-from ar2_tf.corruptions.registry import (
+from ar2_tf.choices import (
     ALL_CORRUPTIONS,
     BACKENDS,
     BENCHMARK_CORRUPTIONS,
     EXTRA_CORRUPTIONS,
     PARAM_SETS,
     check_corruption,
-    check_images,
-    check_seed,
-    check_severity_arg,
 )
+from ar2_tf.corruptions.native import corrupt_native
+from ar2_tf.corruptions.registry import check_images, check_seed, check_severity_arg
 from ar2_tf.errors import UserError, check_choice
 
 __all__ = ["ALL_CORRUPTIONS", "BACKENDS", "BENCHMARK_CORRUPTIONS", "EXTRA_CORRUPTIONS",

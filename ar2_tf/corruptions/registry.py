@@ -1,34 +1,16 @@
-"""Names of the corruptions and input validation shared by both backends.
+"""Input validation shared by both backends.
 
-The registry of native ops lives in `ar2_tf.corruptions.native`; this module
-only knows names, so the reference backend and the validators can be imported
-without building any TensorFlow op.
+The corruption names are `ar2_tf.choices`' (TensorFlow-free, for the command lines); the registry
+of native ops lives in `ar2_tf.corruptions.native`. This module builds no TensorFlow op, so the
+reference backend and the validators can be imported without any.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.errors import UserError, check_choice, check_severity
+from ar2_tf.errors import UserError, check_severity
 
-# The 15 corruptions of the CIFAR-10-C / ImageNet-C benchmarks, in their canonical order.
-BENCHMARK_CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)
-# The 4 held-out "validation" corruptions of Hendrycks & Dietterich (2019).
-EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
-PARAM_SETS = ("cifar", "imagenet")
-BACKENDS = ("native", "reference")
 DTYPES = (tf.uint8, tf.float32)
-
-
-def check_corruption(name) -> str:
-    """Returns `name` if it is a known corruption, else raises a `UserError`."""
-    return check_choice("corruption", name, ALL_CORRUPTIONS,
-                        "See ar2_tf.corruptions.ALL_CORRUPTIONS.")
 
 
 def check_images(images) -> tf.Tensor:

@@ -16,11 +16,10 @@ import functools
 
 import tensorflow as tf
 
+from ar2_tf.choices import UNIFIED
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
 from ar2_tf.data import seeds
 from ar2_tf.data.preprocessing import get_preprocessor
-
-UNIFIED = "all"  # the corruption name of the unified model: every batch draws one of the 15
 
 SHUFFLE_BUFFER = 20_000
 

@@ -216,9 +216,6 @@ def static_pipeline(directory, *, batch_size, preprocessing, seed=0, start_batch
     return batches.map(views, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-MODES = ("dynamic", "static")
-
-
 def check_config(config):
     """Static mode: the shards exist, are complete and match the run's corruption, severity and size."""
     if not config.precomputed_dir:

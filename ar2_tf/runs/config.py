@@ -8,9 +8,10 @@ search's best-config JSON (`--config best.json`) is read the same way.
 import dataclasses
 import math
 
-from ar2_tf.choices import DATASETS
+from ar2_tf.choices import CORRUPTION_MODES, DATASETS, PARAM_SETS, PRECISION_POLICIES, UNIFIED, check_corruption
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.files import read_json
+from ar2_tf.runs.methods import get_method
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")
@@ -188,3 +189,24 @@ def resolve(dataset=None, preset=None, loaded=None, fields=None, repair_fields=N
     if str(values.get("model") or "").endswith(MODEL_FILE_SUFFIXES):
         values["pretrain_epochs"] = 0
     return from_dict(values)
+
+
+def check(config: TrainConfig) -> TrainConfig:
+    """Every field a user can get wrong, checked before any work starts: TensorFlow-free, so a command
+    answers a bad flag at once (`ar2_tf.runs.repair_run.validate` adds the static shards' check)."""
+    if config.corruption != UNIFIED:
+        check_corruption(config.corruption)
+    check_severity(config.severity)
+    get_method(config.method)
+    check_choice("corruption params", config.params, PARAM_SETS)
+    if config.batch_size < 1:
+        raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
+    if config.val_size is not None and config.val_size < 0:
+        raise UserError(f"--val-size must be 0 (no validation) or more, got {config.val_size}.")
+    if not 0 <= config.max_clean_drop < float("inf"):  # NaN fails too
+        raise UserError(f"--max-clean-drop must be a number of points >= 0, got {config.max_clean_drop}.")
+    config.repair.validate()
+    if config.mixed_precision is not None:
+        check_choice("mixed precision policy", config.mixed_precision, PRECISION_POLICIES)
+    check_choice("corruption mode", config.corruption_mode, CORRUPTION_MODES)
+    return config

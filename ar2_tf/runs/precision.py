@@ -17,15 +17,14 @@ saved model is an ordinary float32 model.
 
 import keras
 
+from ar2_tf.choices import PRECISION_POLICIES
 from ar2_tf.errors import UserError, check_choice
-
-POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
 def check_policy(policy):
-    """`policy` if it is None or one of `POLICIES`, else a UserError."""
+    """`policy` if it is None or one of `choices.PRECISION_POLICIES`, else a UserError."""
     if policy is not None:
-        check_choice("mixed precision policy", policy, POLICIES)
+        check_choice("mixed precision policy", policy, PRECISION_POLICIES)
     return policy
 
 
@@ -44,7 +43,7 @@ def with_policy(classifier, policy=None, keep_float32=()):
 
     Args:
         classifier: a functional or sequential Keras classifier.
-        policy: a `POLICIES` name for every layer except `keep_float32`; None keeps
+        policy: a `choices.PRECISION_POLICIES` name for every layer except `keep_float32`; None keeps
             each layer's own policy (a plain copy, e.g. for a multi-worker scope).
         keep_float32: names of layers that keep the float32 policy.
     """

@@ -15,38 +15,27 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions
+from ar2_tf.choices import UNIFIED
 from ar2_tf.data import seeds, shards
-from ar2_tf.data.pipelines import UNIFIED, clean_pipeline, corrupt_views
+from ar2_tf.data.pipelines import clean_pipeline, corrupt_views
 from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.sources import load_dataset
-from ar2_tf.errors import UserError, check_choice, check_severity
+from ar2_tf.errors import UserError
 from ar2_tf.evaluation.error_rates import corruption_errors
 from ar2_tf.evaluation.validation import ValidationSet, default_val_size, split_validation
 from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.head import find_head
 from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
-from ar2_tf.runs.config import TrainConfig, from_dict, to_dict
+from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
 from ar2_tf.runs.folder import RunFolder
 from ar2_tf.runs.selection import PhaseSelection
 
 
 def validate(config: TrainConfig) -> TrainConfig:
-    """Checks every field a user can get wrong before any work starts."""
-    if config.corruption != UNIFIED:
-        corruptions.check_corruption(config.corruption)
-    check_severity(config.severity)
-    methods.get_method(config.method)
-    check_choice("corruption params", config.params, corruptions.PARAM_SETS)
-    if config.batch_size < 1:
-        raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
-    if config.val_size is not None and config.val_size < 0:
-        raise UserError(f"--val-size must be 0 (no validation) or more, got {config.val_size}.")
-    if not 0 <= config.max_clean_drop < float("inf"):  # NaN fails too
-        raise UserError(f"--max-clean-drop must be a number of points >= 0, got {config.max_clean_drop}.")
-    config.repair.validate()
-    precision.check_policy(config.mixed_precision)
-    check_choice("corruption mode", config.corruption_mode, shards.MODES)
+    """Checks every field a user can get wrong before any work starts (`ar2_tf.runs.config.check`), and in
+    static mode that the shards exist and match."""
+    check(config)
     if config.corruption_mode == "static":
         shards.check_config(config)
     return config

@@ -78,8 +78,9 @@ def test_corrupted_pipeline_is_identical_for_every_evaluation():
 
 
 def test_unified_mode_gives_each_batch_one_benchmark_corruption_drawn_from_its_seed():
+    from ar2_tf.choices import UNIFIED
     from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
-    from ar2_tf.data.pipelines import UNIFIED, corrupt_views
+    from ar2_tf.data.pipelines import corrupt_views
 
     images = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)), tf.uint8)
     chosen = []
