@@ -57,7 +57,7 @@ class RepairConfig:
     def check_classes(self, num_classes: int):
         """Raises a UserError if Eq. 2's top-k cannot be taken from `num_classes` classes."""
         if self.k > num_classes:
-            raise UserError(f"-k {self.k} exceeds the {num_classes} classes of the model: Eq. 2 takes the top k "
+            raise UserError(f"-k {self.k} exceeds the {num_classes} classes of the data: Eq. 2 takes the top k "
                             f"classes of each view. Choose -k {num_classes} or less (the paper: 3 on CIFAR-10, 5 on "
                             "ImageNet).")
 

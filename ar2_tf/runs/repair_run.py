@@ -116,6 +116,14 @@ def carve_validation(source, config):
     return train, source.train_size - val_size, validation
 
 
+def check_one_batch(train_size, batch_size) -> int:
+    """The number of whole batches in the training split; none is a `UserError`."""
+    if train_size < batch_size:
+        raise UserError(f"the training split has {train_size} images, fewer than one batch of {batch_size}; "
+                        "lower --batch-size.")
+    return train_size // batch_size
+
+
 def _validation_set(split, config):
     """The validation images, clean and at the training severity of the target corruption (all 15: unified)."""
     return ValidationSet.from_split(split, corruptions=_target_corruptions(config), severities=(config.severity,),
@@ -134,10 +142,7 @@ def _train(classifier, source, train, train_size, config, out, verbose, strategy
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, folder.CHECKPOINTS), trainer, guard)
     initial_epoch = checkpoint.restore()
-    batches_per_epoch = train_size // config.batch_size
-    if batches_per_epoch < 1:
-        raise UserError(f"the training split has {train_size} images, fewer than one batch of "
-                        f"{config.batch_size}; lower --batch-size.")
+    batches_per_epoch = check_one_batch(train_size, config.batch_size)
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = model_preprocessing(config)
     pipeline = trainers.build_pipeline(train, config, preprocessing,
@@ -226,16 +231,18 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     if config.eval_data_dir:
         test_split = load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
                                   config.image_size, config.seed, strict=config.strict_images).test
+    # What only the data can tell, checked before any model is loaded, pre-trained or evaluated.
+    config.repair.check_classes(source.num_classes)
+    train, train_size, validation_split = carve_validation(source, config)
+    check_one_batch(train_size, config.batch_size)
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
-        config.repair.check_classes(source.num_classes)
         before = run.read_before()
         if before is None:
             before = _evaluate(classifier, test_split, config)
             run.write_before(before)
-    train, train_size, validation_split = carve_validation(source, config)
     validation = None if validation_split is None else _validation_set(validation_split, config)
     with strategy.scope():
         trained = _training_copy(classifier, config, strategy)
