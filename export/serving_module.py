@@ -91,6 +91,8 @@ class ServingModule(tf.Module):
         height, width = self.input_shape[:2]
         images = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
         inputs = tf.TensorSpec([None, height, width, self.input_shape[2]], tf.float32, name="inputs")
+        # The network is traced once and called by every signature (tracing a deep network costs seconds).
+        self.network = tf.function(self._network, input_signature=[inputs])
         self.serving_default = tf.function(self._serve, input_signature=[images])
         self.predict_preprocessed = tf.function(self._predict_preprocessed, input_signature=[inputs])
         if self.has_cam:
@@ -106,20 +108,26 @@ class ServingModule(tf.Module):
     # The three signatures.
 
     def _serve(self, images):
-        return self._outputs(self._probabilities(self.model_inputs(images)))
+        return self._outputs(self._to_probabilities(self.network(self.model_inputs(images))["predictions"]))
 
     def _predict_preprocessed(self, inputs):
         # Without this, a wrong-rank tensor reaches the convolution kernel and aborts the process.
         inputs = tf.ensure_shape(inputs, [None, *self.input_shape])
-        return self._outputs(self._probabilities(inputs))
+        return self._outputs(self._to_probabilities(self.network(inputs)["predictions"]))
 
     def _cam(self, images):
-        model_inputs = self.model_inputs(images)
-        features, predictions = self.cam_network(model_inputs, training=False)
-        outputs = self._outputs(self._to_probabilities(predictions))
-        maps = self.attention.maps(features, tf.cast(outputs["classes"][:, None], tf.int32))[:, 0]
+        network = self.network(self.model_inputs(images))
+        outputs = self._outputs(self._to_probabilities(network["predictions"]))
+        maps = self.attention.maps(network["features"], tf.cast(outputs["classes"][:, None], tf.int32))[:, 0]
         outputs["cam"] = self._cam_to_request(maps, tf.shape(images)[1:3])
         return outputs
+
+    def _network(self, inputs):
+        """The model's predictions on model inputs, and its last feature map when it has a head to attend to."""
+        if self.has_cam:
+            features, predictions = self.cam_network(inputs, training=False)
+            return {"predictions": predictions, "features": features}
+        return {"predictions": self.classifier(inputs, training=False)}
 
     # Shared pieces (also called eagerly by the export verification).
 
@@ -136,9 +144,6 @@ class ServingModule(tf.Module):
         same = tf.reduce_all(tf.equal(tf.shape(images)[1:3], [height, width]))
         resized = tf.cond(same, lambda: images, lambda: resize_uint8(images, (height, width)))
         return tf.ensure_shape(resized, [None, height, width, 3])
-
-    def _probabilities(self, model_inputs):
-        return self._to_probabilities(self.classifier(model_inputs, training=False))
 
     def _to_probabilities(self, predictions):
         predictions = tf.cast(predictions, tf.float32)

@@ -121,3 +121,16 @@ def test_check_images_accepts_the_bounds_and_refuses_floats():
     assert check_images(images, max_image_size=64, max_batch_size=4).shape == (4, 64, 64, 3)
     with pytest.raises(TypeError, match="uint8"):
         check_images(tf.zeros((1, 8, 8, 3)), max_image_size=64)
+
+
+
+def test_the_signatures_call_one_traced_network(model, names_file):
+    module = ServingModule(model, names_file, preprocessing="unit", resize="resize")
+    assert set(module.signatures()) == {"serving_default", "predict_preprocessed", "cam"}
+    for signature in module.signatures().values():  # each calls `network`; none traces the model again
+        operations = signature.get_concrete_function().graph.get_operations()
+        assert not any(op.type == "Conv2D" for op in operations)
+        assert any(op.type == "StatefulPartitionedCall" for op in operations)
+    network = module.network.get_concrete_function().graph.get_operations()
+    assert sum(op.type == "Conv2D" for op in network) == sum(isinstance(layer, keras.layers.Conv2D)
+                                                              for layer in model.layers)
