@@ -134,3 +134,19 @@ def test_the_signatures_call_one_traced_network(model, names_file):
     network = module.network.get_concrete_function().graph.get_operations()
     assert sum(op.type == "Conv2D" for op in network) == sum(isinstance(layer, keras.layers.Conv2D)
                                                               for layer in model.layers)
+
+
+def test_the_saved_model_holds_one_copy_of_the_network(model, names_file, tmp_path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    module = ServingModule(model, names_file, preprocessing="unit", resize="resize")
+    tf.saved_model.save(module, str(tmp_path), signatures=module.signatures())
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((tmp_path / "saved_model.pb").read_bytes())
+    library = saved.meta_graphs[0].graph_def.library.function
+    convolutions = sum(node.op == "Conv2D" for function in library for node in function.node_def)
+    assert convolutions == sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+    reloaded = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]  # and its weights with it
+    images = _images((2, 16, 16, 3))
+    np.testing.assert_array_equal(reloaded(images=tf.constant(images))["probabilities"].numpy(),
+                                  module.serving_default(tf.constant(images))["probabilities"].numpy())
