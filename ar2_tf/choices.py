@@ -35,3 +35,10 @@ BACKENDS = ("native", "reference")
 def check_corruption(name) -> str:
     """Returns `name` if it is a known corruption, else raises a `UserError`."""
     return check_choice("corruption", name, ALL_CORRUPTIONS, "See ar2_tf.corruptions.ALL_CORRUPTIONS.")
+
+
+def check_precision_policy(policy):
+    """`policy` if it is None (float32) or one of `PRECISION_POLICIES`, else a `UserError`."""
+    if policy is not None:
+        check_choice("mixed precision policy", policy, PRECISION_POLICIES)
+    return policy

@@ -8,7 +8,14 @@ search's best-config JSON (`--config best.json`) is read the same way.
 import dataclasses
 import math
 
-from ar2_tf.choices import CORRUPTION_MODES, DATASETS, PARAM_SETS, PRECISION_POLICIES, UNIFIED, check_corruption
+from ar2_tf.choices import (
+    CORRUPTION_MODES,
+    DATASETS,
+    PARAM_SETS,
+    UNIFIED,
+    check_corruption,
+    check_precision_policy,
+)
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.files import read_json
 from ar2_tf.runs.methods import get_method
@@ -206,7 +213,6 @@ def check(config: TrainConfig) -> TrainConfig:
     if not 0 <= config.max_clean_drop < float("inf"):  # NaN fails too
         raise UserError(f"--max-clean-drop must be a number of points >= 0, got {config.max_clean_drop}.")
     config.repair.validate()
-    if config.mixed_precision is not None:
-        check_choice("mixed precision policy", config.mixed_precision, PRECISION_POLICIES)
+    check_precision_policy(config.mixed_precision)
     check_choice("corruption mode", config.corruption_mode, CORRUPTION_MODES)
     return config

@@ -17,15 +17,8 @@ saved model is an ordinary float32 model.
 
 import keras
 
-from ar2_tf.choices import PRECISION_POLICIES
-from ar2_tf.errors import UserError, check_choice
-
-
-def check_policy(policy):
-    """`policy` if it is None or one of `choices.PRECISION_POLICIES`, else a UserError."""
-    if policy is not None:
-        check_choice("mixed precision policy", policy, PRECISION_POLICIES)
-    return policy
+from ar2_tf.choices import check_precision_policy
+from ar2_tf.errors import UserError
 
 
 def float32_layers(classifier, head) -> set:
@@ -68,7 +61,7 @@ def configure_trainer(trainer, *, policy=None, jit_compile=None):
     "mixed_float16" each is wrapped in a `LossScaleOptimizer`. `jit_compile`
     None leaves Keras' "auto" choice.
     """
-    check_policy(policy)
+    check_precision_policy(policy)
     if policy is None and jit_compile is None:
         return trainer
 
