@@ -59,7 +59,7 @@ def test_bfloat16_gets_no_loss_scaling_and_no_flags_change_nothing():
     precision.configure_trainer(trainer, policy="mixed_bfloat16", jit_compile=True)
     assert type(trainer.optimizer) is keras.optimizers.SGD and trainer.jit_compile
     with pytest.raises(Exception, match="unknown mixed precision policy 'float8'"):
-        precision.with_policy(tiny_classifier(), "float8")
+        precision.configure_trainer(trainer, policy="float8")
 
 
 @pytest.mark.slow
