@@ -12,9 +12,10 @@ Re-running the same command resumes: finished shards are kept and skipped.
 import argparse
 import sys
 
-from ar2_tf.choices import DATASETS, ENCODINGS
+from ar2_tf.choices import DATASETS, ENCODINGS, PARAM_SETS, UNIFIED, check_corruption
 from ar2_tf.cli import console_script, start_tensorflow
 from ar2_tf.errors import check_choice, check_severity
+from ar2_tf.runs.config import TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,15 +43,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     check_choice("dataset", args.dataset, DATASETS)
     severity = check_severity(args.severity)
+    if args.corruption != UNIFIED:
+        check_corruption(args.corruption)
+    params = TrainConfig(dataset=args.dataset, corruption_params=args.corruption_params).params  # a run's rule
+    check_choice("corruption params", params, PARAM_SETS)
     start_tensorflow()
-    from ar2_tf import corruptions
     from ar2_tf.data.shards import write_shards
     from ar2_tf.data.sources import load_dataset
 
-    if args.corruption != "all":
-        corruptions.check_corruption(args.corruption)
-    params = args.corruption_params or ("imagenet" if args.dataset in ("imagenet", "folder") else "cifar")
-    check_choice("corruption params", params, corruptions.PARAM_SETS)
     source = load_dataset(args.dataset, args.data_dir, args.train_size, 1, args.image_size, args.seed)
     manifest = write_shards(
         source.train, args.out, num_examples=source.train_size, class_names=source.class_names,
