@@ -11,6 +11,11 @@ the corruption names) implements the corruptions, their parameter sets and backe
 from ar2_tf.errors import check_choice
 
 DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder")
+# ImageNet-size datasets: images decoded from files, the short side resized to 256/224 of the input
+# size and centre-cropped (ImageNet-C's protocol), 224 px unless --image-size says otherwise, and
+# ImageNet-C's corruption parameters. The others are CIFAR-size arrays, resized whole if at all.
+LARGE_IMAGE_DATASETS = ("imagenet", "folder")
+LARGE_IMAGE_SIZE = 224
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 TUNERS = ("random", "bayesian", "hyperband")
 ENCODINGS = ("png", "jpeg", "raw")  # precomputed shards: png lossless; jpeg quality 95, ~5x smaller; raw uint8 bytes
@@ -30,6 +35,18 @@ ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
 UNIFIED = "all"  # --corruption all: one unified model, every batch draws one of the 15
 PARAM_SETS = ("cifar", "imagenet")
 BACKENDS = ("native", "reference")
+
+
+def default_image_size(dataset, image_size=None):
+    """`image_size` if given, else 224 for ImageNet-size datasets and None (keep) for the others."""
+    if image_size:
+        return image_size
+    return LARGE_IMAGE_SIZE if dataset in LARGE_IMAGE_DATASETS else None
+
+
+def default_params(dataset, params=None) -> str:
+    """The corruption parameter set: `params` if given, else ImageNet-C's for ImageNet-size data."""
+    return params or ("imagenet" if dataset in LARGE_IMAGE_DATASETS else "cifar")
 
 
 def check_corruption(name) -> str:

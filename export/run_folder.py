@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 
-from ar2_tf.choices import UNIFIED
+from ar2_tf.choices import LARGE_IMAGE_DATASETS, UNIFIED
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from ar2_tf.paths import safe_name, sanitize_name
@@ -22,9 +22,6 @@ from ar2_tf.runs.folder import RunFolder
 # path: letters, digits, '.', '_', '-', starting with a letter or digit (so a
 # name can never be hidden or look like the temporary folders export writes).
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# The datasets whose training pipeline centre-crops (ar2_tf.data.sources.center_crop);
-# the others resize the whole image to the model's input size.
-CROP_DATASETS = ("imagenet", "folder")
 _REQUIRED = ("config", "preprocessing", "class_names", "input_shape")
 
 
@@ -76,7 +73,7 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
     class_names = tuple(str(name) for name in report["class_names"])
     _check_agreement(path, model, input_shape, class_names)
     config = report["config"]
-    resize = "center_crop" if config.get("dataset") in CROP_DATASETS else "resize"
+    resize = "center_crop" if config.get("dataset") in LARGE_IMAGE_DATASETS else "resize"
     if resize == "center_crop" and input_shape[0] != input_shape[1]:
         raise UserError(f"run {path!r}: centre-cropped datasets need a square input, got {input_shape}.")
     return Run(path, model, config, report["preprocessing"], class_names, input_shape, resize, report)

@@ -20,7 +20,7 @@ import os
 
 import tensorflow as tf
 
-from ar2_tf.choices import ENCODINGS
+from ar2_tf.choices import ENCODINGS, default_image_size
 from ar2_tf.data import seeds
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
@@ -220,7 +220,7 @@ def check_config(config):
     """Static mode: the shards exist, are complete and match the run's corruption, severity and size."""
     if not config.precomputed_dir:
         raise UserError("--corruption-mode static needs --precomputed-dir with shards from python -m ar2_tf.precompute.")
-    size = config.image_size or (224 if config.dataset in ("imagenet", "folder") else None)
+    size = default_image_size(config.dataset, config.image_size)
     manifest = load_manifest(config.precomputed_dir)
     check_matches(manifest, corruption=config.corruption, severity=config.severity, params=config.params,
                   image_size=[size, size] if size else manifest["image_size"], directory=config.precomputed_dir)

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.choices import DATASETS
+from ar2_tf.choices import DATASETS, LARGE_IMAGE_DATASETS, default_image_size
 from ar2_tf.data import demo, image_folder
 from ar2_tf.errors import UserError, check_choice
 
@@ -68,10 +68,10 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
     if name == "demo":
         x_train, y_train, x_test, y_test = demo.load_demo(seed=seed)
         arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=demo.CLASS_NAMES)
-    elif name in ("cifar10", "cifar100"):
-        arrays = _load_cifar(name, data_dir)
+    elif name in LARGE_IMAGE_DATASETS:
+        return _load_large(name, data_dir, train_size, test_size, default_image_size(name, image_size), seed, strict)
     else:
-        return _load_large(name, data_dir, train_size, test_size, image_size or 224, seed, strict)
+        arrays = _load_cifar(name, data_dir)
     return _from_arrays(name, arrays, train_size, test_size, image_size, seed)
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 
+from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
@@ -141,13 +142,12 @@ class EvaluationSetup:
         run = next((spec.config for spec in specs if spec.config), {})
         dataset = self.dataset or run.get("dataset")
         if dataset is None:
-            raise UserError("--dataset is required (one of demo, cifar10, cifar100, imagenet) unless a --model is "
-                            "a run folder, whose dataset is then used.")
+            raise UserError(f"--dataset is required (one of {', '.join(DATASETS)}) unless a --model is a run "
+                            "folder, whose dataset is then used.")
         data_dir = self.data_dir
         if data_dir is None and run.get("dataset") == dataset:
             data_dir = run.get("eval_data_dir") or run.get("data_dir")
-        params = self.params or run.get("corruption_params") or (
-            "imagenet" if dataset in ("imagenet", "folder") else "cifar")
+        params = default_params(dataset, self.params or run.get("corruption_params"))
         severities = tuple(check_severity(s) for s in self.severities)
         return dataclasses.replace(self, dataset=dataset, data_dir=data_dir, params=params, severities=severities,
                                    corruptions=tuple(check_corruption(c) for c in self.corruptions))

@@ -15,6 +15,7 @@ from ar2_tf.choices import (
     UNIFIED,
     check_corruption,
     check_precision_policy,
+    default_params,
 )
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.files import read_json
@@ -105,9 +106,7 @@ class TrainConfig:
     @property
     def params(self) -> str:
         """The corruption parameter set: explicit, else ImageNet-C's for ImageNet-size data."""
-        if self.corruption_params:
-            return self.corruption_params
-        return "imagenet" if self.dataset in ("imagenet", "folder") else "cifar"
+        return default_params(self.dataset, self.corruption_params)
 
 
 def to_dict(config: TrainConfig) -> dict:
