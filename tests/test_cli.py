@@ -1,4 +1,5 @@
-"""Every command answers --help, and refuses flags it can check, before importing TensorFlow (seconds)."""
+"""Every command answers --help, and refuses flags it can check, before importing TensorFlow (seconds); `python -m
+tuning` builds its whole search config before."""
 
 import json
 import subprocess
@@ -33,15 +34,18 @@ for name, flags, _ in {BAD_FLAGS!r}:
         except SystemExit as exit:  # argparse
             status = exit.code
     errors.append((status, err.getvalue()))
+from tuning.__main__ import build_parser, search_from_args  # a whole search config, built from good flags
+search = search_from_args(build_parser().parse_args(["--corruption", "fog", "--tuner", "bayesian"]))
 heavy = [m for m in ("tensorflow", "keras", "keras_tuner", "tensorflow_datasets") if m in sys.modules]
-print(json.dumps({{"helps": helps, "errors": errors, "imported": heavy}}))
+print(json.dumps({{"helps": helps, "errors": errors, "search": [search.train.corruption, search.tuner],
+                  "imported": heavy}}))
 """
 
 
 def test_help_and_flag_errors_come_before_tensorflow_is_imported():
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
-    assert result["imported"] == []
+    assert result["imported"] == [] and result["search"] == ["fog", "bayesian"]
     assert all(result["helps"].values()) and len(result["helps"]) == len(COMMANDS), result["helps"]
     for (name, flags, message), (status, error) in zip(BAD_FLAGS, result["errors"]):
         assert status == 2 and message in error, (name, flags, error)

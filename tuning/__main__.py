@@ -15,8 +15,9 @@ from ar2_tf.choices import DATASETS, TUNERS
 from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import check, resolve
+from tuning.config import SearchConfig
 
-# TensorFlow-free up to here: --help and flag errors answer before TensorFlow starts (search_from_args).
+# TensorFlow-free: --help and flag errors answer before TensorFlow starts (main).
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,9 +80,6 @@ def search_from_args(args):
     if spec is not None:
         fields["preprocessing"] = spec
     train = check(resolve(args.dataset, None, None, fields))  # the same defaults as python -m ar2_tf.train
-    start_tensorflow()
-    from tuning.search import SearchConfig
-
     return SearchConfig(train=train, tuner=args.tuner, max_trials=args.max_trials, val_size=args.val_size,
                         epochs_budget=args.epochs_budget, max_clean_drop=args.max_clean_drop,
                         val_severities=tuple(parse_int_list(args.val_severities, "val-severities")),
@@ -92,6 +90,7 @@ def search_from_args(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     search = search_from_args(args)
+    start_tensorflow()
     from tuning.search import run_search
 
     out = args.out or f"runs/tune_{search.train.dataset}_{search.train.corruption}"
