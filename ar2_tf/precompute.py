@@ -12,10 +12,9 @@ Re-running the same command resumes: finished shards are kept and skipped.
 import argparse
 import sys
 
-from ar2_tf.choices import DATASETS, ENCODINGS, PARAM_SETS, UNIFIED, check_corruption
+from ar2_tf.choices import DATASETS, ENCODINGS, PARAM_SETS, UNIFIED, check_corruption, default_params
 from ar2_tf.cli import console_script, start_tensorflow
 from ar2_tf.errors import check_choice, check_severity
-from ar2_tf.runs.config import TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +44,7 @@ def main(argv=None):
     severity = check_severity(args.severity)
     if args.corruption != UNIFIED:
         check_corruption(args.corruption)
-    params = TrainConfig(dataset=args.dataset, corruption_params=args.corruption_params).params  # a run's rule
+    params = default_params(args.dataset, args.corruption_params)  # the run's rule
     check_choice("corruption params", params, PARAM_SETS)
     start_tensorflow()
     from ar2_tf.data.shards import write_shards

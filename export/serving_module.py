@@ -118,12 +118,12 @@ class ServingModule(tf.Module):
     # The three signatures.
 
     def _serve(self, images):
-        return self._outputs(self._to_probabilities(self.network(self.model_inputs(images))["predictions"]))
+        return self._outputs(self._probabilities(self.model_inputs(images)))
 
     def _predict_preprocessed(self, inputs):
         # Without this, a wrong-rank tensor reaches the convolution kernel and aborts the process.
         inputs = tf.ensure_shape(inputs, [None, *self.input_shape])
-        return self._outputs(self._to_probabilities(self.network(inputs)["predictions"]))
+        return self._outputs(self._probabilities(inputs))
 
     def _cam(self, images):
         network = self.network(self.model_inputs(images))
@@ -154,6 +154,9 @@ class ServingModule(tf.Module):
         same = tf.reduce_all(tf.equal(tf.shape(images)[1:3], [height, width]))
         resized = tf.cond(same, lambda: images, lambda: resize_uint8(images, (height, width)))
         return tf.ensure_shape(resized, [None, height, width, 3])
+
+    def _probabilities(self, model_inputs):
+        return self._to_probabilities(self.network(model_inputs)["predictions"])
 
     def _to_probabilities(self, predictions):
         predictions = tf.cast(predictions, tf.float32)
