@@ -71,6 +71,20 @@ def test_an_npz_file_read_again_is_decoded_once_until_it_changes(tmp_path, monke
     assert npz_arrays.load_npz(str(path), 10)["x_train"].max() == 1 and len(reads) == 2  # a new file is read
 
 
+def test_training_and_evaluation_files_read_in_turn_are_each_decoded_once(tmp_path, monkeypatch):
+    from ar2_tf.data import npz_arrays
+
+    paths = [str(tmp_path / f"{name}.npz") for name in ("train", "eval")]
+    for value, path in enumerate(paths):
+        images = np.full((4, 8, 8, 3), value, np.uint8)
+        np.savez(path, x_train=images, y_train=np.arange(4), x_test=images[:2], y_test=np.arange(2))
+    reads = []
+    monkeypatch.setattr(npz_arrays.np, "load", lambda *a, **k: reads.append(a[0]) or np.lib.npyio.NpzFile(a[0]))
+    for _ in range(3):  # a benchmark's runs: each loads its --data-dir, then its --eval-data-dir
+        assert [npz_arrays.load_npz(path, 10)["x_test"].max() for path in paths] == [0, 1]
+    assert sorted(reads) == sorted(paths)
+
+
 def write_tree(root, classes=("cat", "dog"), per_class=2, size=40):
     rng = np.random.default_rng(0)
     for split in ("train", "val"):
