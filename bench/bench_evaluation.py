@@ -25,8 +25,9 @@ import tensorflow as tf  # noqa: E402
 from ar2_tf.cli import parse_int_list  # noqa: E402
 from ar2_tf.data.preprocessing import get_preprocessor  # noqa: E402
 from ar2_tf.data.sources import load_dataset  # noqa: E402
-from ar2_tf.evaluation import corrupted_sets
-from ar2_tf.evaluation.error_rates import _error_counter, benchmark_errors, clean_pipeline, error_rate  # noqa: E402
+from ar2_tf.evaluation import corrupted_sets  # noqa: E402
+from ar2_tf.evaluation.error_rates import benchmark_errors, clean_pipeline, error_rate  # noqa: E402
+from ar2_tf.evaluation.multi_model import ErrorCounter  # noqa: E402
 from ar2_tf.evaluation.suite import parse_corruptions  # noqa: E402
 from ar2_tf.runs import models  # noqa: E402
 
@@ -34,8 +35,9 @@ SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "s
 
 
 def pure_inference(classifier, images, labels, batch_size, repeats):
-    """Seconds to run the compiled forward pass + error count over `repeats` passes of in-memory batches."""
-    count = _error_counter(classifier)
+    """Seconds to run the compiled forward pass + error count over `repeats` passes of in-memory batches
+    (BatchNorm folded, as the evaluation of the corrupted sets runs it)."""
+    count = ErrorCounter(classifier, fold=True)
     batches = [(images[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
     start = time.perf_counter()
     for _ in range(repeats):

@@ -20,6 +20,7 @@ import tensorflow as tf
 from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
 from ar2_tf.data import seeds
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
+from ar2_tf.evaluation.folding import fold_batchnorm
 
 # Outputs are identical up to float round-off, interpolation details or JPEG codecs.
 DETERMINISTIC = ("brightness", "contrast", "saturate", "pixelate", "jpeg_compression",
@@ -63,11 +64,12 @@ def model_errors(model, images, labels, names=BENCHMARK_CORRUPTIONS, severities=
 
     Batch b (from image `start` = b·batch_size) of severity s is corrupted with the stateless seed
     (1000·seed[0] + s, 100000·seed[1] + start), in a parallel `tf.data` map; one compiled function
-    classifies every batch.
+    classifies every batch, with BatchNorm folded in (`ar2_tf.evaluation.folding`).
     """
     labels = np.asarray(labels).reshape(-1)
     spec = tf.TensorSpec([None, *images.shape[1:]], tf.uint8)
-    predict = tf.function(lambda x: tf.argmax(model(tf.cast(x, tf.float32) / 255.0, training=False), -1),
+    network = fold_batchnorm(model)
+    predict = tf.function(lambda x: tf.argmax(network(tf.cast(x, tf.float32) / 255.0, training=False), -1),
                           input_signature=[spec])
     clean = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
 

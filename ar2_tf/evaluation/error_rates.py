@@ -95,7 +95,7 @@ def benchmark_errors(classifier, source, *, corruptions, severities, preprocessi
         if on_result:
             on_result(corruption, severity, value)
 
-    evaluate_cells({"model": ErrorCounter(classifier, preprocessing)}, source, corruptions=corruptions,
+    evaluate_cells({"model": ErrorCounter(classifier, preprocessing, fold=True)}, source, corruptions=corruptions,
                    severities=severities, batch_size=batch_size, done={"model": errors}, on_result=record,
                    verbose=verbose)
     return {"errors": {c: e for c, e in errors.items() if e}, "failed": failed}

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
+from ar2_tf.evaluation.folding import fold_batchnorm
 
 
 class ErrorCounter:
@@ -43,10 +44,14 @@ class ErrorCounter:
         classifier: a Keras classifier (kept alive by the caller).
         preprocessing: a preprocessing spec applied inside the compiled function (uint8 batches in);
             None feeds the batches unchanged (already preprocessed).
+        fold: count with a copy of the classifier's current weights with BatchNorm folded into the
+            convolutions (`ar2_tf.evaluation.folding`, faster inference), kept by the counter: for a model
+            that no longer changes (an evaluation), never for one in training.
     """
 
-    def __init__(self, classifier, preprocessing=None):
-        model = weakref.ref(classifier)
+    def __init__(self, classifier, preprocessing=None, fold=False):
+        network = fold_batchnorm(classifier) if fold else classifier
+        model = weakref.ref(classifier) if network is classifier else (lambda: network)
         preprocess = get_preprocessor(preprocessing) if preprocessing is not None else (lambda images: images)
 
         @tf.function(reduce_retracing=True)

@@ -96,7 +96,7 @@ def _counter(classifier, entry):
         from ar2_tf.baselines.tent import TentCounter
 
         return TentCounter(classifier, entry["preprocessing"])
-    return ErrorCounter(classifier, entry["preprocessing"])
+    return ErrorCounter(classifier, entry["preprocessing"], fold=True)
 
 
 def _unique_labels(specs):

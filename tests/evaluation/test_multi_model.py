@@ -112,3 +112,31 @@ def test_a_counter_does_not_keep_its_model_alive(demo):
     del classifier
     gc.collect()
     assert alive() is None, "the compiled counter kept the model (and its weights) alive"
+
+
+def test_a_folding_counter_counts_as_the_model_from_its_own_copy(demo):
+    import keras
+
+    from tests.helpers import tiny_classifier
+
+    images, labels = demo
+    classifier = tiny_classifier(num_classes=6, input_shape=(32, 32, 3))  # conv -> relu -> BatchNorm, then one
+    norm = classifier.get_layer("bn1")
+    inputs = keras.Input((32, 32, 3))  # ... and a foldable conv -> BatchNorm in front of it
+    x = keras.layers.BatchNormalization()(keras.layers.Conv2D(3, 1, use_bias=False)(inputs))
+    classifier = keras.Model(inputs, classifier(x))
+    for layer, seed in ((classifier.layers[2], 0), (norm, 1)):
+        rng = np.random.default_rng(seed)
+        layer.moving_mean.assign(rng.normal(0, 0.3, layer.moving_mean.shape))
+        layer.moving_variance.assign(rng.uniform(0.2, 2.0, layer.moving_variance.shape))
+    batches = tf.data.Dataset.from_tensor_slices(demo).batch(32)
+    counts, _ = count_errors(batches, {"folded": ErrorCounter(classifier, "unit", fold=True),
+                                       "as is": ErrorCounter(classifier, "unit")})
+    assert counts["folded"] == counts["as is"] == (_wrong(classifier, images, labels, "unit"), len(labels))
+
+    counter = ErrorCounter(classifier, "unit", fold=True)
+    alive = weakref.ref(classifier)
+    del classifier
+    gc.collect()
+    assert alive() is None  # the counter keeps its folded copy, not the model
+    assert int(counter(tf.constant(images[:8]), tf.constant(labels[:8]))[1]) == 8
