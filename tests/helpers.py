@@ -69,6 +69,28 @@ def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
     return keras.Model(inputs, outputs)
 
 
+def with_batchnorm_statistics(model, seed=0):
+    """Random BatchNorm statistics and affine weights in every layer, nested models included: a fresh layer's
+    inference map is the identity, under which a wrong BatchNorm fold would go unnoticed."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    layers = list(model.layers)
+    while layers:
+        layer = layers.pop()
+        if isinstance(layer, keras.Model):
+            layers.extend(layer.layers)
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            channels = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.5, channels))
+            layer.moving_variance.assign(rng.uniform(0.3, 3.0, channels))
+            if layer.gamma is not None:
+                layer.gamma.assign(rng.normal(1, 0.5, channels))
+            if layer.beta is not None:
+                layer.beta.assign(rng.normal(0, 0.5, channels))
+    return model
+
+
 def trained_tiny_classifier(seed, epochs=4):
     """A 2-conv + GAP + Dense demo classifier trained for seconds: its errors move with the corruptions
     (an untrained net predicts one class for every input, which would hide evaluation bugs)."""

@@ -1,28 +1,14 @@
 """BatchNorm folding for inference: the folded copy computes what the model does, from every kind of
-convolution, leaves what it cannot fold as it is, and never changes the model it copies."""
+convolution, leaves what it cannot fold as it is, and never changes the model it copies. Every
+keras.applications family folds to the same probabilities in tests/test_model_families.py."""
 
 import keras
 import numpy as np
-import pytest
 
 from ar2_tf.evaluation.folding import FoldedBatchNorm, fold_batchnorm
-from tests.helpers import needs_resnet20
+from tests.helpers import needs_resnet20, with_batchnorm_statistics
 
 L = keras.layers
-
-
-def _with_statistics(model, seed=0):
-    """Non-trivial BatchNorm statistics and affine weights (a fresh layer's map is the identity)."""
-    rng = np.random.default_rng(seed)
-    for layer in _all_layers(model):
-        if isinstance(layer, L.BatchNormalization):
-            channels = layer.moving_mean.shape[0]
-            layer.moving_mean.assign(rng.normal(0, 0.5, channels))
-            layer.moving_variance.assign(rng.uniform(0.3, 3.0, channels))
-            for weight in (layer.gamma, layer.beta):
-                if weight is not None:
-                    weight.assign(rng.normal(1 if weight is layer.gamma else 0, 0.5, channels))
-    return model
 
 
 def _all_layers(model):
@@ -53,7 +39,7 @@ def _every_kind():
 
 def test_every_kind_of_convolution_folds_and_the_copy_computes_the_same():
     keras.utils.set_random_seed(0)
-    model = _with_statistics(_every_kind())
+    model = with_batchnorm_statistics(_every_kind())
     before = [np.array(w) for w in model.get_weights()]
     x = np.random.default_rng(1).uniform(-1, 1, (6, 12, 12, 3)).astype(np.float32)
     expected = model(x, training=False).numpy()
@@ -69,7 +55,7 @@ def test_every_kind_of_convolution_folds_and_the_copy_computes_the_same():
 def test_a_convolution_whose_output_the_model_returns_keeps_its_batchnorm():
     inputs = keras.Input((8, 8, 3))
     features = L.Conv2D(4, 3)(inputs)
-    model = _with_statistics(keras.Model(inputs, [features, L.BatchNormalization()(features)]))
+    model = with_batchnorm_statistics(keras.Model(inputs, [features, L.BatchNormalization()(features)]))
     assert fold_batchnorm(model) is model
 
 
@@ -89,16 +75,6 @@ def test_a_model_with_nothing_to_fold_or_not_a_graph_is_returned_as_it_is():
     subclassed = Subclassed()
     subclassed(np.zeros((1, 8, 8, 3), np.float32))
     assert fold_batchnorm(subclassed) is subclassed
-
-
-@pytest.mark.parametrize("build, side", [(keras.applications.MobileNetV2, 32), (keras.applications.ResNet50V2, 32)])
-def test_keras_applications_fold_to_the_same_probabilities(build, side):
-    keras.utils.set_random_seed(0)
-    model = _with_statistics(build(weights=None, classes=10, input_shape=(side, side, 3)))
-    x = np.random.default_rng(2).uniform(-1, 1, (4, side, side, 3)).astype(np.float32)
-    folded = fold_batchnorm(model)
-    assert _folded(folded)
-    np.testing.assert_allclose(folded(x, training=False).numpy(), model(x, training=False).numpy(), atol=2e-6)
 
 
 @needs_resnet20
