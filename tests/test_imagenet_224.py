@@ -36,7 +36,7 @@ def test_resnet50_at_224_px_trains_evaluates_15_by_5_streamed_and_serves_as_kera
     model_file = str(tmp_path / "resnet50.keras")  # weights none: the path is under test, not the accuracy
     keras.applications.ResNet50(weights=None, classes=2, input_shape=(224, 224, 3)).save(model_file)
     assert run_main(train.main, ["--dataset", "imagenet", "--data-dir", tree, "--model", model_file, "--preset", "tiny",
-                                 "--batch-size", "4", "--val-size", "0", "--test-size", "1", "--corruption", "fog",
+                                 "--batch-size", "4", "--val-size", "0", "--test-size", "1", "--corruption", "contrast",
                                  "--verbose", "0", "--out", run]) == 0
     with open(os.path.join(run, "report.json")) as file:
         report = json.load(file)
