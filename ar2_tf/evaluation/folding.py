@@ -10,7 +10,7 @@ on this project's CPU (`python bench/bench_folding.py`), inference takes
 0.63-0.90x the time of the model as it is (README, "Speed" of the evaluation).
 
 `fold_batchnorm` returns a folded *copy* of the current weights: evaluation
-of a fixed model uses it (`ErrorCounter(..., fold_batchnorm=True)`), training
+of a fixed model uses it (`ErrorCounter(..., fold=True)`), training
 never does. Only exact Keras types fold (`Conv2D`, `DepthwiseConv2D`,
 `SeparableConv2D`, channels-last, no activation, followed by a last-axis
 `BatchNormalization`), whose maths is known; any other layer is copied as it
@@ -80,6 +80,8 @@ def fold_batchnorm(model):
     nested = {layer.name: fold_batchnorm(layer) for layer in model.layers if _is_graph(layer)}
     if not pairs and all(nested[name] is model.get_layer(name) for name in nested):
         return model
+    # A nested model with nothing to fold is copied too: the copy shares no layer with `model`.
+    nested = {name: _copy(folded) if folded is model.get_layer(name) else folded for name, folded in nested.items()}
     folded_names = {batchnorm.name for batchnorm in pairs.values()}
 
     def clone(layer):
@@ -98,6 +100,12 @@ def fold_batchnorm(model):
             continue
         weights = folded_weights(layer, pairs[layer.name]) if layer.name in pairs else layer.get_weights()
         copy.get_layer(layer.name).set_weights(weights)
+    return copy
+
+
+def _copy(model):
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
     return copy
 
 

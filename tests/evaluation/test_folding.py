@@ -33,7 +33,8 @@ def _every_kind():
     x = L.BatchNormalization()(L.Conv2D(8, 3, activation="relu", padding="same")(x))  # activation between: stays
     x = L.BatchNormalization()(L.ReLU()(x))  # no conv before: stays
     inner = keras.Sequential([keras.Input((12, 12, 8)), L.Conv2D(6, 3), L.BatchNormalization()])  # nested: folds
-    x = L.GlobalAveragePooling2D()(inner(x))
+    plain = keras.Sequential([keras.Input((10, 10, 6)), L.Conv2D(6, 1, activation="relu")])  # nested, nothing to fold
+    x = L.GlobalAveragePooling2D()(plain(inner(x)))
     return keras.Model(inputs, L.Dense(5, activation="softmax")(x))
 
 
@@ -49,6 +50,7 @@ def test_every_kind_of_convolution_folds_and_the_copy_computes_the_same():
     assert sum(isinstance(layer, L.BatchNormalization) for layer in _all_layers(folded)) == 3
     np.testing.assert_allclose(folded(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-6)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # the model is untouched
+    assert not {id(v) for v in folded.weights} & {id(v) for v in model.weights}  # a copy: no shared variable
     np.testing.assert_array_equal(model(x, training=False).numpy(), expected)
 
 
