@@ -7,8 +7,9 @@
 #
 #   bash bench/gpu_check.sh            # needs ../shared (the CIFAR-10 images) beside the checkout
 #
-# Not run yet: no GPU has been lent to this project. When one is, put the three tables in the README,
-# labelled with the GPU this prints.
+# Not run yet: no GPU has been lent to this project, and the one this workplace lends has no TensorFlow
+# and cannot be given it (README, "On a GPU"). On a machine with TensorFlow's GPU build, put the three
+# tables in the README, labelled with the GPU this prints.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
