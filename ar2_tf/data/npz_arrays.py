@@ -7,9 +7,13 @@ Two layouts are understood, the ones in ../shared/data:
 - JPEG bytes: `train_jpeg_bytes` + `train_offsets` (image i is
   `bytes[offsets[i]:offsets[i + 1]]`), the same for test, with `y_train`/`y_test`.
 
-The last two files read stay decoded, read-only, for the process: a benchmark loads the same training
-data and evaluation data (`--data-dir`, `--eval-data-dir`) for each of its runs, and decoding
-CIFAR-10's 60,000 JPEGs takes 1.5-2.5 s every time.
+JPEG splits are decoded when indexed (`JpegImages`): a command decodes the images it uses, not
+the file's (CIFAR-10's 60,000 take 1.5-4.5 s; an evaluation reads only the test split, a
+`--train-size`/`--test-size` run only its subset).
+
+The last two files read stay open, read-only, for the process, with every whole split once
+decoded: a benchmark loads the same training data and evaluation data (`--data-dir`,
+`--eval-data-dir`) for each of its runs.
 """
 
 import functools
@@ -21,18 +25,67 @@ import tensorflow as tf
 from ar2_tf.errors import UserError
 
 
-def _decode_jpegs(blob, offsets):
-    pieces = [blob[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)]
-    dataset = tf.data.Dataset.from_tensor_slices(pieces).map(
-        lambda b: tf.io.decode_jpeg(b, channels=3), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return np.concatenate(list(dataset.batch(4096).as_numpy_iterator()))
+class JpegImages:
+    """One split stored as JPEG bytes, decoded when indexed: `images[index]` decodes those images only.
+
+    Stands where a uint8 [N, H, W, 3] array would (`len`, `shape`, `dtype`, `ndim`, indexing with
+    an int array or a slice); what it returns is read-only. The whole split, once decoded, is kept,
+    and later subsets are taken from it.
+    """
+
+    ndim, dtype = 4, np.dtype(np.uint8)
+
+    def __init__(self, blob, offsets, where: str):
+        self._blob, self._offsets, self._where = blob, np.asarray(offsets, np.int64), where
+        self._shape, self._whole = None, None
+
+    def __len__(self):
+        return len(self._offsets) - 1
+
+    @property
+    def shape(self) -> tuple:
+        """(N, H, W, 3), the size of the first image (every image must have it)."""
+        if self._shape is None:
+            self._shape = (len(self), *self._decode(np.arange(min(len(self), 1))).shape[1:]) if len(self) else \
+                (0, 0, 0, 3)
+        return self._shape
+
+    def __getitem__(self, index):
+        index = np.arange(len(self))[index]
+        if index.ndim != 1:
+            raise TypeError("index JpegImages with a slice or a 1-D array of positions")
+        whole = len(index) == len(self) and np.array_equal(index, np.arange(len(self)))
+        if whole and self._whole is None:
+            self._whole = self._decode(index)
+        if self._whole is None:
+            return self._decode(index)
+        if whole:
+            return self._whole
+        images = self._whole[index]
+        images.flags.writeable = False
+        return images
+
+    def _decode(self, index):
+        pieces = [self._blob[self._offsets[i]:self._offsets[i + 1]].tobytes() for i in index]
+        dataset = tf.data.Dataset.from_tensor_slices(tf.constant(pieces, tf.string, shape=[len(pieces)])).map(
+            lambda b: tf.io.decode_jpeg(b, channels=3), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        try:
+            batches = list(dataset.batch(4096).as_numpy_iterator())
+        except tf.errors.OpError as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"{self._where}: an image could not be decoded as JPEG, or its size differs from the "
+                            f"others ({message}); re-create the file from decodable images of one size.") from None
+        images = np.concatenate(batches) if batches else np.zeros((0, *self.shape[1:]), np.uint8)
+        images.flags.writeable = False  # the whole split is shared by every caller of this file
+        return images
 
 
 def _split(data, split, path):
     if f"x_{split}" in data:
         return data[f"x_{split}"], data[f"y_{split}"]
     if f"{split}_jpeg_bytes" in data:
-        return _decode_jpegs(data[f"{split}_jpeg_bytes"], data[f"{split}_offsets"]), data[f"y_{split}"]
+        images = JpegImages(data[f"{split}_jpeg_bytes"], data[f"{split}_offsets"], f"{path} ({split} split)")
+        return images, data[f"y_{split}"]
     if f"x_{split}_exact" in data:  # CIFAR-100 exact prefix: labels are indexed by position
         return data[f"x_{split}_exact"], data[f"y_{split}_fine"][data[f"{split}_exact_index"]]
     raise UserError(f"{path}: no {split} images found (keys: {', '.join(sorted(data))}); expected x_{split}/y_{split} "
@@ -69,6 +122,7 @@ def _load(path, mtime_ns, size, num_classes) -> dict:
             raise UserError(f"{path}: {split} images have shape {images.shape} and dtype {images.dtype}; "
                             "expected uint8 [N, H, W, 3].")
         result[f"x_{split}"], result[f"y_{split}"] = images, labels.astype(np.int64)
-        for array in (result[f"x_{split}"], result[f"y_{split}"]):
-            array.flags.writeable = False  # shared by every caller of this file
+        for array in (images, result[f"y_{split}"]):
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False  # shared by every caller of this file
     return result

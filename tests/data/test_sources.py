@@ -36,22 +36,57 @@ def test_npz_pixel_arrays_and_subsets(tmp_path):
     assert first(source.test, 6)[5][1] == 5
 
 
-def test_npz_jpeg_bytes_layout(tmp_path):
-    images = demo.make_images(3, seed=1)[0]  # smooth images survive JPEG closely
+def write_jpeg_npz(path, images, broken=()):
+    """The ../shared JPEG layout: both splits hold `images`; positions in `broken` hold bytes that are no JPEG."""
     blobs = []
-    for image in images:
+    for index, image in enumerate(images):
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=95)
-        blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
+        blobs.append(np.frombuffer(b"not a jpeg" if index in broken else buffer.getvalue(), np.uint8))
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])])
-    path = tmp_path / "jpeg.npz"
-    np.savez(path, train_jpeg_bytes=np.concatenate(blobs), train_offsets=offsets, y_train=np.arange(3),
-             test_jpeg_bytes=np.concatenate(blobs), test_offsets=offsets, y_test=np.arange(3))
+    np.savez(path, train_jpeg_bytes=np.concatenate(blobs), train_offsets=offsets, y_train=np.arange(len(images)),
+             test_jpeg_bytes=np.concatenate(blobs), test_offsets=offsets, y_test=np.arange(len(images)))
+    return str(path)
+
+
+def test_npz_jpeg_bytes_layout(tmp_path):
+    images = demo.make_images(3, seed=1)[0]  # smooth images survive JPEG closely
+    path = write_jpeg_npz(tmp_path / "jpeg.npz", images)
     source = datasets.load_dataset("cifar10", str(path))
     decoded = np.stack([x for x, _ in first(source.train, 3)])
     assert decoded.shape == (3, 32, 32, 3)
     distance = np.abs(decoded[:, None].astype(int) - images[None]).mean(axis=(2, 3, 4))
     assert distance.diagonal().max() < 8 and (distance.argmin(axis=1) == np.arange(3)).all()  # in order
+
+
+def test_npz_jpeg_subsets_decode_only_their_images(tmp_path, monkeypatch):
+    from ar2_tf.data import npz_arrays
+
+    images = demo.make_images(10, seed=2)[0]  # labels 0-9: one image per label
+    path = write_jpeg_npz(tmp_path / "jpeg.npz", images)
+    whole = datasets.load_dataset("cifar10", path)
+    by_label = {label: image for image, label in first(whole.test, 10)}
+    decoded = []
+    decode = npz_arrays.JpegImages._decode
+    monkeypatch.setattr(npz_arrays.JpegImages, "_decode", lambda self, index: decoded.append(len(index)) or
+                        decode(self, index))
+    subset = datasets.load_dataset("cifar10", path, train_size=3, test_size=2, seed=1)
+    assert (subset.train_size, subset.test_size) == (3, 2)
+    assert decoded == []  # taken from the whole splits the first load decoded (the file is cached)
+
+    npz_arrays._load.cache_clear()
+    decoded.clear()
+    subset = datasets.load_dataset("cifar10", path, train_size=3, test_size=2, seed=1)
+    assert max(decoded) <= 3 and sum(decoded) <= 3 + 2 + 2  # the subsets and one image per split for the size
+    for image, label in first(subset.test, 2):
+        np.testing.assert_array_equal(image, by_label[label])  # the same pixels as the whole split's
+
+
+def test_an_npz_jpeg_that_does_not_decode_is_one_clear_error(tmp_path):
+    path = write_jpeg_npz(tmp_path / "jpeg.npz", demo.make_images(4, seed=3)[0], broken=(2,))
+    with pytest.raises(UserError, match=r"jpeg.npz \(train split\): an image could not be decoded as JPEG") as error:
+        datasets.load_dataset("cifar10", path)
+    assert "\n" not in str(error.value)
 
 
 def test_an_npz_file_read_again_is_decoded_once_until_it_changes(tmp_path, monkeypatch):
