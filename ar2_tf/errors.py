@@ -24,3 +24,9 @@ def check_severity(severity) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 5:
         raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}.")
     return int(text)
+
+
+def first_line(problem) -> str:
+    """The first line of an exception's message (TensorFlow's run on for pages)."""
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else repr(problem)

@@ -22,7 +22,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, first_line
 
 
 class JpegImages:
@@ -46,21 +46,20 @@ class JpegImages:
     def shape(self) -> tuple:
         """(N, H, W, 3), the size of the first image (every image must have it)."""
         if self._shape is None:
-            self._shape = (len(self), *self._decode(np.arange(min(len(self), 1))).shape[1:]) if len(self) else \
-                (0, 0, 0, 3)
+            first = self._decode(np.arange(1)) if len(self) else np.zeros((0, 0, 0, 3), np.uint8)
+            self._shape = (len(self), *first.shape[1:])
         return self._shape
 
     def __getitem__(self, index):
         index = np.arange(len(self))[index]
         if index.ndim != 1:
             raise TypeError("index JpegImages with a slice or a 1-D array of positions")
-        whole = len(index) == len(self) and np.array_equal(index, np.arange(len(self)))
-        if whole and self._whole is None:
-            self._whole = self._decode(index)
+        if np.array_equal(index, np.arange(len(self))):  # the whole split: decoded once, then kept
+            if self._whole is None:
+                self._whole = self._decode(index)
+            return self._whole
         if self._whole is None:
             return self._decode(index)
-        if whole:
-            return self._whole
         images = self._whole[index]
         images.flags.writeable = False
         return images
@@ -72,9 +71,9 @@ class JpegImages:
         try:
             batches = list(dataset.batch(4096).as_numpy_iterator())
         except tf.errors.OpError as error:
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise UserError(f"{self._where}: an image could not be decoded as JPEG, or its size differs from the "
-                            f"others ({message}); re-create the file from decodable images of one size.") from None
+                            f"others ({first_line(error)}); re-create the file from decodable images of one size.") \
+                from None
         images = np.concatenate(batches) if batches else np.zeros((0, *self.shape[1:]), np.uint8)
         images.flags.writeable = False  # the whole split is shared by every caller of this file
         return images

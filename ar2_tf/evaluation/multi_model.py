@@ -28,7 +28,7 @@ import weakref
 import tensorflow as tf
 
 from ar2_tf.data.preprocessing import get_preprocessor
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, first_line
 from ar2_tf.evaluation.folding import fold_batchnorm
 
 
@@ -155,12 +155,6 @@ def evaluate_cells(counters, source, *, corruptions, severities, batch_size, don
                 break
         bar.finish({titles[key]: cells for key, cells in measured.items()},
                    {titles[key]: message for key, message in failures.items()})
-
-
-def first_line(problem) -> str:
-    """The first line of an exception's message (TensorFlow's run on for pages)."""
-    text = str(problem).strip()
-    return text.splitlines()[0] if text else repr(problem)
 
 
 class _Progress:
