@@ -11,7 +11,7 @@ JPEG splits are decoded when indexed (`JpegImages`): a command decodes the image
 the file's (CIFAR-10's 60,000 take 1.5-4.5 s; an evaluation reads only the test split, a
 `--train-size`/`--test-size` run only its subset).
 
-The last two files read stay open, read-only, for the process, with every whole split once
+The last two files read stay in memory, read-only, for the process, with every whole split once
 decoded: a benchmark loads the same training data and evaluation data (`--data-dir`,
 `--eval-data-dir`) for each of its runs.
 """
@@ -75,7 +75,7 @@ class JpegImages:
                             f"others ({first_line(error)}); re-create the file from decodable images of one size.") \
                 from None
         images = np.concatenate(batches) if batches else np.zeros((0, *self.shape[1:]), np.uint8)
-        images.flags.writeable = False  # the whole split is shared by every caller of this file
+        images.flags.writeable = False  # kept as the whole split, it is shared by every caller of this file
         return images
 
 
