@@ -89,7 +89,7 @@ def test_an_npz_jpeg_that_does_not_decode_is_one_clear_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_an_npz_file_read_again_is_decoded_once_until_it_changes(tmp_path, monkeypatch):
+def test_an_npz_file_read_again_is_read_once_until_it_changes(tmp_path, monkeypatch):
     from ar2_tf.data import npz_arrays
 
     path = tmp_path / "d.npz"
@@ -106,7 +106,7 @@ def test_an_npz_file_read_again_is_decoded_once_until_it_changes(tmp_path, monke
     assert npz_arrays.load_npz(str(path), 10)["x_train"].max() == 1 and len(reads) == 2  # a new file is read
 
 
-def test_training_and_evaluation_files_read_in_turn_are_each_decoded_once(tmp_path, monkeypatch):
+def test_training_and_evaluation_files_read_in_turn_are_each_read_once(tmp_path, monkeypatch):
     from ar2_tf.data import npz_arrays
 
     paths = [str(tmp_path / f"{name}.npz") for name in ("train", "eval")]
