@@ -25,19 +25,9 @@ import tensorflow as tf  # noqa: E402
 from ar2_tf.evaluation.folding import fold_batchnorm  # noqa: E402
 from ar2_tf.evaluation.multi_model import ErrorCounter  # noqa: E402
 from ar2_tf.runs import models  # noqa: E402
+from tests.helpers import with_batchnorm_statistics  # noqa: E402  (random statistics: the fold is no identity)
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
-
-
-def with_statistics(model, seed=0):
-    """Random BatchNorm statistics for an untrained network, so the folded maps are not identities."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            channels = layer.moving_mean.shape[0]
-            layer.moving_mean.assign(rng.normal(0, 0.1, channels))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, channels))
-    return model
 
 
 def compare(name, classifier, images, labels, batch_size, rounds):
@@ -76,7 +66,7 @@ def main():
     large = tf.cast(tf.image.resize(images[:64], (224, 224)), tf.uint8).numpy()
     for build in (keras.applications.ResNet50, keras.applications.MobileNetV2):
         keras.utils.set_random_seed(0)
-        classifier = with_statistics(build(weights=None, classes=10, input_shape=(224, 224, 3)))
+        classifier = with_batchnorm_statistics(build(weights=None, classes=10, input_shape=(224, 224, 3)))
         compare(f"{build.__name__}, 224 px, batch 32", classifier, large, labels[:64] % 10, 32, args.rounds)
 
 
