@@ -69,6 +69,18 @@ def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
     return keras.Model(inputs, outputs)
 
 
+def frozen_base_classifier(num_classes=6, input_shape=(32, 32, 3)):
+    """Transfer learning's usual model: `tiny_classifier`'s convolutions as a base saved with trainable=False,
+    under a new global-pooling + Dense head (only the head trains)."""
+    import keras
+
+    classifier = tiny_classifier(num_classes, input_shape)
+    base = keras.Model(classifier.inputs, classifier.get_layer("features").output, name="base")
+    base.trainable = False
+    return keras.Sequential([keras.Input(input_shape), base, keras.layers.GlobalAveragePooling2D(name="pool"),
+                             keras.layers.Dense(num_classes, activation="softmax", name="classes")])
+
+
 def with_batchnorm_statistics(model, seed=0):
     """Random BatchNorm statistics and affine weights in every layer, nested models included: a fresh layer's
     inference map is the identity, under which a wrong BatchNorm fold would go unnoticed."""

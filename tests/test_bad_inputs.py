@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
-from tests.helpers import ROOT, TINY_TRAIN_FLAGS, tiny_classifier
+from tests.helpers import ROOT, TINY_TRAIN_FLAGS, frozen_base_classifier, tiny_classifier
 
 
 def headless_model(tmp_path):
@@ -33,6 +33,17 @@ def saved(tmp_path, model, name):
 def conv_only(tmp_path):
     inputs = keras.Input((32, 32, 3))
     return saved(tmp_path, keras.Model(inputs, keras.layers.Conv2D(6, 3)(inputs)), "conv.keras")
+
+
+def no_conv(tmp_path):
+    """A multilayer perceptron: its 'feature map' would be the input image, with nothing before it to repair."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(inputs))
+    return saved(tmp_path, keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x)), "mlp.keras")
+
+
+def frozen_base(tmp_path):
+    return saved(tmp_path, frozen_base_classifier(), "frozen.keras")
 
 
 def corrupt_file(tmp_path):
@@ -68,6 +79,9 @@ CASES = [
     ("corrupt model file", ["--model", corrupt_file], "could not load model file"),
     ("not a classifier", ["--model", conv_only], "an image classifier maps"),
     ("no feature map to attend to", ["--model", headless_model], "--feature-layer NAME"),
+    ("no convolutional layers", ["--model", no_conv], "the last feature map found is the model's input image"),
+    ("frozen backbone", ["--model", frozen_base], "every layer up to the feature map 'base' is frozen "
+                                                  "(trainable=False), so AR2's refinement"),
     ("label count != outputs", ["--model", lambda p: saved(p, tiny_classifier(4, (32, 32, 3)), "c4.keras")],
      "predicts 4 classes but the dataset has 6"),
     ("input size", ["--model", lambda p: saved(p, tiny_classifier(6, (16, 16, 3)), "s16.keras")],
@@ -105,6 +119,7 @@ def test_bad_input(tmp_path, capsys, case, flags, message):
     error = capsys.readouterr().err
     assert code == 2, error
     assert message in error and error.startswith("error: ") and "Traceback" not in error
+    assert not (tmp_path / "run" / "before.json").exists()  # refused before the pretrained model is evaluated
 
 
 def test_out_holding_a_different_run_is_refused_unless_forced(tmp_path, capsys):

@@ -160,6 +160,7 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
                         f"{config.batch_size}; lower --batch-size or raise --train-size.")
     classifier = repair_run.prepare_classifier(config, source, out, verbose)
     models.check_compatible(classifier, source.num_classes, source.image_shape)
+    repair_run.check_repairable(classifier, config)
     model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
     preprocessing = repair_run.model_preprocessing(config)
     validation = ValidationSet.from_split(

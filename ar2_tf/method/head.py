@@ -23,6 +23,11 @@ the pooled features and exact CAMs (paper Eq. 1) exist for it
 ConvNeXt's LayerNorm, VGG's ReLU stack) attention is Grad-CAM.
 
 `--feature-layer NAME` and `--dense-layer NAME` override steps 4 and 3.
+
+A model is refused when there is nothing before its head to repair: f is the input
+image itself (a model without convolutional layers), or, for refinement, every weight
+before f is frozen (`check_trainable`: a transfer-learning model saved with its base's
+`trainable = False`), where AR2 would silently train nothing but the head.
 """
 
 import dataclasses
@@ -62,6 +67,10 @@ def find_head(model, feature_layer=None, dense_layer=None) -> Head:
     position = _class_layer_position(chain, dense_layer)
     feature_position = _feature_position(model, chain, position, feature_layer)
     producer = _producer(chain[feature_position - 1][1])
+    if isinstance(producer, keras.layers.InputLayer):
+        raise UserError(f"the last feature map found is the model's input image ({producer.name!r}): no layer comes "
+                        "before the head, so there is no convolutional backbone to repair (AR2 repairs CNN "
+                        "classifiers); if the model has one, name its last feature map with --feature-layer NAME.")
     _check_feature_map(producer, chain[feature_position - 1][1])
     class_layer = chain[position][0]
     # The head runs from f to the logits: activations after the class layer are not part of it.
@@ -78,6 +87,25 @@ def build_backbone(model, head: Head):
     # feature model's own `.output` belongs to its inner graph.
     features = next(tensor for _, tensor in _chain_to_output(model) if _producer(tensor).name == head.feature_layer)
     return keras.Model(inputs, features, name=f"{model.name}_backbone")
+
+
+def backbone_variables(classifier, head: Head) -> list:
+    """`classifier`'s trainable variables outside the head: what refinement trains."""
+    in_head = {variable.path for name in head.layers for variable in classifier.get_layer(name).trainable_variables}
+    return [variable for variable in classifier.trainable_variables if variable.path not in in_head]
+
+
+def check_trainable(classifier, head: Head, refines: bool) -> None:
+    """UserError when training would change nothing: no weight of `classifier` is trainable, or, for a
+    method that `refines`, none before its feature map (a base saved with `trainable = False`)."""
+    if not classifier.trainable_variables:
+        raise UserError("every layer of the model is frozen (trainable=False), so training would change nothing; "
+                        "save it with `model.trainable = True` first.")
+    if refines and not backbone_variables(classifier, head):
+        raise UserError(f"every layer up to the feature map {head.feature_layer!r} is frozen (trainable=False), so "
+                        "AR2's refinement, which trains only those layers, would change nothing; save the model with "
+                        "them trainable (e.g. `base_model.trainable = True`), or fine-tune the head alone with "
+                        "--method finetune.")
 
 
 def describe(head: Head) -> str:

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from ar2_tf.method.attention import HeadAttention
-from ar2_tf.method.head import build_backbone
+from ar2_tf.method.head import backbone_variables, build_backbone
 from ar2_tf.method.losses import cam_alignment_loss
 from ar2_tf.method.trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_replicas
 
@@ -75,8 +75,7 @@ class RepairModel(PhasedTrainer):
     @property
     def backbone_variables(self):
         """Trainable variables of θ except the head's: what refinement updates."""
-        head = {variable.path for variable in self.head_variables}
-        return [v for v in self.classifier.trainable_variables if v.path not in head]
+        return backbone_variables(self.classifier, self.head)
 
     def compile(self, optimizer, refine_optimizer=None, **kwargs):
         """`optimizer` runs fine-tuning; `refine_optimizer` (default: a copy) runs refinement."""

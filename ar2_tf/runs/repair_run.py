@@ -24,8 +24,9 @@ from ar2_tf.errors import UserError
 from ar2_tf.evaluation.error_rates import corruption_errors
 from ar2_tf.evaluation.validation import ValidationSet, default_val_size, split_validation
 from ar2_tf.files import environment, save_model_atomic
+from ar2_tf.method.attention import resolve_attention
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
-from ar2_tf.method.head import find_head
+from ar2_tf.method.head import check_trainable, find_head
 from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
 from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
 from ar2_tf.runs.folder import RunFolder
@@ -75,6 +76,16 @@ def prepare_classifier(config, source, out, verbose):
                  preprocessing=model_preprocessing(config), seed=config.seed, verbose=verbose)
     save_model_atomic(classifier, saved)
     return classifier
+
+
+def check_repairable(classifier, config):
+    """What the model alone can tell, checked before it is evaluated or trained: its head, the attention that
+    head allows, and that the method has weights to train (`ar2_tf.method.head`)."""
+    head = find_head(classifier, config.feature_layer, config.dense_layer)
+    resolve_attention(head, config.repair.attention)
+    method = methods.get_method(config.method)
+    if not method.single_pass:  # bn-adapt sets BatchNorm statistics, trainable or not
+        check_trainable(classifier, head, method.refines)
 
 
 def _target_corruptions(config) -> tuple:
@@ -239,6 +250,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
+        check_repairable(classifier, config)
         before = run.read_before()
         if before is None:
             before = _evaluate(classifier, test_split, config)

@@ -7,9 +7,9 @@ import tensorflow as tf
 
 from ar2_tf.errors import UserError
 from ar2_tf.method.attention import HeadAttention, resolve_attention
-from ar2_tf.method.head import Head, build_backbone, find_head
+from ar2_tf.method.head import Head, backbone_variables, build_backbone, check_trainable, find_head
 from ar2_tf.runs.models import cifar_resnet
-from tests.helpers import tiny_classifier
+from tests.helpers import frozen_base_classifier, tiny_classifier
 
 HEADS = {  # tiny_classifier head -> (feature layer, head layers, class layer, linear)
     "gap": ("features", ("pool", "classes"), "classes", True),
@@ -103,3 +103,31 @@ def test_bad_override_layers_are_user_errors():
         find_head(tiny_classifier(), feature_layer="nope")
     with pytest.raises(UserError, match="followed by 'classes'"):
         find_head(tiny_classifier(head="mlp"), dense_layer="hidden")
+
+
+def test_a_model_without_layers_before_its_head_is_refused():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Dense(4, activation="relu")(keras.layers.Flatten()(inputs))
+    with pytest.raises(UserError, match="the last feature map found is the model's input image") as error:
+        find_head(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)))
+    assert "--feature-layer NAME" in str(error.value)
+
+
+def test_refinement_trains_the_trainable_backbone_and_refuses_a_frozen_one():
+    model = frozen_base_classifier()
+    head = find_head(model)
+    assert head.feature_layer == "base"
+    check_trainable(model, head, refines=False)  # fine-tuning still trains the head
+    with pytest.raises(UserError, match="every layer up to the feature map 'base' is frozen.*--method finetune"):
+        check_trainable(model, head, refines=True)
+
+    base = model.get_layer("base")
+    base.trainable = True
+    base.get_layer("conv1").trainable = False  # a partly frozen base: refinement trains the rest
+    assert [v.path for v in backbone_variables(model, head)] == ["bn1/gamma", "bn1/beta", "features/kernel",
+                                                                 "features/bias"]  # not conv1's, not the head's
+    check_trainable(model, head, refines=True)
+
+    model.trainable = False
+    with pytest.raises(UserError, match="every layer of the model is frozen"):
+        check_trainable(model, head, refines=False)

@@ -16,7 +16,7 @@ from ar2_tf import train
 from ar2_tf.cli import run_main
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.validation import ValidationSet, split_validation
-from tests.helpers import ROOT, tiny_classifier
+from tests.helpers import ROOT, frozen_base_classifier, tiny_classifier
 from tuning import __main__ as tuning_cli
 from tuning import search as search_module
 from tuning.hypermodel import AR2HyperModel, parse_fixes
@@ -271,3 +271,12 @@ def test_bad_input_gets_one_clear_message_and_exit_2(tmp_path, capsys, tiny_mode
     code = run_main(tuning_cli.main, TINY + ["--model", tiny_model, "--out", str(tmp_path / "tune")] + flags)
     error = capsys.readouterr().err
     assert code == 2 and message in error and "Traceback" not in error
+
+
+def test_a_model_refinement_cannot_train_is_refused_before_the_baseline(tmp_path, capsys):
+    model = str(tmp_path / "frozen.keras")
+    frozen_base_classifier().save(model)
+    code = run_main(tuning_cli.main, TINY + ["--model", model, "--out", str(tmp_path / "tune")])
+    error = capsys.readouterr().err
+    assert code == 2 and "every layer up to the feature map 'base' is frozen" in error and "Traceback" not in error
+    assert not (tmp_path / "tune" / "baseline.json").exists()
