@@ -68,7 +68,7 @@ def main(argv=None):
     train_args = train.build_parser().parse_args(rest)
     base = check(train.config_from_args(train_args))
     cache_dir = None if args.cache_dir is None or args.cache_dir.lower() == "none" else args.cache_dir
-    start_tensorflow()
+    start_tensorflow(train_args.custom_objects)
     from ar2_tf.benchmarking.run import run_benchmark
     from ar2_tf.evaluation.suite import parse_corruptions
 

@@ -20,11 +20,26 @@ def run_main(main, argv=None) -> int:
     return 0
 
 
-def start_tensorflow():
+def start_tensorflow(custom_objects=()):
     """A command calls this once its flags are checked, before importing TensorFlow: a launched
-    command imports it quietly (`ar2_tf.quiet`); called from Python, it does nothing."""
+    command imports it quietly (`ar2_tf.quiet`; called from Python, that is left alone), then
+    imports the `--custom-objects` files or modules that register the model's custom layers."""
     if quiet.launched():
         quiet.quiet_start()
+    if custom_objects:
+        from ar2_tf.runs.models import import_custom_objects
+
+        import_custom_objects(custom_objects)
+
+
+def add_model_loading_flags(group):
+    """The flags that say how model files load, the same for every command that loads one."""
+    group.add_argument("--unsafe-model-loading", action="store_true", default=None,
+                       help="allow model files containing Python lambdas (runs code from the file!)")
+    group.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py|MODULE",
+                       help="import this Python file or module first, so the custom layers and functions it "
+                            "registers (@keras.saving.register_keras_serializable()) load with the model; runs its "
+                            "code; repeatable")
 
 
 def console_script(main):

@@ -13,7 +13,7 @@ Examples:
 import argparse
 import sys
 
-from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
+from ar2_tf.cli import add_model_loading_flags, console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.errors import UserError
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--std", help="meanstd: per-channel standard deviation in pixel units 0-255, R,G,B or "
                                       "one number")
     parser.add_argument("--out", help="results folder (evaluation.json, tables)")
+    add_model_loading_flags(parser)
     _add_data_flags(parser)
     return parser
 
@@ -75,6 +76,7 @@ def build_transfer_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", nargs="+", required=True, help="run folders, one per repaired-for corruption")
     parser.add_argument("--baseline", required=True, help="the vanilla model (file or run folder)")
     parser.add_argument("--out", required=True, help="folder for transfer.{csv,json,md,png} and the evaluation")
+    add_model_loading_flags(parser)
     _add_data_flags(parser, cache_budget=False)
     return parser
 
@@ -110,14 +112,14 @@ def main(argv=None):
     if not args.model and not args.tent:
         raise UserError("nothing to evaluate: pass --model (a .keras/.h5 file or a run folder) or --tent.")
     preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
-    start_tensorflow()
+    start_tensorflow(args.custom_objects)
     from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
     from ar2_tf.evaluation.tables import table1, to_markdown
 
     setup = _setup(args, parse_corruptions("all"))
     results = run_evaluation(args.model, setup, baseline=args.baseline, tent=args.tent, preprocessing=preprocessing,
                              out=args.out, cache_dir=_cache_dir(args), cache_budget_gb=_cache_budget_gb(args),
-                             verbose=args.verbose)
+                             unsafe_model_loading=bool(args.unsafe_model_loading), verbose=args.verbose)
     corruptions = list(results["setup"]["corruptions"])
     print()
     print(to_markdown(*table1(results, corruptions, title="unnormalised CE (mean error % over severities)")))
@@ -135,12 +137,12 @@ def main(argv=None):
 
 def transfer_main(argv):
     args = build_transfer_parser().parse_args(argv)
-    start_tensorflow()
+    start_tensorflow(args.custom_objects)
     from ar2_tf.evaluation.tables import to_markdown
     from ar2_tf.evaluation.transfer import run_transfer
 
     result = run_transfer(args.runs, args.baseline, _setup(args, None), out=args.out, cache_dir=_cache_dir(args),
-                          verbose=args.verbose)
+                          unsafe_model_loading=bool(args.unsafe_model_loading), verbose=args.verbose)
     header = ["evaluated \\ repaired for", *result["columns"]]
     print(to_markdown("CE change vs vanilla (points)", header,
                       [[r, *line] for r, line in zip(result["rows"], result["delta_ce"])], digits=2))

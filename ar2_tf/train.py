@@ -11,7 +11,7 @@ import dataclasses
 import sys
 
 from ar2_tf.choices import DATASETS, STRATEGIES
-from ar2_tf.cli import console_script, start_tensorflow
+from ar2_tf.cli import add_model_loading_flags, console_script, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import PRESETS, TrainConfig, check, load_json, resolve
 from ar2_tf.runs.methods import METHODS
@@ -59,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "number (e.g. 63,62.1,66.7)")
     model.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
     model.add_argument("--dense-layer", help="override: the class layer (Dense, or a linear 1x1 Conv2D)")
-    model.add_argument("--unsafe-model-loading", action="store_true", default=None,
-                       help="allow .keras files containing Python lambdas (runs code from the file!)")
+    add_model_loading_flags(model)
     repair = parser.add_argument_group("corruption and method")
     repair.add_argument("--corruption", help="the corruption to repair for (default: gaussian_noise), or all")
     repair.add_argument("--severity", help="training severity, 1-5 (default: 3)")
@@ -115,7 +114,7 @@ def config_from_args(args) -> TrainConfig:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     config = check(config_from_args(args))
-    start_tensorflow()
+    start_tensorflow(args.custom_objects)
     # Before importing the training code: a multi-worker strategy must start before any TF op runs.
     from ar2_tf.runs.distribution import get_strategy
 

@@ -7,7 +7,7 @@ Example:
 import argparse
 import sys
 
-from ar2_tf.cli import console_script, start_tensorflow
+from ar2_tf.cli import add_model_loading_flags, console_script, start_tensorflow
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
 
@@ -29,19 +29,18 @@ def build_parser():
                         help="uint8 images (x_test or images) to verify with (default: the run's test split)")
     parser.add_argument("--allow-clean-drop", action="store_true",
                         help="export a run whose clean test error rose more than its --max-clean-drop")
-    parser.add_argument("--unsafe-model-loading", action="store_true",
-                        help="allow model.keras files with Python lambdas: they run code; only for trusted runs")
+    add_model_loading_flags(parser)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    start_tensorflow()
+    start_tensorflow(args.custom_objects)
     from export.exporter import ExportOptions, export_runs
 
     options = ExportOptions(version=args.version, force=args.force, max_image_size=args.max_image_size,
                             max_batch_size=args.max_batch_size, base_path=args.base_path,
-                            verify_images=args.verify_images, unsafe_model_loading=args.unsafe_model_loading,
+                            verify_images=args.verify_images, unsafe_model_loading=bool(args.unsafe_model_loading),
                             allow_clean_drop=args.allow_clean_drop)
     export_runs(args.run, args.out, names=args.name, options=options)
 

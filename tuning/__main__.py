@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ar2_tf.choices import DATASETS, TUNERS
-from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
+from ar2_tf.cli import add_model_loading_flags, console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import check, resolve
 from tuning.config import SearchConfig
@@ -42,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "number")
     data.add_argument("--feature-layer", help="override: layer whose output is the last feature map")
     data.add_argument("--dense-layer", help="override: the class Dense layer")
-    data.add_argument("--unsafe-model-loading", action="store_true",
-                      help="allow .keras files containing Python lambdas (runs code from the file!)")
+    add_model_loading_flags(data)
     data.add_argument("--corruption", help="the corruption to repair for (default: gaussian_noise)")
     data.add_argument("--severity", help="training severity, 1-5 (default: 3)")
     data.add_argument("--corruption-params", help="cifar or imagenet parameter set (default by dataset)")
@@ -90,7 +89,7 @@ def search_from_args(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     search = search_from_args(args)
-    start_tensorflow()
+    start_tensorflow(args.custom_objects)
     from tuning.search import run_search
 
     out = args.out or f"runs/tune_{search.train.dataset}_{search.train.corruption}"

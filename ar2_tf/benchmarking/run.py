@@ -134,7 +134,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
                              tent=[base.model] if tent else (),
                              preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
-                             cache_dir=cache_dir, verbose=verbose)
+                             cache_dir=cache_dir, unsafe_model_loading=base.unsafe_model_loading, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
     by_source = {(os.path.abspath(entry["source"]), entry.get("adaptation")): entry
                  for entry in results["models"].values()}

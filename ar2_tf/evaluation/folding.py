@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from keras.src.models.functional import Functional  # the graph models `clone_model` rebuilds layer by layer
 
+from ar2_tf.cloning import clone_layer, copy_model
+
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
 
@@ -81,7 +83,8 @@ def fold_batchnorm(model):
     if not pairs and all(nested[name] is model.get_layer(name) for name in nested):
         return model
     # A nested model with nothing to fold is copied too: the copy shares no layer with `model`.
-    nested = {name: _copy(folded) if folded is model.get_layer(name) else folded for name, folded in nested.items()}
+    nested = {name: copy_model(folded) if folded is model.get_layer(name) else folded
+              for name, folded in nested.items()}
     folded_names = {batchnorm.name for batchnorm in pairs.values()}
 
     def clone(layer):
@@ -92,20 +95,14 @@ def fold_batchnorm(model):
         config = layer.get_config()
         if layer.name in pairs:
             config["use_bias"] = True
-        return layer.__class__.from_config(config)
+        return clone_layer(layer, config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone)  # nested models: folded above
     for layer in model.layers:
         if layer.name in nested or layer.name in folded_names or not layer.weights:
             continue
         weights = folded_weights(layer, pairs[layer.name]) if layer.name in pairs else layer.get_weights()
         copy.get_layer(layer.name).set_weights(weights)
-    return copy
-
-
-def _copy(model):
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
     return copy
 
 

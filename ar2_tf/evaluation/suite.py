@@ -169,7 +169,8 @@ def _load_results(path, setup_record):
 
 
 def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(), preprocessing=None, out=None,
-                   cache_dir=None, cache_budget_gb=corrupted_sets.DEFAULT_CACHE_BUDGET_GB, verbose=1) -> dict:
+                   cache_dir=None, cache_budget_gb=corrupted_sets.DEFAULT_CACHE_BUDGET_GB, unsafe_model_loading=False,
+                   verbose=1) -> dict:
     """Evaluates every model on the corruption benchmark; returns (and writes to `out`) the results.
 
     Every model is loaded once, then each test set is read once for all of
@@ -186,6 +187,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
         out: results folder (None: write nothing).
         cache_dir: where generated corrupted sets are cached (opt-in); None streams them (nothing written).
         cache_budget_gb: disk the cached sets of this evaluation may take (refused with a UserError above it).
+        unsafe_model_loading: load model files holding Python lambdas (`ar2_tf.runs.models.load_model_file`).
 
     Raises:
         UserError: bad input; or, after all results are written, the corruptions that failed.
@@ -231,7 +233,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
             measured[key] = entry
             titles[key] = spec.label
         results["models"][spec.label] = entry
-    _measure(measured, titles, setup, source, source_data, save, verbose)
+    _measure(measured, titles, setup, source, source_data, save, unsafe_model_loading, verbose)
     for entry, twin in twins:
         entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
     _summarize(results, setup)
@@ -273,17 +275,18 @@ def _summarize(results, setup):
                                              alexnet=setup.dataset == "imagenet")
 
 
-def _measure(entries, titles, setup, source, source_data, save, verbose):
+def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose):
     """Clean and corrupted errors of every model into its entry, each test set read once for all models.
 
     Args:
         entries: {key: entry} of the models to measure (each model file + preprocessing once).
         titles: {key: label} for the progress lines.
         save: called after each result, so an interrupted evaluation keeps what it measured.
+        unsafe: load model files holding Python lambdas.
     """
     classifiers, counters = {}, {}
     for key, entry in entries.items():  # every model loaded once (a TENT copy apart), before the first pass
-        classifiers[key] = models.load_model_file(entry["source"])
+        classifiers[key] = models.load_model_file(entry["source"], unsafe=unsafe)
         models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
         counters[key] = _counter(classifiers[key], entry)
     if verbose:

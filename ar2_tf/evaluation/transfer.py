@@ -97,13 +97,14 @@ def write_transfer(out, matrix, rows, columns, counts, info=None) -> list:
 
 
 def run_transfer(run_dirs, baseline, setup: evaluation_suite.EvaluationSetup, *, out,
-                 cache_dir=None, verbose=1) -> dict:
+                 cache_dir=None, unsafe_model_loading=False, verbose=1) -> dict:
     """Evaluates the vanilla model and each per-corruption run; writes the transfer matrix to `out`.
 
     Args:
         run_dirs: run folders of `python -m ar2_tf.train`, one per repaired-for corruption.
         baseline: the vanilla model (file or run folder).
         setup: data and corruptions; `corruptions=None` evaluates the runs' corruptions.
+        unsafe_model_loading: load model files holding Python lambdas.
     """
     specs = [evaluation_suite.resolve_model(path) for path in run_dirs]
     columns = [spec.config.get("corruption") for spec in specs]
@@ -118,7 +119,7 @@ def run_transfer(run_dirs, baseline, setup: evaluation_suite.EvaluationSetup, *,
         setup = dataclasses.replace(setup, corruptions=tuple(sorted(columns, key=lambda c: (
             order.index(c) if c in order else len(order), c))))
     results = evaluation_suite.run_evaluation(run_dirs, setup, baseline=baseline, out=out, cache_dir=cache_dir,
-                                              verbose=verbose)
+                                              unsafe_model_loading=unsafe_model_loading, verbose=verbose)
     unnormalised = {label: entry["summary"]["unnormalized"]["ce"] for label, entry in results["models"].items()}
     base_ce = unnormalised[results["baseline"]]
     labels = [label for label in results["models"] if label != results["baseline"]]

@@ -17,6 +17,7 @@ labels)` with images already preprocessed for the classifier.
 import keras
 import tensorflow as tf
 
+from ar2_tf.cloning import copy_model
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import backbone_variables, build_backbone
 from ar2_tf.method.losses import cam_alignment_loss
@@ -25,8 +26,7 @@ from ar2_tf.method.trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_rep
 
 def frozen_copy(classifier):
     """A non-trainable clone of `classifier` with its current weights (θ_ref)."""
-    reference = keras.models.clone_model(classifier)
-    reference.set_weights(classifier.get_weights())
+    reference = copy_model(classifier)
     reference.trainable = False
     return reference
 

@@ -7,11 +7,15 @@ ResNet-20/32 (6n+2 layers, 16/32/64 filters) and the 4-stage ResNet-34 with a
 3x3 stem that CIFAR papers (including AR2) use.
 """
 
+import importlib
+import importlib.util
 import os
+import re
+import sys
 
 import keras
 
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, first_line
 
 # Name -> (blocks per stage, filters per stage, strides per stage). "resnet8" is
 # the tiny variant the demo pre-trains in seconds.
@@ -127,11 +131,53 @@ def _load_error_message(path, error) -> str:
     if "Could not locate" in text or "Unknown layer" in text:
         detail = next((line for line in text.splitlines() if "Could not locate" in line), text.splitlines()[0])
         return (f"model file {path!r} uses a custom class or function that is not registered "
-                f"({detail.split('. Make sure')[0].strip()}). Custom objects are only loaded when you register "
-                "them: decorate them with @keras.saving.register_keras_serializable() in a module you import "
-                "before loading.")
+                f"({detail.split('. Make sure')[0].strip()}). Custom objects load only once registered: decorate "
+                "them with @keras.saving.register_keras_serializable() and pass that Python file with "
+                "--custom-objects FILE.py (or import it before loading).")
     return f"could not load model file {path!r} ({type(error).__name__}: {text.splitlines()[0]}); " \
            "is it a complete Keras model file?"
+
+
+def import_custom_objects(sources) -> None:
+    """Imports each of `sources` (a `.py` file, or the name of a module Python can import), so that the custom
+    layers and functions it registers with `@keras.saving.register_keras_serializable()` load with model files.
+
+    This runs that code, like any import: it is what the user names with `--custom-objects`, never
+    something read from a model file, a run folder or a config.
+    """
+    for source in sources:
+        try:
+            if source.endswith(".py"):
+                _import_file(source)
+            else:
+                importlib.import_module(source)
+        except UserError:
+            raise
+        except Exception as error:  # whatever the user's module raises
+            raise UserError(f"--custom-objects {source!r} could not be imported ({type(error).__name__}: "
+                            f"{first_line(error)}); pass the .py file, or an importable module name, that defines "
+                            "and registers the model's custom layers.") from None
+
+
+def _import_file(path):
+    if not os.path.isfile(path):
+        raise UserError(f"--custom-objects {path!r}: no such file; pass the .py file that defines and registers the "
+                        "model's custom layers.")
+    path = os.path.abspath(path)
+    name = "_ar2_custom_objects_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    if name in sys.modules:  # imported once per process
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(path)
+    sys.path.insert(0, folder)  # for its own imports of the files beside it
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(folder)
 
 
 def check_classifier(model, where: str):

@@ -18,6 +18,7 @@ saved model is an ordinary float32 model.
 import keras
 
 from ar2_tf.choices import check_precision_policy
+from ar2_tf.cloning import clone, clone_layer
 from ar2_tf.errors import UserError
 
 
@@ -41,15 +42,15 @@ def with_policy(classifier, policy=None, keep_float32=()):
         keep_float32: names of layers that keep the float32 policy.
     """
 
-    def clone_layer(layer):
+    def with_dtype(layer):
         config = layer.get_config()
         if policy is not None:
             config["dtype"] = "float32" if layer.name in keep_float32 else policy
-        return layer.__class__.from_config(config)
+        return clone_layer(layer, config)
 
-    clone = keras.models.clone_model(classifier, clone_function=clone_layer)
-    clone.set_weights(classifier.get_weights())
-    return clone
+    copy = clone(classifier, with_dtype)
+    copy.set_weights(classifier.get_weights())
+    return copy
 
 
 def configure_trainer(trainer, *, policy=None, jit_compile=None):

@@ -73,3 +73,23 @@ def test_compatibility_with_the_data():
 def test_unknown_architecture():
     with pytest.raises(UserError, match="unknown architecture"):
         models.build_model("vgg", 10, (32, 32, 3))
+
+
+def test_custom_objects_import_a_file_or_module_once_and_name_what_failed(tmp_path):
+    counter = tmp_path / "counted_layers.py"
+    counter.write_text("import builtins\nbuiltins.ar2_imports = getattr(builtins, 'ar2_imports', 0) + 1\n")
+    import builtins
+
+    models.import_custom_objects([str(counter), str(counter), "json"])  # a module name imports as usual
+    assert builtins.ar2_imports == 1  # a file is imported once per process
+    del builtins.ar2_imports
+
+    broken = tmp_path / "broken_layers.py"
+    broken.write_text("raise RuntimeError('missing weights file')\n")
+    with pytest.raises(UserError, match=r"--custom-objects .*broken_layers.py' could not be imported \(RuntimeError: "
+                                        r"missing weights file\)"):
+        models.import_custom_objects([str(broken)])
+    with pytest.raises(UserError, match="no such file"):
+        models.import_custom_objects([str(tmp_path / "absent.py")])
+    with pytest.raises(UserError, match="No module named 'no_such_module_here'"):
+        models.import_custom_objects(["no_such_module_here"])
