@@ -142,7 +142,8 @@ def _build_module(run, scratch, options):
     return ServingModule(run.model, class_names_path, preprocessing=run.preprocessing, resize=run.resize,
                          max_image_size=options.max_image_size, max_batch_size=options.max_batch_size,
                          feature_layer=run.config.get("feature_layer"), dense_layer=run.config.get("dense_layer"),
-                         attention=(run.config.get("repair") or {}).get("attention", "auto"))
+                         attention=(run.config.get("repair") or {}).get("attention", "auto"),
+                         input_shape=run.input_shape)
 
 
 def verification_images(run, path=None, count=VERIFY_COUNT):

@@ -35,7 +35,8 @@ class Run:
         config: the run's training config (a dict, as in report.json).
         preprocessing: name of the uint8 -> model input function (ar2_tf.data.preprocessing).
         class_names: one name per class, in label order.
-        input_shape: (H, W, 3) of the model input.
+        input_shape: (H, W, 3) the model was trained at and is served at (its own input size, or the data's for
+            a model that takes any size).
         resize: how serving brings images to the input size: "center_crop" or "resize".
         report: the run's whole report.json (before/after errors, validation, kept phase).
     """
@@ -81,9 +82,14 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
 
 def _check_agreement(path, model, input_shape, class_names):
     model_shape = tuple(model.inputs[0].shape[1:])
-    if len(input_shape) != 3 or input_shape[-1] != 3 or model_shape != input_shape:
+    if len(input_shape) != 3 or input_shape[-1] != 3 or len(model_shape) != 3 or any(
+            own is not None and own != size for own, size in zip(model_shape, input_shape)):
         raise UserError(f"run {path!r}: report input_shape {list(input_shape)} does not match the model's "
                         f"{list(model_shape)} (an [H, W, 3] image is expected).")
+    if None in input_shape:  # the model takes any size, and the run did not record the size it trained at
+        raise UserError(f"run {path!r}: the model takes images of any size and report.json does not say which size "
+                        "it was trained at (runs before this version, or image folders of mixed sizes); re-run "
+                        "python -m ar2_tf.train with --image-size N (and --force) to serve it at N x N.")
     outputs = model.outputs[0].shape[-1]
     if outputs != len(class_names):
         raise UserError(f"run {path!r}: the model has {outputs} outputs but report.json names "

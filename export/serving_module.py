@@ -60,6 +60,8 @@ class ServingModule(tf.Module):
         max_batch_size: most images accepted in one request.
         feature_layer, dense_layer: optional head overrides (as in training).
         attention: "auto", "cam" or "gradcam": the kind of the `cam` signature's map (as in training).
+        input_shape: [H, W, 3] to serve at (default: the model's input size; required for a model that takes
+            any size: the size it was trained at).
 
     Example:
         module = ServingModule(model, "names.txt", preprocessing="unit", resize="resize")
@@ -67,11 +69,15 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model, class_names_path, *, preprocessing, resize, max_image_size=MAX_IMAGE_SIZE,
-                 max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None, attention="auto"):
+                 max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None, attention="auto",
+                 input_shape=None):
         super().__init__(name="ar2_serving")
         if resize not in ("center_crop", "resize"):
             raise ValueError(f"resize must be 'center_crop' or 'resize', got {resize!r}")
-        self.input_shape = tuple(model.inputs[0].shape[1:])
+        self.input_shape = tuple(model.inputs[0].shape[1:] if input_shape is None else input_shape)
+        if None in self.input_shape:
+            raise ValueError(f"the model takes images of any size {self.input_shape}; pass input_shape, the "
+                             "[H, W, 3] it was trained at, to serve at that size")
         self.num_classes = int(model.outputs[0].shape[-1])
         self.resize_mode = resize
         self.max_image_size = int(max_image_size)

@@ -195,6 +195,15 @@ def check_classifier(model, where: str):
                         "grayscale, a 1x1 Conv2D(1) with weights 0.299, 0.587, 0.114), save that model and pass it.")
 
 
+def run_input_shape(model, image_shape) -> list:
+    """[H, W, channels] that `model` runs at on images of `image_shape` (H, W): its own input size, or the
+    data's where the model takes any size (None where the data's sizes vary too)."""
+    shape = list(model.inputs[0].shape[1:])
+    if image_shape is not None:
+        shape[:2] = [own if own is not None else int(size) for own, size in zip(shape[:2], image_shape)]
+    return shape
+
+
 def check_compatible(model, num_classes: int, image_shape):
     """Raises a UserError if the model's class count or input size does not fit the data."""
     outputs = model.outputs[0].shape[-1]

@@ -145,3 +145,18 @@ def test_a_run_that_lost_clean_accuracy_is_refused_unless_allowed(options, tmp_p
     assert "Pass --allow-clean-drop to export it anyway." in error and not (tmp_path / "serving").exists()
     assert run_main(cli.main, argv + ["--allow-clean-drop"]) == 0
     assert _visible(tmp_path / "serving" / NAME) == ["1"]
+
+
+def test_a_model_of_any_input_size_is_served_at_the_size_it_was_trained_at(options, tmp_path):
+    run = write_run(tmp_path / "run", tiny_classifier(num_classes=10, input_shape=(None, None, 3)))
+    with pytest.raises(UserError, match="takes images of any size and report.json does not say which size"):
+        read_run(run)  # as an older run recorded it: [None, None, 3]
+    report = json.load(open(os.path.join(run, "report.json")))
+    report["input_shape"] = [24, 24, 3]  # what python -m ar2_tf.train now records: the data's size
+    with open(os.path.join(run, "report.json"), "w") as file:
+        json.dump(report, file)
+    result, = export_runs([run], tmp_path / "serving", options=options, log=lambda text: None)
+    assert "serving_default at 2x size" in result["checked"]  # verified against Keras on 24 px inputs
+    loaded = tf.saved_model.load(str(tmp_path / "serving" / NAME / "1"))
+    spec = loaded.signatures["predict_preprocessed"].structured_input_signature[1]["inputs"]
+    assert spec.shape.as_list() == [None, 24, 24, 3]

@@ -93,3 +93,10 @@ def test_custom_objects_import_a_file_or_module_once_and_name_what_failed(tmp_pa
         models.import_custom_objects([str(tmp_path / "absent.py")])
     with pytest.raises(UserError, match="No module named 'no_such_module_here'"):
         models.import_custom_objects(["no_such_module_here"])
+
+
+def test_the_input_shape_a_run_records_is_the_models_or_for_any_size_the_datas():
+    assert models.run_input_shape(tiny_classifier(input_shape=(16, 16, 3)), (16, 16)) == [16, 16, 3]
+    flexible = tiny_classifier(input_shape=(None, None, 3))
+    assert models.run_input_shape(flexible, (40, 48)) == [40, 48, 3]
+    assert models.run_input_shape(flexible, None) == [None, None, 3]  # image folders of mixed sizes
