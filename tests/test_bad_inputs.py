@@ -95,7 +95,6 @@ CASES = [
     ("max clean drop nan", ["--max-clean-drop", "nan"], "--max-clean-drop must be a number of points >= 0"),
     ("alpha nan", ["--alpha", "nan"], "--alpha must be a finite number >= 0, got nan"),
     ("zero learning rate", ["--refine-lr", "0"], "--refine-lr must be a finite number > 0"),
-    ("k above the class count", ["-k", "20"], "-k 20 exceeds the 6 classes of the data"),
     ("grayscale model", ["--model", lambda p: saved(p, tiny_classifier(6, (32, 32, 1)), "gray.keras")],
      "takes 1-channel images, but ar2-tf repairs RGB classifiers"),
     ("bad config file", ["--config", a_file], "pass a JSON object of config fields"),

@@ -6,11 +6,13 @@ import os
 import shutil
 
 import keras
+import numpy as np
 import pytest
+from PIL import Image
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
-from tests.helpers import TINY_TRAIN_FLAGS
+from tests.helpers import TINY_TRAIN_FLAGS, tiny_classifier
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +89,21 @@ def test_summary_marks_a_clean_error_rise_above_the_allowed_drop(capsys):
     report["after"]["clean"] = 8.0
     train.print_summary(report, "runs/x")
     assert "<-" not in capsys.readouterr().out
+
+
+def test_the_presets_k_on_data_with_fewer_classes_uses_every_class(tmp_path, capsys):
+    """ImageNet's preset takes the top 5 classes: on a 3-class image folder that is all 3, said in a note."""
+    root = tmp_path / "three"
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 24), ("val", 6)):
+        for name in ("cat", "dog", "eel"):
+            (root / split / name).mkdir(parents=True)
+            for index in range(count):
+                Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(root / split / name / f"{index}.png")
+    model = str(tmp_path / "three.keras")
+    tiny_classifier(3, (32, 32, 3)).save(model)
+    flags = ["--dataset", "folder", "--data-dir", str(root), "--model", model, "--image-size", "32", "--batch-size",
+             "16", "-T", "1", "--step-unit", "batch", "--val-size", "0", "--verbose", "0", "--out", str(tmp_path / "r")]
+    assert run_main(train.main, flags) == 0
+    assert "k = 5 is more than the 3 classes of the data, so Eq. 2's class set is all 3 classes" in \
+        capsys.readouterr().out

@@ -32,13 +32,15 @@ def normalize_cams(cams, normalization: str):
 
 
 def select_classes(clean_logits, corrupted_logits, k: int):
-    """The class set C = topk(x) ∪ topk(x') per image, as fixed-size tensors.
+    """The class set C = topk(x) ∪ topk(x') per image, as fixed-size tensors. With k at or above the class
+    count, each view's top k is every class.
 
     Returns:
-        classes: int32 [B, 2k], the clean top-k followed by the corrupted top-k.
+        classes: int32 [B, 2k], the clean top-k followed by the corrupted top-k (k at most the class count).
         mask: float32 [B, 2k], 0 where a corrupted top-k class repeats a clean
             one, so each class of the union counts once.
     """
+    k = min(k, clean_logits.shape[-1] or k)  # a model with fewer classes than k: all of them
     clean_top = tf.math.top_k(clean_logits, k).indices
     corrupted_top = tf.math.top_k(corrupted_logits, k).indices
     repeated = tf.reduce_any(corrupted_top[:, :, None] == clean_top[:, None, :], axis=2)

@@ -62,12 +62,13 @@ class RepairConfig:
                 raise UserError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}.")
         return self
 
-    def check_classes(self, num_classes: int):
-        """Raises a UserError if Eq. 2's top-k cannot be taken from `num_classes` classes."""
+    def class_set_note(self, num_classes: int):
+        """A line to print when k is more than the data's classes (the preset's k on a small dataset, say):
+        each view's top k is then every class (`ar2_tf.method.losses.select_classes`). None otherwise."""
         if self.k > num_classes:
-            raise UserError(f"-k {self.k} exceeds the {num_classes} classes of the data: Eq. 2 takes the top k "
-                            f"classes of each view. Choose -k {num_classes} or less (the paper: 3 on CIFAR-10, 5 on "
-                            "ImageNet).")
+            return (f"note: k = {self.k} is more than the {num_classes} classes of the data, so Eq. 2's class set "
+                    f"is all {num_classes} classes (-k N chooses fewer).")
+        return None
 
 
 @dataclasses.dataclass(frozen=True)

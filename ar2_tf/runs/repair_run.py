@@ -243,7 +243,9 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         test_split = load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
                                   config.image_size, config.seed, strict=config.strict_images).test
     # What only the data can tell, checked before any model is loaded, pre-trained or evaluated.
-    config.repair.check_classes(source.num_classes)
+    note = config.repair.class_set_note(source.num_classes)
+    if note and methods.get_method(config.method).refines:
+        print(note)
     train, train_size, validation_split = carve_validation(source, config)
     check_one_batch(train_size, config.batch_size)
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.

@@ -55,6 +55,14 @@ def test_class_set_is_the_union_of_both_top_k():
     assert mask.numpy().sum(axis=1).tolist() == [2, 4]
 
 
+
+def test_k_above_the_class_count_takes_every_class_once():
+    clean, corrupted = np.array([[0.0, 2, 1]]), np.array([[1.0, 0, 2]])
+    classes, mask = losses.select_classes(clean, corrupted, 5)
+    assert np.asarray(classes).tolist() == [[1, 2, 0, 2, 0, 1]]  # each view's 3 classes, by score
+    assert np.asarray(mask).tolist() == [[1, 1, 1, 0, 0, 0]]  # the union counts each class once
+
+
 def test_identical_maps_give_zero_loss_and_l2_maps_have_unit_norm():
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
