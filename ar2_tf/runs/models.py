@@ -14,6 +14,7 @@ import re
 import sys
 
 import keras
+import numpy as np
 
 from ar2_tf.errors import UserError, first_line
 
@@ -204,9 +205,31 @@ def run_input_shape(model, image_shape) -> list:
     return shape
 
 
+def as_two_class_softmax(model):
+    """`model`, a binary classifier ending in Dense(1, sigmoid), with that layer as Dense(2, softmax): the
+    same probabilities, [1 - p, p] for the model's p, since softmax([0, z]) = [1 - σ(z), σ(z)]. Class 1 is the
+    sigmoid's positive class (the second class folder by name, as Keras' `image_dataset_from_directory`
+    labels them). The layers before it are shared with `model`."""
+    last = model.layers[-1]
+    if not (type(last) is keras.layers.Dense and last.units == 1 and last.activation is keras.activations.sigmoid):
+        raise UserError(f"the model's last layer is {type(last).__name__}({last.name!r}), not Dense(1, "
+                        "activation='sigmoid'): it is not a sigmoid binary classifier.")
+    kernel, *bias = last.get_weights()
+    two = keras.layers.Dense(2, activation="softmax", name=f"{last.name}_softmax")
+    outputs = two(last.input)
+    bias = bias[0] if bias else np.zeros(1, kernel.dtype)
+    two.set_weights([np.concatenate([np.zeros_like(kernel), kernel], axis=1), np.concatenate([[0.0], bias])])
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
 def check_compatible(model, num_classes: int, image_shape):
     """Raises a UserError if the model's class count or input size does not fit the data."""
     outputs = model.outputs[0].shape[-1]
+    if outputs == 1 and num_classes == 2:
+        raise UserError("the model has one output unit (a sigmoid binary classifier) but ar2-tf needs one score per "
+                        "class, as CAMs are per class: convert it to the two-class softmax model with the same "
+                        "probabilities, ar2_tf.runs.models.as_two_class_softmax (README, \"Your own model\"), and "
+                        "pass that.")
     if outputs != num_classes:
         raise UserError(f"the model predicts {outputs} classes but the dataset has {num_classes}; "
                         "pass a model trained on this dataset.")

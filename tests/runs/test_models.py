@@ -100,3 +100,21 @@ def test_the_input_shape_a_run_records_is_the_models_or_for_any_size_the_datas()
     flexible = tiny_classifier(input_shape=(None, None, 3))
     assert models.run_input_shape(flexible, (40, 48)) == [40, 48, 3]
     assert models.run_input_shape(flexible, None) == [None, None, 3]  # image folders of mixed sizes
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_a_sigmoid_binary_classifier_converts_to_the_same_two_class_softmax(use_bias):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    binary = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", use_bias=use_bias)(x))
+    binary.layers[-1].set_weights([w + 0.7 for w in binary.layers[-1].get_weights()])  # no zero bias, clear p
+    with pytest.raises(UserError, match=r"one output unit .*models.as_two_class_softmax"):
+        models.check_compatible(binary, 2, (16, 16))
+    two = models.as_two_class_softmax(binary)
+    models.check_compatible(two, 2, (16, 16))
+    images = np.random.default_rng(1).uniform(0, 1, (5, 16, 16, 3)).astype(np.float32)
+    p = binary(images).numpy()[:, 0]
+    np.testing.assert_allclose(two(images).numpy(), np.stack([1 - p, p], axis=1), atol=1e-6)
+    with pytest.raises(UserError, match="not a sigmoid binary classifier"):
+        models.as_two_class_softmax(two)
