@@ -1,7 +1,12 @@
-"""Image-folder trees (the ImageNet layout): `ROOT/train/<class>/<image>` and `ROOT/val/<class>/<image>`.
+"""Image-folder trees, in two layouts:
 
-Classes are the sub-folders of `train/`, sorted by name; the test split is
-`val/`, `validation/` or `test/` and must use the same class folders. Before a
+- split (the ImageNet layout): `ROOT/train/<class>/<image>` and `ROOT/val/<class>/<image>`. Classes are the
+  sub-folders of `train/`, sorted by name; the test split is `val/`, `validation/` or `test/` and must use
+  the same class folders.
+- flat (Keras' `image_dataset_from_directory` layout): `ROOT/<class>/<image>`, classes sorted by name. A seeded
+  `TEST_FRACTION` of each class's images is held out as the test split (`held_out`), the rest trains.
+
+Before a
 run starts, every image file it will use (after the `--train-size` /
 `--test-size` subset) is decoded once (`ar2_tf.data.image_scan`): files that do
 not decode (corrupt, truncated, empty, unreadable) and files whose extension is
@@ -24,10 +29,21 @@ from ar2_tf.paths import safe_name
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TEST_FOLDERS = ("val", "validation", "test")
+TEST_FRACTION = 0.2  # of each class of a flat tree, held out as the test split
 
 
 def looks_like_tree(root) -> bool:
-    return os.path.isdir(os.path.join(root, "train"))
+    """Whether `root` is an image-folder tree of either layout (module docstring)."""
+    return os.path.isdir(os.path.join(root, "train")) or _is_flat_tree(root)
+
+
+def _is_flat_tree(root) -> bool:
+    """Some sub-folder of `root` holds image files itself."""
+    for entry in os.scandir(root):
+        if entry.is_dir() and any(child.is_file() and child.name.lower().endswith(IMAGE_EXTENSIONS)
+                                  for child in os.scandir(entry.path)):
+            return True
+    return False
 
 
 def _test_folder(root):
@@ -87,13 +103,28 @@ def load_split(split_dir, classes, size=None, seed=0, strict=False):
     Takes the seeded random subset of `size` files first, then decodes only those
     (a small CPU run on ImageNet does not decode 1.28 million files).
     """
-    paths, labels, other = _walk(split_dir, classes)
+    return _load_files(split_dir, *_walk(split_dir, classes), size, seed, strict)
+
+
+def held_out(labels, seed) -> np.ndarray:
+    """bool [N]: the test images of a flat tree, a seeded `TEST_FRACTION` of each class (rounded, at least one
+    of a class with two images or more), the same for every run with this seed."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = max(int(round(TEST_FRACTION * len(members))), 1) if len(members) > 1 else 0
+        mask[rng.choice(members, count, replace=False)] = True
+    return mask
+
+
+def _load_files(where, paths, labels, other, size, seed, strict):
     if size is not None and size < len(paths):
         index = np.sort(np.random.default_rng(seed).choice(len(paths), size, replace=False))
         paths, labels = paths[index], labels[index]
     bad = image_scan.undecodable(paths)
     keep = ~np.isin(paths, bad)
-    image_scan.check_split(split_dir, bad, other, int(keep.sum()), strict)
+    image_scan.check_split(where, bad, other, int(keep.sum()), strict)
     paths, labels = paths[keep], labels[keep]
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     return dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), len(paths)
@@ -105,6 +136,15 @@ def load_tree(root, train_size=None, test_size=None, seed=0, strict=False):
     `strict`: refuse a split holding files that are not decodable images instead of skipping them.
     """
     train_dir = os.path.join(root, "train")
+    if not os.path.isdir(train_dir):  # flat: a held-out part of each class tests
+        classes = list_classes(root)
+        paths, labels, other = _walk(root, classes)
+        testing = held_out(labels, seed)
+        train, train_count = _load_files(f"{root} (training part)", paths[~testing], labels[~testing], other,
+                                         train_size, seed, strict)
+        test, test_count = _load_files(f"{root} (held-out {TEST_FRACTION:.0%} test part)", paths[testing],
+                                       labels[testing], [], test_size, seed, strict)
+        return train, test, classes, (train_count, test_count)
     classes = list_classes(train_dir)
     train, train_count = load_split(train_dir, classes, train_size, seed, strict)
     test, test_count = load_split(_test_folder(root), classes, test_size, seed, strict)

@@ -161,6 +161,9 @@ def _load_large(name, data_dir, train_size, test_size, image_size, seed, strict=
                         "tree (train/<class>/*, val/<class>/*) or the tfds imagenet2012 manual folder.")
     if data_dir is not None and image_folder.looks_like_tree(data_dir):
         train, test, class_names, sizes = image_folder.load_tree(data_dir, train_size, test_size, seed, strict)
+    elif name == "folder":
+        raise UserError(f"{data_dir!r} holds no image-folder tree: expected train/<class>/ and val/<class>/ folders "
+                        "of images, or <class>/ folders of images directly (20 % of each then tests).")
     else:
         train, test, class_names, sizes = _tfds_imagenet(data_dir, train_size, test_size)
     crop = lambda x, y: (center_crop(x, image_size), y)  # noqa: E731

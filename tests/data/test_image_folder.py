@@ -187,3 +187,23 @@ def test_train_cli_skips_bad_files_and_completes_a_tiny_run(messy, tmp_path):
         report = json.load(file)
     assert report["train_size"] == 6 and report["input_shape"] == [SIZE, SIZE, 3]
     assert report["config"]["strict_images"] is False
+
+
+def test_a_flat_tree_holds_out_a_seeded_fifth_of_each_class_for_testing(tmp_path):
+    """Keras' image_dataset_from_directory layout, ROOT/<class>/<image>: no train/ and val/ to split by."""
+    for name, count in (("cat", 10), ("dog", 6), ("eel", 1)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            a_jpeg(tmp_path / name / f"{index}.jpg", index)
+    (train, test, classes, counts), messages = load_recording_warnings(str(tmp_path), strict=True)
+    assert classes == ("cat", "dog", "eel") and counts == (17 - 3, 3) and messages == []
+    test_labels = sorted(int(label) for _, label in test.as_numpy_iterator())
+    assert test_labels == [0, 0, 1]  # 20 % of 10 cats, of 6 dogs (rounded), none of the single eel
+    again = image_folder.load_tree(str(tmp_path), seed=0)[1]
+    assert [x.tobytes() for x, _ in again.as_numpy_iterator()] == [x.tobytes() for x, _ in test.as_numpy_iterator()]
+    other_seed = image_folder.held_out(np.repeat([0, 1, 2], [10, 6, 1]), seed=1)
+    assert other_seed.sum() == 3 and not np.array_equal(other_seed, image_folder.held_out(
+        np.repeat([0, 1, 2], [10, 6, 1]), seed=0))
+
+    with pytest.raises(UserError, match="holds no image-folder tree: expected train/<class>/ and val/<class>/"):
+        load_dataset("folder", str(tmp_path / "cat"))  # images, but no class folders
