@@ -27,6 +27,10 @@ def check_severity(severity) -> int:
 
 
 def first_line(problem) -> str:
-    """The first line of an exception's message (TensorFlow's run on for pages)."""
-    text = str(problem).strip()
-    return text.splitlines()[0] if text else repr(problem)
+    """The first line of an exception's message (TensorFlow's run on for pages); for TensorFlow's
+    "Graph execution error:", the line that says what went wrong, after the Python stack it lists."""
+    lines = [line for line in str(problem).strip().splitlines() if line.strip()]
+    if lines and lines[0] == "Graph execution error:":
+        said = [line for line in lines[1:] if not line.startswith(("Detected at node", "  File "))]
+        lines = said or lines
+    return lines[0] if lines else repr(problem)

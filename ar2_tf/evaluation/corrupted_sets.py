@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, first_line
 from ar2_tf.evaluation.generated_sets import (  # noqa: F401 (re-exported: the sources' one import)
     DEFAULT_CACHE_BUDGET_GB,
     DEFAULT_CACHE_DIR,
@@ -53,10 +53,11 @@ class NumpyCSource:
     Args:
         folder: the folder holding the .npy files.
         limit: use only the first `limit` images of each severity (quick runs).
+        image_shape: (H, W) of the clean test images: a file of another size is refused by name.
     """
 
-    def __init__(self, folder, limit=None):
-        self.folder, self.limit = folder, limit
+    def __init__(self, folder, limit=None, image_shape=None):
+        self.folder, self.limit, self.image_shape = folder, limit, image_shape
         self.description = {"kind": "cifar-c-npy", "folder": os.path.abspath(folder), "limit": limit}
 
     def _check(self, corruption):
@@ -72,10 +73,13 @@ class NumpyCSource:
         if not os.path.exists(labels_path):
             raise UserError(f"{labels_path!r} is missing; the CIFAR-C folder needs labels.npy next to the "
                             "corruption files.")
-        images = np.load(path, mmap_mode="r", allow_pickle=False)
-        labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
+        images, labels = _map_npy(path), _map_npy(labels_path)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise UserError(f"{path!r} holds {images.dtype} {images.shape}; expected uint8 [5*N, H, W, 3].")
+        if self.image_shape and None not in self.image_shape and images.shape[1:3] != self.image_shape:
+            raise UserError(f"{path!r} holds {images.shape[1]}x{images.shape[2]} images but the clean test images "
+                            f"are {self.image_shape[0]}x{self.image_shape[1]}; pass the corrupted sets of this "
+                            "dataset.")
         if len(images) % _SEVERITIES:
             raise UserError(f"{path!r} holds {len(images)} images, not a multiple of 5 severities; "
                             "the file is incomplete, download it again.")
@@ -93,6 +97,15 @@ class NumpyCSource:
         stop = start + min(count, self.limit or count)
         return npy_batches(path, labels_path, start=start, stop=stop, label_start=start if label_per_image else 0,
                              batch_size=batch_size)
+
+
+def _map_npy(path):
+    """The .npy array at `path`, memory-mapped; a truncated or foreign file is a UserError naming it."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:  # numpy's header and mmap checks
+        raise UserError(f"{path!r} is truncated or not a NumPy .npy array ({first_line(error)}); download it "
+                        "again (an interrupted download or extraction leaves a short file).") from None
 
 
 class TFDSSource:
@@ -182,7 +195,8 @@ def open_corrupted_source(corrupted_dir, *, clean_split, dataset, class_names=No
         raise UserError(f"--corrupted-dir {corrupted_dir!r} is not a folder; pass the CIFAR-10-C / CIFAR-100-C "
                         "folder (<corruption>.npy, labels.npy), an ImageNet-C folder, or 'tfds'.")
     if glob.glob(os.path.join(corrupted_dir, "*.npy")):
-        return NumpyCSource(corrupted_dir, limit=limit)
+        clean_shape = None if clean_split is None else tuple(clean_split.element_spec[0].shape[:2])
+        return NumpyCSource(corrupted_dir, limit=limit, image_shape=clean_shape)
     if any(os.path.isdir(os.path.join(corrupted_dir, name)) for name in corruptions.ALL_CORRUPTIONS):
         return ImageNetCSource(corrupted_dir, class_names=class_names, image_size=image_size, limit=limit)
     raise UserError(f"--corrupted-dir {corrupted_dir!r} holds neither <corruption>.npy files (CIFAR-C) nor "

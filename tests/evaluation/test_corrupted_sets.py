@@ -67,6 +67,16 @@ def test_cifar_c_incomplete_stack(tmp_path):
         corrupted_sets.NumpyCSource(str(tmp_path)).batches("fog", 1, 4)
 
 
+def test_cifar_c_truncated_or_other_size_files_are_refused_by_name(tmp_path):
+    _write_cifar_c(tmp_path, corruption_names=("fog", "snow"))
+    whole = (tmp_path / "snow.npy").read_bytes()
+    (tmp_path / "snow.npy").write_bytes(whole[:len(whole) // 2])  # an interrupted download
+    with pytest.raises(UserError, match=r"snow\.npy' is truncated or not a NumPy \.npy array .*download it again"):
+        corrupted_sets.NumpyCSource(str(tmp_path)).batches("snow", 1, 4)
+    with pytest.raises(UserError, match=r"fog\.npy' holds 8x8 images but the clean test images are 16x16"):
+        corrupted_sets.NumpyCSource(str(tmp_path), image_shape=(16, 16)).batches("fog", 1, 4)
+
+
 def test_unknown_corruption_is_a_user_error(tmp_path):
     _write_cifar_c(tmp_path)
     with pytest.raises(UserError, match="unknown corruption 'fogg'"):
