@@ -5,6 +5,8 @@ the user can fix; command-line entry points print its message (no traceback)
 and exit with status 2. Everything else is a bug and keeps its traceback.
 """
 
+import re
+
 
 class UserError(Exception):
     """A problem with user input; the message names the problem and the fix."""
@@ -29,7 +31,8 @@ def check_severity(severity) -> int:
 def first_line(problem) -> str:
     """The first line of an exception's message (TensorFlow's run on for pages); for TensorFlow's
     "Graph execution error:", the line that says what went wrong, after the Python stack it lists."""
-    lines = [line for line in str(problem).strip().splitlines() if line.strip()]
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", str(problem).strip())  # tf.data's wrapper name
+    lines = [line for line in text.splitlines() if line.strip()]
     if lines and lines[0] == "Graph execution error:":
         said = [line for line in lines[1:] if not line.startswith(("Detected at node", "  File "))]
         lines = said or lines

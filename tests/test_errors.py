@@ -19,3 +19,9 @@ def test_first_line_of_a_plain_error_and_of_tensorflows_graph_execution_error():
         multiply(np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32))
     assert str(error.value).startswith("Graph execution error:")  # then the Python stack, then what went wrong
     assert first_line(error.value).startswith("Matrix size-incompatible: In[0]: [2,3], In[1]: [4,5]")
+
+
+def test_first_line_drops_tf_datas_function_node_prefix():
+    error = tf.errors.InvalidArgumentError(None, None, "{{function_node __wrapped__IteratorGetNext_device_/job:"
+                                                       "localhost}} Unknown image file format.\nmore")
+    assert first_line(error) == "Unknown image file format."

@@ -145,7 +145,7 @@ class ImageNetCSource:
         self.description = {"kind": "imagenet-c-folder", "root": os.path.abspath(root), "limit": limit,
                             "image_size": image_size}
 
-    def batches(self, corruption, severity, batch_size):
+    def _files(self, corruption, severity):
         from ar2_tf.data.image_folder import list_classes, list_files
 
         _check_known(corruption, severity)
@@ -156,8 +156,22 @@ class ImageNetCSource:
                             "with --corruptions.")
         classes = tuple(self.class_names) if self.class_names else list_classes(folder)
         paths, labels = list_files(folder, classes)
-        if self.limit:
-            paths, labels = paths[:self.limit], labels[:self.limit]
+        return (paths[:self.limit], labels[:self.limit]) if self.limit else (paths, labels)
+
+    def diagnose(self, corruption, severity):
+        """After a pass over a set failed in TensorFlow: its files that do not decode, named in one line (None
+        when every file decodes). Decoding them all again is paid only then, not on every pass."""
+        from ar2_tf.data import image_scan
+
+        bad = image_scan.undecodable(self._files(corruption, severity)[0])
+        if not bad:
+            return None
+        return (f"{len(bad)} file(s) of {corruption} severity {severity} do not decode (e.g. "
+                f"{', '.join(repr(str(path)) for path in bad[:3])}): corrupt, truncated or not images; replace them "
+                "with the set's own files")
+
+    def batches(self, corruption, severity, batch_size):
+        paths, labels = self._files(corruption, severity)
         size = self.image_size
 
         def decode(path, label):

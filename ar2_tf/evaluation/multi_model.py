@@ -142,7 +142,9 @@ def evaluate_cells(counters, source, *, corruptions, severities, batch_size, don
                 if empty:
                     raise UserError(f"the {corruption} s{severity} set holds no images.")
             except (UserError, tf.errors.OpError, OSError) as problem:
-                failed = dict.fromkeys(active, first_line(problem))
+                diagnose = getattr(source, "diagnose", None)  # a source that can name the files to blame
+                named = diagnose(corruption, severity) if diagnose and isinstance(problem, tf.errors.OpError) else None
+                failed = dict.fromkeys(active, named or first_line(problem))
                 counts = {}
             for key, (wrong, total) in counts.items():
                 measured[key][str(severity)] = 100.0 * wrong / total

@@ -119,6 +119,25 @@ def test_imagenet_c_missing_severity_folder(tmp_path):
         corrupted_sets.ImageNetCSource(str(tmp_path)).batches("snow", 3, 4)
 
 
+def test_an_imagenet_c_file_that_does_not_decode_fails_its_severity_by_name(tmp_path):
+    from ar2_tf.evaluation.multi_model import ErrorCounter, evaluate_cells
+    from tests.helpers import tiny_classifier
+
+    written = _write_imagenet_c(tmp_path, ("n01", "n02"))
+    broken = [path for path in written if os.path.join("snow", "2", "n02") in path][0]
+    with open(broken, "wb") as file:
+        file.write(b"<html>404</html>")  # a mirror's error page saved as the image
+    source = corrupted_sets.ImageNetCSource(str(tmp_path))
+    assert source.diagnose("snow", 1) is None
+    results = []
+    classifier = tiny_classifier(2, (12, 12, 3))  # the counter holds it weakly
+    counter = ErrorCounter(classifier, "unit")
+    evaluate_cells({"model": counter}, source, corruptions=("snow",), severities=(1, 2), batch_size=2, done={},
+                   on_result=lambda *result: results.append(result), verbose=0)
+    assert [result[2] for result in results] == [1, None]  # severity 1 measured, then severity 2 failed
+    assert results[1][3].startswith(f"1 file(s) of snow severity 2 do not decode (e.g. {broken!r})")
+
+
 def test_tfds_source_always_names_the_config(monkeypatch):
     import tensorflow_datasets as tfds
 
