@@ -1,4 +1,5 @@
-"""Classifiers to repair: loading pretrained files and building the paper's architectures.
+"""Classifiers to repair: loading pretrained files (with the user's custom objects), checking that they fit
+the data, and building the paper's architectures.
 
 Every model here ends in global average pooling + Dense(softmax), the head that
 CAMs (Eq. 1) need. `resnet50` is `keras.applications.ResNet50` (ImageNet

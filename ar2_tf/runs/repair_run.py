@@ -270,7 +270,8 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     report = {"config": to_dict(config), "environment": environment(),
               "schedule": dataclasses.asdict(methods.schedule_of(config)),
               "phases_run": phases_run, "class_names": list(source.class_names),
-              "preprocessing": model_preprocessing(config), "input_shape": models.run_input_shape(classifier, source.image_shape),
+              "preprocessing": model_preprocessing(config),
+              "input_shape": models.run_input_shape(classifier, source.image_shape),
               "train_size": train_size, "val_size": source.train_size - train_size, "validation": kept,
               "before": before, "after": after}
     run.write_report(report)
