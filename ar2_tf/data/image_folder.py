@@ -6,15 +6,12 @@
 - flat (Keras' `image_dataset_from_directory` layout): `ROOT/<class>/<image>`, classes sorted by name. A seeded
   `TEST_FRACTION` of each class's images is held out as the test split (`held_out`), the rest trains.
 
-Before a
-run starts, every image file it will use (after the `--train-size` /
-`--test-size` subset) is decoded once (`ar2_tf.data.image_scan`): files that do
-not decode (corrupt, truncated, empty, unreadable) and files whose extension is
-not an image format (.jpg, .jpeg, .png, .bmp, .gif) are skipped with one warning
-per split that counts and names them, or refused with a `UserError` under
-`strict` (`--strict-images`), so a broken download never stops a run midway nor
-is trained on silently. Gray, gray+alpha, RGBA and palette images are decoded
-to RGB: gray repeated in the three channels, alpha dropped.
+Before a run starts, every image file it will use (after the `--train-size` / `--test-size` subset) is
+decoded once (`ar2_tf.data.image_scan`): files that do not decode (corrupt, truncated, empty, unreadable)
+and files whose extension is not an image format (.jpg, .jpeg, .png, .bmp, .gif) are skipped with one
+warning per split that counts and names them, or refused with a `UserError` under `strict`
+(`--strict-images`), so a broken download never stops a run midway nor is trained on silently. Gray,
+gray+alpha, RGBA and palette images are decoded to RGB: gray repeated in the three channels, alpha dropped.
 """
 
 import os
