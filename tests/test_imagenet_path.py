@@ -1,6 +1,6 @@
 """The ImageNet path on a tiny image-folder tree: ResNet-50 preprocessing, precomputed shards
 (static mode: parallel, resumable, refused when they do not match), and a repair run from shards.
-ResNet-50 end to end (on-the-fly corruptions, 224 px): tests/test_imagenet_224.py."""
+ResNet-50 end to end (on-the-fly corruptions, 224 px): tests/test_imagenet_224.py, on demand (pytest -m scale)."""
 
 import json
 import os

@@ -63,7 +63,7 @@ def test_family_repairs_and_exports(family, tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(head, _values(model.head_variables)))
 
     # The serving graph: the same tf.functions `python -m export` saves (a saved and reloaded export is tested on
-    # tiny models in tests/export and on ResNet-50 at 224 px in tests/test_imagenet_224.py; writing 13 large
+    # tiny models in tests/export and, on demand, on ResNet-50 at 224 px in tests/test_imagenet_224.py; writing 13 large
     # SavedModels here would double this test's time).
     names = tmp_path / "class_names.txt"
     names.write_text("".join(f"c{i}\n" for i in range(10)))
