@@ -17,6 +17,7 @@ else changes: no optimizer step, no dropout effect on weights.
 
 import keras
 import tensorflow as tf
+from keras.src.models.functional import Functional  # the graph models whose layers `_inlined` calls one by one
 
 from ar2_tf.errors import UserError
 from ar2_tf.method.trainer import FINETUNE, PhasedTrainer
@@ -31,6 +32,45 @@ def batchnorm_layers(classifier):
         elif isinstance(layer, keras.Model):
             found.extend(batchnorm_layers(layer))
     return found
+
+
+def batchnorm_probe(classifier, norms):
+    """A model sharing `classifier`'s layers that maps its input to the inputs of `norms`, in that order.
+
+    A BatchNorm layer inside a nested model (a `keras.Sequential([base, pooling, head])` around a
+    keras.applications base) has its input in the nested model's own graph, which no model on
+    `classifier`'s input can return. Such a classifier is run through once more on a new input with every
+    nested model's layers called in that one graph (`_inlined`), so each BatchNorm input is a tensor of it.
+    Those layers then have a second call node, so the BatchNorm folding of a later evaluation in the same
+    process leaves them as they are (same results, unfolded speed; `ar2_tf.evaluation.folding`).
+    """
+    if all(any(layer is norm for layer in classifier.layers) for norm in norms):  # all at the top level
+        return keras.Model(classifier.inputs, [norm.input for norm in norms])
+    inputs = keras.Input(classifier.inputs[0].shape[1:], dtype=classifier.inputs[0].dtype)
+    seen = {}
+    _inlined(classifier, inputs, seen)
+    return keras.Model(inputs, [seen[id(norm)] for norm in norms])
+
+
+def _inlined(model, inputs, seen):
+    """`model`'s outputs on `inputs`, nested functional and sequential models run layer by layer in the
+    caller's graph; `seen` gets {id(BatchNorm layer): its input} (the first call of a shared one)."""
+
+    def operation(layer):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            def normalize(x, *args, **kwargs):
+                seen.setdefault(id(layer), x)
+                return layer(x, *args, **kwargs)
+            return normalize
+        if isinstance(layer, (keras.Sequential, Functional)):
+            return lambda *args, **kwargs: _inlined(layer, args[0] if len(args) == 1 else args, seen)
+        return layer
+
+    if isinstance(model, keras.Sequential):
+        for layer in model.layers:
+            inputs = operation(layer)(inputs)
+        return inputs
+    return model._run_through_graph(inputs, operation_fn=operation)
 
 
 def batch_moments(inputs, layer):
@@ -54,7 +94,7 @@ class BNAdaptModel(PhasedTrainer):
         if not self.norms:
             raise UserError("--method bn-adapt needs a model with BatchNormalization layers; this one has none.")
         # One forward pass returning every BatchNorm layer's input (training mode: batch statistics).
-        self.probe = keras.Model(classifier.inputs, [layer.input for layer in self.norms])
+        self.probe = batchnorm_probe(classifier, self.norms)
         self.batches_seen = tf.Variable(0.0, trainable=False, name="bn_adapt_batches")
         # The running averages (the layers' own moving statistics also move, by momentum, inside the forward
         # pass; they are overwritten from these after it).

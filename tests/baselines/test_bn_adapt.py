@@ -61,3 +61,29 @@ def test_bn_adapt_run_makes_one_pass_keeps_it_and_reports(tmp_path):
     assert report["config"]["method"] == "bn-adapt" and report["phases_run"] == 1
     assert report["validation"] is None and (report["train_size"], report["val_size"]) == (96, 0)
     assert report["after"] != report["before"]  # the adapted statistics, not the pretrained weights
+
+
+def _adapt(model, batches):
+    adapter = BNAdaptModel(model)
+    adapter.compile(optimizer=keras.optimizers.SGD(0.1))
+    data = tf.data.Dataset.from_tensor_slices(((np.stack(batches), np.stack(batches)), np.zeros((3, 6), "int64")))
+    adapter.fit(data, epochs=1, verbose=0)
+
+
+def test_batchnorms_inside_a_nested_backbone_adapt_as_in_the_flat_model():
+    """Transfer learning's usual model, Sequential([base, pooling, head]): its BatchNorm inputs live in the base's
+    own graph (the probe used to fail with a Keras error); the statistics equal the same network's, flat."""
+    flat = two_norm_classifier()
+    base = keras.Model(flat.inputs, flat.get_layer("bn2").output, name="base")  # conv1 ... bn2, sharing flat's
+    nested = keras.Sequential([keras.Input((8, 8, 3)), keras.models.clone_model(base),
+                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    nested.get_layer(index=0).set_weights(base.get_weights())
+    rng = np.random.default_rng(1)
+    batches = [rng.normal(2.0, 3.0, (6, 8, 8, 3)).astype("float32") for _ in range(3)]
+    _adapt(flat, batches)
+    _adapt(nested, batches)
+    inner = nested.get_layer(index=0)
+    for name in ("bn1", "bn2"):
+        for statistic in ("moving_mean", "moving_variance"):
+            np.testing.assert_allclose(getattr(inner.get_layer(name), statistic).numpy(),
+                                       getattr(flat.get_layer(name), statistic).numpy(), rtol=1e-5, atol=1e-6)
