@@ -11,6 +11,13 @@ opts out (`ar2_tf.runs.models.load_model_file`).
 """
 
 import keras
+from keras.src.models.functional import Functional  # the graph models `clone_model` rebuilds layer by layer
+
+
+def is_graph_model(layer) -> bool:
+    """Whether `layer` is a built functional or sequential model: a graph of layers that can be cloned or
+    walked layer by layer (a subclassed model cannot)."""
+    return isinstance(layer, (Functional, keras.Sequential)) and layer.built
 
 
 def clone_layer(layer, config=None):

@@ -17,8 +17,8 @@ else changes: no optimizer step, no dropout effect on weights.
 
 import keras
 import tensorflow as tf
-from keras.src.models.functional import Functional  # the graph models whose layers `_inlined` calls one by one
 
+from ar2_tf.cloning import is_graph_model
 from ar2_tf.errors import UserError
 from ar2_tf.method.trainer import FINETUNE, PhasedTrainer
 
@@ -62,7 +62,7 @@ def _inlined(model, inputs, seen):
                 seen.setdefault(id(layer), x)
                 return layer(x, *args, **kwargs)
             return normalize
-        if isinstance(layer, (keras.Sequential, Functional)):
+        if is_graph_model(layer):
             return lambda *args, **kwargs: _inlined(layer, args[0] if len(args) == 1 else args, seen)
         return layer
 

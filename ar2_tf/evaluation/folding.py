@@ -19,9 +19,8 @@ is, and a model that is not functional or sequential is returned unchanged.
 
 import keras
 import numpy as np
-from keras.src.models.functional import Functional  # the graph models `clone_model` rebuilds layer by layer
 
-from ar2_tf.cloning import clone_layer, copy_model
+from ar2_tf.cloning import clone_layer, copy_model, is_graph_model
 
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
@@ -76,10 +75,10 @@ def fold_batchnorm(model):
     Nested functional models are folded too. The copy computes the same outputs
     (to float rounding) from the current weights, for inference (`training=False`).
     """
-    if not _is_graph(model):
+    if not is_graph_model(model):
         return model
     pairs = foldable_pairs(model)
-    nested = {layer.name: fold_batchnorm(layer) for layer in model.layers if _is_graph(layer)}
+    nested = {layer.name: fold_batchnorm(layer) for layer in model.layers if is_graph_model(layer)}
     if not pairs and all(nested[name] is model.get_layer(name) for name in nested):
         return model
     # A nested model with nothing to fold is copied too: the copy shares no layer with `model`.
@@ -104,8 +103,3 @@ def fold_batchnorm(model):
         weights = folded_weights(layer, pairs[layer.name]) if layer.name in pairs else layer.get_weights()
         copy.get_layer(layer.name).set_weights(weights)
     return copy
-
-
-def _is_graph(layer) -> bool:
-    """Whether `layer` is a built functional or sequential model (a graph of layers that can be cloned)."""
-    return isinstance(layer, (Functional, keras.Sequential)) and layer.built
