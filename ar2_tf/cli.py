@@ -1,5 +1,6 @@
 """Shared command-line behaviour: user errors become one message and exit status 2."""
 
+import argparse
 import functools
 import sys
 
@@ -18,6 +19,19 @@ def run_main(main, argv=None) -> int:
         print("interrupted; re-run the same command to resume from the last checkpoint.", file=sys.stderr)
         return 130
     return 0
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows a flag's default where it says something: not for a flag whose help already
+    names its default, and not for an unset one (None, off, empty), which the command resolves
+    later (config layering, presets, the dataset's defaults)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == []
+        if "default" in text or unset or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
 
 
 def start_tensorflow(custom_objects=()):

@@ -13,13 +13,13 @@ import argparse
 import sys
 
 from ar2_tf.choices import DATASETS, ENCODINGS, PARAM_SETS, UNIFIED, check_corruption, default_params
-from ar2_tf.cli import console_script, start_tensorflow
+from ar2_tf.cli import HelpFormatter, console_script, start_tensorflow
 from ar2_tf.errors import check_choice, check_severity
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ar2_tf.precompute", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--dataset", default="imagenet", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("--data-dir", help="image-folder tree or tfds manual folder (as for ar2_tf.train)")
     parser.add_argument("--train-size", type=int, help="seeded random subset of the training split")

@@ -11,7 +11,7 @@ import dataclasses
 import sys
 
 from ar2_tf.choices import DATASETS, STRATEGIES
-from ar2_tf.cli import add_model_loading_flags, console_script, start_tensorflow
+from ar2_tf.cli import HelpFormatter, add_model_loading_flags, console_script, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import PRESETS, TrainConfig, check, load_json, resolve
 from ar2_tf.runs.methods import METHODS
@@ -28,7 +28,7 @@ _REPAIR_FLAGS = {  # flag -> RepairConfig field
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ar2_tf.train", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: demo)")
     data.add_argument("--data-dir", help="folder or .npz file with the data (default: tfds download / demo)")

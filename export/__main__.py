@@ -7,13 +7,13 @@ Example:
 import argparse
 import sys
 
-from ar2_tf.cli import add_model_loading_flags, console_script, start_tensorflow
+from ar2_tf.cli import HelpFormatter, add_model_loading_flags, console_script, start_tensorflow
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--run", action="append", required=True, metavar="RUN_FOLDER",
                         help="a finished run folder (python -m ar2_tf.train --out); repeat for several")
     parser.add_argument("--out", required=True, help="the serving folder: <out>/<model_name>/<version>/")

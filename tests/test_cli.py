@@ -49,3 +49,21 @@ def test_help_and_flag_errors_come_before_tensorflow_is_imported():
     assert all(result["helps"].values()) and len(result["helps"]) == len(COMMANDS), result["helps"]
     for (name, flags, message), (status, error) in zip(BAD_FLAGS, result["errors"]):
         assert status == 2 and message in error, (name, flags, error)
+
+
+def test_help_shows_a_default_only_where_it_says_something():
+    import argparse
+    import importlib
+
+    from ar2_tf.cli import HelpFormatter
+
+    for name in COMMANDS:
+        text = " ".join(importlib.import_module(name).build_parser().format_help().split())
+        for unset in ("(default: None)", "(default: False)", "(default: [])"):
+            assert unset not in text, (name, unset)
+        assert text.count("(default:") == text.count("(default: ") and "default) (default" not in text, name
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    parser.add_argument("--seed", type=int, default=0, help="seed")
+    parser.add_argument("--size", help="size (default: the dataset's)")
+    assert " ".join(parser.format_help().split()).count("(default:") == 2
+    assert "seed (default: 0)" in " ".join(parser.format_help().split())

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ar2_tf.choices import DATASETS, TUNERS
-from ar2_tf.cli import add_model_loading_flags, console_script, parse_int_list, start_tensorflow
+from ar2_tf.cli import HelpFormatter, add_model_loading_flags, console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.runs.config import check, resolve
 from tuning.config import SearchConfig
@@ -22,7 +22,7 @@ from tuning.config import SearchConfig
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuning", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     data = parser.add_argument_group("data and model")
     data.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default: demo)")
     data.add_argument("--data-dir", help="folder or .npz file with the data (default: tfds download / demo)")
