@@ -1,5 +1,7 @@
 """Image-folder trees, in two layouts:
 
+Folders whose name starts with "." (`.ipynb_checkpoints`, `.git`) are not classes, as in Keras.
+
 - split (the ImageNet layout): `ROOT/train/<class>/<image>` and `ROOT/val/<class>/<image>`. Classes are the
   sub-folders of `train/`, sorted by name; the test split is `val/`, `validation/` or `test/` and must use
   the same class folders.
@@ -34,13 +36,15 @@ def looks_like_tree(root) -> bool:
     return os.path.isdir(os.path.join(root, "train")) or _is_flat_tree(root)
 
 
+def _class_folders(folder):
+    """The sub-folders of `folder` that can be classes: not hidden ones (Keras' rule)."""
+    return [entry for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith(".")]
+
+
 def _is_flat_tree(root) -> bool:
-    """Some sub-folder of `root` holds image files itself."""
-    for entry in os.scandir(root):
-        if entry.is_dir() and any(child.is_file() and child.name.lower().endswith(IMAGE_EXTENSIONS)
-                                  for child in os.scandir(entry.path)):
-            return True
-    return False
+    """Some class folder of `root` holds image files itself."""
+    return any(any(child.is_file() and child.name.lower().endswith(IMAGE_EXTENSIONS)
+                   for child in os.scandir(entry.path)) for entry in _class_folders(root))
 
 
 def _test_folder(root):
@@ -52,8 +56,7 @@ def _test_folder(root):
 
 
 def list_classes(split_dir) -> tuple:
-    classes = tuple(sorted(safe_name(entry.name, "class folder name")
-                           for entry in os.scandir(split_dir) if entry.is_dir()))
+    classes = tuple(sorted(safe_name(entry.name, "class folder name") for entry in _class_folders(split_dir)))
     if not classes:
         raise UserError(f"{split_dir!r} has no class folders; expected one sub-folder of images per class.")
     return classes

@@ -190,8 +190,9 @@ def test_train_cli_skips_bad_files_and_completes_a_tiny_run(messy, tmp_path):
 
 
 def test_a_flat_tree_holds_out_a_seeded_fifth_of_each_class_for_testing(tmp_path):
-    """Keras' image_dataset_from_directory layout, ROOT/<class>/<image>: no train/ and val/ to split by."""
-    for name, count in (("cat", 10), ("dog", 6), ("eel", 1)):
+    """Keras' image_dataset_from_directory layout, ROOT/<class>/<image>: no train/ and val/ to split by; a hidden
+    folder is not a class, as in Keras."""
+    for name, count in (("cat", 10), ("dog", 6), ("eel", 1), (".ipynb_checkpoints", 1)):
         (tmp_path / name).mkdir()
         for index in range(count):
             a_jpeg(tmp_path / name / f"{index}.jpg", index)
