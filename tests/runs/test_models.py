@@ -102,13 +102,19 @@ def test_the_input_shape_a_run_records_is_the_models_or_for_any_size_the_datas()
     assert models.run_input_shape(flexible, None) == [None, None, 3]  # image folders of mixed sizes
 
 
+@pytest.mark.parametrize("separate_sigmoid", [False, True])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_a_sigmoid_binary_classifier_converts_to_the_same_two_class_softmax(use_bias):
+def test_a_sigmoid_binary_classifier_converts_to_the_same_two_class_softmax(use_bias, separate_sigmoid):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
-    binary = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", use_bias=use_bias)(x))
-    binary.layers[-1].set_weights([w + 0.7 for w in binary.layers[-1].get_weights()])  # no zero bias, clear p
+    if separate_sigmoid:  # Dense(1) then Activation("sigmoid"), as in many tutorials
+        outputs = keras.layers.Activation("sigmoid")(keras.layers.Dense(1, use_bias=use_bias)(x))
+    else:
+        outputs = keras.layers.Dense(1, activation="sigmoid", use_bias=use_bias)(x)
+    binary = keras.Model(inputs, outputs)
+    dense = [layer for layer in binary.layers if isinstance(layer, keras.layers.Dense)][0]
+    dense.set_weights([w + 0.7 for w in dense.get_weights()])  # no zero bias, clear p
     with pytest.raises(UserError, match=r"one output unit .*models.as_two_class_softmax"):
         models.check_compatible(binary, 2, (16, 16))
     two = models.as_two_class_softmax(binary)
@@ -118,3 +124,6 @@ def test_a_sigmoid_binary_classifier_converts_to_the_same_two_class_softmax(use_
     np.testing.assert_allclose(two(images).numpy(), np.stack([1 - p, p], axis=1), atol=1e-6)
     with pytest.raises(UserError, match="not a sigmoid binary classifier"):
         models.as_two_class_softmax(two)
+    squashed = keras.layers.Activation("sigmoid")(keras.layers.Dense(1, activation="relu")(x))
+    with pytest.raises(UserError, match="not a sigmoid binary classifier"):  # sigmoid(relu(z)) is no logit's
+        models.as_two_class_softmax(keras.Model(inputs, squashed))
