@@ -19,6 +19,10 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
   crop and is 0 outside it. Only for models whose head is found
   (`ar2_tf.method.head`).
 
+The network is served with its BatchNorm layers folded into the convolutions before them
+(`ar2_tf.evaluation.folding`, as the evaluation does): the same function to float rounding, one op
+less per pair. `python bench/bench_serving.py` measures the answer time.
+
 Inputs are checked inside the graph, so TF Serving enforces the checks too:
 `tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
 tensor reaches the convolution and aborts the whole process), and assertions
@@ -31,6 +35,7 @@ import tensorflow as tf
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
+from ar2_tf.evaluation.folding import fold_batchnorm
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import build_backbone, find_head
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
@@ -62,6 +67,7 @@ class ServingModule(tf.Module):
         attention: "auto", "cam" or "gradcam": the kind of the `cam` signature's map (as in training).
         input_shape: [H, W, 3] to serve at (default: the model's input size; required for a model that takes
             any size: the size it was trained at).
+        fold: serve a copy with BatchNorm folded into the convolutions (module docstring); `model` is unchanged.
 
     Example:
         module = ServingModule(model, "names.txt", preprocessing="unit", resize="resize")
@@ -70,7 +76,7 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, class_names_path, *, preprocessing, resize, max_image_size=MAX_IMAGE_SIZE,
                  max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None, attention="auto",
-                 input_shape=None):
+                 input_shape=None, fold=True):
         super().__init__(name="ar2_serving")
         if resize not in ("center_crop", "resize"):
             raise ValueError(f"resize must be 'center_crop' or 'resize', got {resize!r}")
@@ -83,6 +89,8 @@ class ServingModule(tf.Module):
         self.max_image_size = int(max_image_size)
         self.max_batch_size = int(max_batch_size)
         self._preprocess = get_preprocessor(preprocessing)
+        if fold:
+            model = fold_batchnorm(model)
         self._keras = _KerasParts()
         # Single-input wrappers share the model's weights; calling them with a
         # plain tensor matches their input structure (legacy .h5 models expect a list).

@@ -150,3 +150,34 @@ def test_the_saved_model_holds_one_copy_of_the_network(model, names_file, tmp_pa
     images = _images((2, 16, 16, 3))
     np.testing.assert_array_equal(reloaded(images=tf.constant(images))["probabilities"].numpy(),
                                   module.serving_default(tf.constant(images))["probabilities"].numpy())
+
+
+def test_the_served_network_has_its_batchnorm_folded_and_the_same_outputs(names_file):
+    """Conv -> BatchNorm -> ReLU pairs fold into the convolution (the evaluation's fold): no BatchNorm maths in
+    the traced network, the model's probabilities and CAMs to float rounding, the model itself unchanged."""
+    from tests.helpers import with_batchnorm_statistics
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = inputs
+    for index, filters in enumerate((8, 12)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=index == 1, name=f"conv{index}")(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(name=f"bn{index}")(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = with_batchnorm_statistics(keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x)))
+    weights = [w.copy() for w in model.get_weights()]
+    images = _images((3, 16, 16, 3))
+    served = {fold: ServingModule(model, names_file, preprocessing="unit", resize="resize", fold=fold)
+              for fold in (True, False)}
+    graphs = {fold: {op.type for op in module.network.get_concrete_function().graph.get_operations()}
+              for fold, module in served.items()}
+    assert "Rsqrt" in graphs[False] and "Rsqrt" not in graphs[True]
+    expected = model(images.astype(np.float32) / 255.0).numpy()
+    assert np.abs(expected - 0.25).max() > 0.05  # the statistics matter: a fold that dropped them would show
+    for module in served.values():
+        np.testing.assert_allclose(module.serving_default(tf.constant(images))["probabilities"].numpy(), expected,
+                                   atol=1e-5)
+    np.testing.assert_allclose(served[True].cam(tf.constant(images))["cam"].numpy(),
+                               served[False].cam(tf.constant(images))["cam"].numpy(), rtol=1e-4, atol=1e-4)
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
