@@ -19,6 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ar2_tf.quiet import quiet_start  # noqa: E402
+
+quiet_start()  # TensorFlow's start-up noise off, as the commands do
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -19,7 +19,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ar2_tf.quiet import quiet_start  # noqa: E402
+
+quiet_start()  # TensorFlow's start-up noise off, as the commands do
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
