@@ -5,8 +5,10 @@ Folders whose name starts with "." (`.ipynb_checkpoints`, `.git`) are not classe
 - split (the ImageNet layout): `ROOT/train/<class>/<image>` and `ROOT/val/<class>/<image>`. Classes are the
   sub-folders of `train/`, sorted by name; the test split is `val/`, `validation/` or `test/` and must use
   the same class folders.
-- flat (Keras' `image_dataset_from_directory` layout): `ROOT/<class>/<image>`, classes sorted by name. A seeded
-  `TEST_FRACTION` of each class's images is held out as the test split (`held_out`), the rest trains.
+- flat (Keras' `image_dataset_from_directory` layout): `ROOT/<class>/<image>`, classes sorted by name. A
+  `TEST_FRACTION` of each class's images, drawn with the fixed `HELD_OUT_SEED`, is held out as the test split
+  (`held_out`), the rest trains. The draw is the tree's, not the run's `--seed`: a run trained with one seed
+  and evaluated with another must not test on its own training images.
 
 Before a run starts, every image file it will use (after the `--train-size` / `--test-size` subset) is
 decoded once (`ar2_tf.data.image_scan`): files that do not decode (corrupt, truncated, empty, unreadable)
@@ -29,6 +31,7 @@ from ar2_tf.paths import safe_name
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TEST_FOLDERS = ("val", "validation", "test")
 TEST_FRACTION = 0.2  # of each class of a flat tree, held out as the test split
+HELD_OUT_SEED = 0  # the draw of that part: fixed, whatever a run's --seed
 
 
 def looks_like_tree(root) -> bool:
@@ -106,9 +109,9 @@ def load_split(split_dir, classes, size=None, seed=0, strict=False):
     return _load_files(split_dir, *_walk(split_dir, classes), size, seed, strict)
 
 
-def held_out(labels, seed) -> np.ndarray:
+def held_out(labels, seed=HELD_OUT_SEED) -> np.ndarray:
     """bool [N]: the test images of a flat tree, a seeded `TEST_FRACTION` of each class (rounded, at least one
-    of a class with two images or more), the same for every run with this seed."""
+    of a class with two images or more); `load_tree` draws it with `HELD_OUT_SEED`, the same for every run."""
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(labels), bool)
     for label in np.unique(labels):
@@ -139,7 +142,7 @@ def load_tree(root, train_size=None, test_size=None, seed=0, strict=False):
     if not os.path.isdir(train_dir):  # flat: a held-out part of each class tests
         classes = list_classes(root)
         paths, labels, other = _walk(root, classes)
-        testing = held_out(labels, seed)
+        testing = held_out(labels)
         train, train_count = _load_files(f"{root} (training part)", paths[~testing], labels[~testing], other,
                                          train_size, seed, strict)
         test, test_count = _load_files(f"{root} (held-out {TEST_FRACTION:.0%} test part)", paths[testing],
