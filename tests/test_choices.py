@@ -21,3 +21,16 @@ def test_explicit_choices_win_over_the_dataset_defaults():
     assert default_params("folder", "cifar") == "cifar" and default_params("cifar10", "imagenet") == "imagenet"
     assert TrainConfig(dataset="imagenet", corruption_params="cifar").params == "cifar"
     assert EvaluationSetup(dataset="cifar10", params="imagenet").resolve([]).params == "imagenet"
+
+
+def test_a_run_folder_gives_the_evaluation_its_data_and_image_size():
+    """Evaluating a run folder reads its data at the size it trained at (it was refused: "the model takes 32x32
+    images but the data is 224x224")."""
+    from ar2_tf.evaluation.suite import ModelSpec
+
+    run = ModelSpec("m.keras", "m", config={"dataset": "folder", "data_dir": "flowers", "image_size": 32})
+    setup = EvaluationSetup().resolve([run])
+    assert (setup.dataset, setup.data_dir, setup.image_size) == ("folder", "flowers", 32)
+    assert EvaluationSetup(image_size=64).resolve([run]).image_size == 64  # the flag wins
+    other = EvaluationSetup(dataset="cifar10").resolve([run])  # another dataset: none of the run's data
+    assert (other.data_dir, other.image_size) == (None, None)

@@ -144,12 +144,14 @@ class EvaluationSetup:
         if dataset is None:
             raise UserError(f"--dataset is required (one of {', '.join(DATASETS)}) unless a --model is a run "
                             "folder, whose dataset is then used.")
-        data_dir = self.data_dir
-        if data_dir is None and run.get("dataset") == dataset:
-            data_dir = run.get("eval_data_dir") or run.get("data_dir")
+        data_dir, image_size = self.data_dir, self.image_size
+        if run.get("dataset") == dataset:  # the run's own data, at the size it trained at
+            data_dir = data_dir or run.get("eval_data_dir") or run.get("data_dir")
+            image_size = image_size or run.get("image_size")
         params = default_params(dataset, self.params or run.get("corruption_params"))
         severities = tuple(check_severity(s) for s in self.severities)
-        return dataclasses.replace(self, dataset=dataset, data_dir=data_dir, params=params, severities=severities,
+        return dataclasses.replace(self, dataset=dataset, data_dir=data_dir, image_size=image_size, params=params,
+                                   severities=severities,
                                    corruptions=tuple(check_corruption(c) for c in self.corruptions))
 
 
