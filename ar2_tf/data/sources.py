@@ -7,9 +7,10 @@ train and a test split. Supported storage:
 - `cifar10` / `cifar100`: tfds when no `data_dir` is given (downloads), the
   official python-format folders, or an `.npz` file (`x_train`/`y_train`/
   `x_test`/`y_test` arrays, or JPEG bytes + offsets as in ../shared/data);
-- `imagenet`: an image-folder tree (`train/<class>/*.JPEG`, `val/<class>/*`),
-  or tfds `imagenet2012` with `data_dir` as its manual download folder;
-- `folder`: any image-folder tree of the user's, same layout as imagenet.
+- `imagenet`: an image-folder tree (`train/<class>/*.JPEG`, `val/<class>/*`), a prepared
+  tfds `imagenet2012` folder, or tfds `imagenet2012` with `data_dir` as its manual download folder;
+- `folder`: the user's own data: an image-folder tree (that layout, or `<class>/*` with a held-out
+  test part: `ar2_tf.data.image_folder`) or a prepared TFDS dataset (`ar2_tf.data.tfds_folder`).
 """
 
 import dataclasses
@@ -19,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.choices import DATASETS, LARGE_IMAGE_DATASETS, default_image_size
-from ar2_tf.data import demo, image_folder
+from ar2_tf.data import demo, image_folder, tfds_folder
 from ar2_tf.errors import UserError, check_choice
 
 _NUM_CLASSES = {"demo": len(demo.CLASS_NAMES), "cifar10": 10, "cifar100": 100, "imagenet": 1000}
@@ -158,12 +159,16 @@ def _load_large(name, data_dir, train_size, test_size, image_size, seed, strict=
         raise UserError("--dataset folder needs --data-dir DIR with train/<class>/ and val/<class>/ image folders.")
     if data_dir is not None and not os.path.isdir(data_dir):
         raise UserError(f"data dir {data_dir!r} does not exist or is not a folder; pass --data-dir with an image-folder "
-                        "tree (train/<class>/*, val/<class>/*) or the tfds imagenet2012 manual folder.")
-    if data_dir is not None and image_folder.looks_like_tree(data_dir):
+                        "tree (train/<class>/*, val/<class>/*), a prepared TFDS dataset folder or the tfds "
+                        "imagenet2012 manual folder.")
+    if data_dir is not None and tfds_folder.version_folder(data_dir):
+        train, test, class_names, sizes = tfds_folder.load_prepared(data_dir, train_size, test_size)
+    elif data_dir is not None and image_folder.looks_like_tree(data_dir):
         train, test, class_names, sizes = image_folder.load_tree(data_dir, train_size, test_size, seed, strict)
     elif name == "folder":
         raise UserError(f"{data_dir!r} holds no image-folder tree: expected train/<class>/ and val/<class>/ folders "
-                        "of images, or <class>/ folders of images directly (20 % of each then tests).")
+                        "of images, or <class>/ folders of images directly (20 % of each then tests), or a "
+                        "prepared TFDS dataset (the folder holding dataset_info.json).")
     else:
         train, test, class_names, sizes = _tfds_imagenet(data_dir, train_size, test_size)
     crop = lambda x, y: (center_crop(x, image_size), y)  # noqa: E731
