@@ -4,7 +4,8 @@
 `<out>/<model_name>/<version>/` (a SavedModel with the signatures described in
 `export.serving_module`, `assets/class_names.txt`, and
 `assets.extra/ar2_export.json` recording where it came from), verifies it by
-reloading (`export.verify`), installs it atomically (`export.layout`), adds the
+reloading (`export.verify`): with BatchNorm folded into the convolutions (faster answers), or, when the
+fold's rounding exceeds the check's tolerance, as the model is; installs it atomically (`export.layout`), adds the
 model to `<out>/models.config` (`export.model_config`), and prints its
 signatures.
 """
@@ -12,6 +13,7 @@ signatures.
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -26,7 +28,7 @@ from export import layout, model_config
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 from export.run_folder import check_model_name, model_name, read_run
 from export.serving_module import CLASS_NAMES_FILE, ServingModule
-from export.verify import signature_summary, verify_export
+from export.verify import ExportVerificationError, signature_summary, verify_export
 
 VERIFY_COUNT = 8  # real images each export is checked on
 METADATA_FILE = "ar2_export.json"
@@ -106,12 +108,22 @@ def export_run(run, name, model_dir, options=ExportOptions(), log=print) -> dict
     summary = {}
 
     def write(folder):
-        with tempfile.TemporaryDirectory() as scratch:
-            module = _build_module(run, scratch, options)
-            if not module.has_cam:
-                log(f"note: {name} has no cam signature ({module.cam_unavailable})")
-            tf.saved_model.save(module, folder, signatures=module.signatures())
-        summary.update(verify_export(folder, run, images, max_image_size=options.max_image_size))
+        for fold in (True, False):  # folded, unless its rounding exceeds the check's tolerance (module docstring)
+            with tempfile.TemporaryDirectory() as scratch:
+                module = _build_module(run, scratch, options, fold)
+                if fold and not module.has_cam:
+                    log(f"note: {name} has no cam signature ({module.cam_unavailable})")
+                tf.saved_model.save(module, folder, signatures=module.signatures())
+            try:
+                summary.update(verify_export(folder, run, images, max_image_size=options.max_image_size),
+                               batchnorm_folded=module.folded_batchnorms)
+                break
+            except ExportVerificationError as error:
+                if not fold:
+                    raise
+                log(f"note: {name} with BatchNorm folded differs from the Keras model beyond the check's tolerance "
+                    f"({error}); exporting it unfolded")
+                _empty(folder)
         _write_metadata(folder, {
             "model_name": name, "version": version, "run": os.path.abspath(run.path), "config": run.config,
             "preprocessing": run.preprocessing, "resize": run.resize, "input_shape": list(run.input_shape),
@@ -121,7 +133,7 @@ def export_run(run, name, model_dir, options=ExportOptions(), log=print) -> dict
     path = layout.write_version(model_dir, version, write, replace=options.force)
     log(f"exported {run.path} -> {path} (model {name}, version {version}); verified on {summary['images']} real "
         f"images: {', '.join(summary['checked'])}; largest probability difference "
-        f"{summary['max_probability_difference']:.2g}")
+        f"{summary['max_probability_difference']:.2g}; {summary['batchnorm_folded']} BatchNorm layer(s) folded")
     log(signature_summary(path))
     return {"name": name, "version": version, "path": path, **summary}
 
@@ -134,7 +146,12 @@ def _write_metadata(folder, metadata):
         json.dump(metadata, file, indent=2, sort_keys=True, default=str)
 
 
-def _build_module(run, scratch, options):
+def _empty(folder):
+    for entry in os.scandir(folder):
+        shutil.rmtree(entry.path) if entry.is_dir() else os.remove(entry.path)
+
+
+def _build_module(run, scratch, options, fold=True):
     class_names_path = os.path.join(scratch, CLASS_NAMES_FILE)
     with open(class_names_path, "w", encoding="utf-8") as file:
         # One name per line: a line break inside a name would shift every later class.
@@ -143,7 +160,7 @@ def _build_module(run, scratch, options):
                          max_image_size=options.max_image_size, max_batch_size=options.max_batch_size,
                          feature_layer=run.config.get("feature_layer"), dense_layer=run.config.get("dense_layer"),
                          attention=(run.config.get("repair") or {}).get("attention", "auto"),
-                         input_shape=run.input_shape)
+                         input_shape=run.input_shape, fold=fold)
 
 
 def verification_images(run, path=None, count=VERIFY_COUNT):

@@ -21,7 +21,8 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
 
 The network is served with its BatchNorm layers folded into the convolutions before them
 (`ar2_tf.evaluation.folding`, as the evaluation does): the same function to float rounding, one op
-less per pair. `python bench/bench_serving.py` measures the answer time.
+less per pair. Build the module once the weights are final: the folded copy does not follow later
+changes to the model. `python bench/bench_serving.py` measures the answer time.
 
 Inputs are checked inside the graph, so TF Serving enforces the checks too:
 `tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
@@ -35,7 +36,7 @@ import tensorflow as tf
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation.folding import fold_batchnorm
+from ar2_tf.evaluation.folding import fold_batchnorm, folded_count
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import build_backbone, find_head
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
@@ -91,8 +92,9 @@ class ServingModule(tf.Module):
         self._preprocess = get_preprocessor(preprocessing)
         if fold:
             model = fold_batchnorm(model)
+        self.folded_batchnorms = folded_count(model)  # 0 unless folded
         self._keras = _KerasParts()
-        # Single-input wrappers share the model's weights; calling them with a
+        # Single-input wrappers share the (folded) model's weights; calling them with a
         # plain tensor matches their input structure (legacy .h5 models expect a list).
         self._keras.classifier = keras.Model(model.inputs[0], model.outputs[0])
         self._softmax = not _ends_in_softmax(model)

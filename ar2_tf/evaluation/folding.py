@@ -69,6 +69,14 @@ def folded_weights(conv, batchnorm) -> list:
     return [kernel * scale, new_bias]
 
 
+def folded_count(model) -> int:
+    """How many BatchNormalization layers were folded in `model`, a `fold_batchnorm` result (nested models too)."""
+    if not is_graph_model(model):
+        return 0
+    return sum(folded_count(layer) if is_graph_model(layer) else isinstance(layer, FoldedBatchNorm)
+               for layer in model.layers)
+
+
 def fold_batchnorm(model):
     """A copy of `model` with every foldable BatchNormalization folded in; `model` itself if none is.
 

@@ -160,3 +160,47 @@ def test_a_model_of_any_input_size_is_served_at_the_size_it_was_trained_at(optio
     loaded = tf.saved_model.load(str(tmp_path / "serving" / NAME / "1"))
     spec = loaded.signatures["predict_preprocessed"].structured_input_signature[1]["inputs"]
     assert spec.shape.as_list() == [None, 24, 24, 3]
+
+
+def _foldable_classifier():
+    """Conv -> BatchNorm -> ReLU twice, with BatchNorm statistics that matter: two layers fold."""
+    import keras
+
+    from tests.helpers import with_batchnorm_statistics
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = inputs
+    for index, filters in enumerate((8, 12)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{index}")(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(name=f"bn{index}")(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return with_batchnorm_statistics(keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)))
+
+
+def test_the_export_serves_batchnorm_folded_unless_that_misses_the_check(options, tmp_path, monkeypatch):
+    """Folded by default (faster answers); a fold whose rounding the verification refuses is exported unfolded,
+    with a note, never refused."""
+    from export import serving_module
+
+    run = write_run(tmp_path / "run", _foldable_classifier())
+    lines = []
+    folded = export_runs([run], tmp_path / "serving", options=options, log=lines.append)[0]
+    assert folded["batchnorm_folded"] == 2 and "2 BatchNorm layer(s) folded" in "\n".join(lines)
+    with open(tmp_path / "serving" / NAME / "1" / "assets.extra" / exporter.METADATA_FILE) as file:
+        assert json.load(file)["verification"]["batchnorm_folded"] == 2
+
+    real_fold = serving_module.fold_batchnorm
+
+    def off_by_rounding(model):  # a fold whose bias is off by more than the check's 1e-5 tolerance allows
+        copy = real_fold(model)
+        kernel, bias = copy.get_layer("conv1").get_weights()
+        copy.get_layer("conv1").set_weights([kernel, bias + 0.05])
+        return copy
+
+    monkeypatch.setattr(serving_module, "fold_batchnorm", off_by_rounding)
+    lines.clear()
+    unfolded = export_runs([run], tmp_path / "serving", options=options, log=lines.append)[0]
+    assert unfolded["version"] == 2 and unfolded["batchnorm_folded"] == 0
+    assert "differs from the Keras model beyond the check's tolerance" in "\n".join(lines)
+    assert unfolded["max_probability_difference"] <= 1e-5
