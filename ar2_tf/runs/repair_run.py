@@ -30,6 +30,7 @@ from ar2_tf.method.head import check_trainable, find_head
 from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
 from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
 from ar2_tf.runs.folder import RunFolder
+from ar2_tf.runs.preprocessing_check import check_preprocessing
 from ar2_tf.runs.selection import PhaseSelection
 
 
@@ -253,11 +254,16 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
         check_repairable(classifier, config)
+        validation = None if validation_split is None else _validation_set(validation_split, config)
+        if validation is not None and os.path.exists(config.model):  # a model file: is its input scaled right?
+            warning = check_preprocessing(classifier, validation.images, validation.labels,
+                                          model_preprocessing(config), explicit=config.preprocessing is not None)
+            if warning:
+                print(warning)
         before = run.read_before()
         if before is None:
             before = _evaluate(classifier, test_split, config)
             run.write_before(before)
-    validation = None if validation_split is None else _validation_set(validation_split, config)
     with strategy.scope():
         trained = _training_copy(classifier, config, strategy)
         phases_run, selection = _train(trained, source, train, train_size, config, out, verbose, strategy,

@@ -12,7 +12,7 @@ import pytest
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
 from tests.data.tfds_prepared import prepare
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny_classifier
 
 
 def _pairs(split):
@@ -73,11 +73,11 @@ def test_datasets_without_class_labels_or_train_split_are_one_line(tmp_path, kwa
 def test_train_evaluate_and_export_a_run_on_a_prepared_dataset(tmp_path):
     """The commands as a user runs them; evaluating the run folder reads the data at the size it trained at."""
     folder = prepare(tmp_path / "tfds", splits={"train": 30, "test": 9})
-    run, serving = str(tmp_path / "run"), str(tmp_path / "serving")
+    run, serving, model = str(tmp_path / "run"), str(tmp_path / "serving"), str(tmp_path / "model.keras")
+    tiny_classifier(num_classes=3, input_shape=(32, 32, 3)).save(model)
     commands = [
         ["ar2_tf.train", "--dataset", "folder", "--data-dir", str(tmp_path / "tfds" / "tiny_flowers"),
-         "--image-size", "32", "--model", "resnet8", "--pretrain-epochs", "1", "-T", "1", "--batch-size", "8",
-         "--out", run],
+         "--image-size", "32", "--model", model, "--preset", "tiny", "--batch-size", "8", "--out", run],
         ["ar2_tf.evaluate", "--model", run, "--corruptions", "fog", "--severities", "3", "--out",
          str(tmp_path / "evaluation")],
         ["export", "--run", run, "--out", serving],

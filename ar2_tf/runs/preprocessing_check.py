@@ -1,0 +1,57 @@
+"""Is a model file fed the inputs it was trained on? Checked on a sample before any work.
+
+A model file does not say how its inputs were scaled, so a run's preprocessing is the user's
+`--preprocessing` or a guess (`ar2_tf.data.preprocessing.default_preprocessing`: `caffe` for
+ImageNet-size data, `unit` otherwise). A wrong one does not fail: the run evaluates, repairs and
+reports a model that was never accurate, hours later. So before the pretrained model is evaluated,
+it classifies a sample of the validation images (a seeded random choice from the training split,
+so every class can be in it) with each named preprocessing. When another is clearly more accurate
+(`mismatch`), a guessed preprocessing is refused with the fix, and one the user chose gets a
+warning: they may know better.
+"""
+
+import numpy as np
+
+from ar2_tf.data.preprocessing import PREPROCESSORS, get_preprocessor
+from ar2_tf.errors import UserError
+
+SAMPLE = 128  # validation images classified per preprocessing
+MIN_SAMPLE = 32  # fewer validation images: no check (too noisy to refuse a run on)
+BATCH = 32  # images per inference call (ResNet-50 at 224 px: bounded memory)
+MIN_GAIN = 25.0  # points of accuracy another preprocessing must add, and at least double the chosen one's
+
+
+def accuracies(classifier, images, labels, specs) -> dict:
+    """{spec: % of `images` (uint8) that `classifier` classifies right after that preprocessing}."""
+    results = {}
+    for spec in specs:
+        preprocess = get_preprocessor(spec)
+        predictions = np.concatenate([np.asarray(classifier(preprocess(images[start:start + BATCH]), training=False))
+                                      .argmax(-1) for start in range(0, len(images), BATCH)])
+        results[spec] = float(100.0 * np.mean(predictions == labels))
+    return results
+
+
+def mismatch(accuracy: dict, chosen: str):
+    """The preprocessing clearly more accurate than `chosen` (`MIN_GAIN`), or None."""
+    best = max(accuracy, key=accuracy.get)
+    gain = accuracy[best] - accuracy[chosen]
+    return best if best != chosen and gain >= MIN_GAIN and accuracy[best] >= 2 * accuracy[chosen] else None
+
+
+def check_preprocessing(classifier, images, labels, chosen: str, explicit: bool):
+    """Refuses (`UserError`) a guessed `chosen` preprocessing that another clearly beats on `images`; returns a
+    warning line for an `explicit` one, else None. Fewer than `MIN_SAMPLE` images: no check."""
+    images, labels = images[:SAMPLE], np.asarray(labels[:SAMPLE])
+    if len(images) < MIN_SAMPLE:
+        return None
+    accuracy = accuracies(classifier, images, labels, dict.fromkeys([chosen, *PREPROCESSORS]))
+    better = mismatch(accuracy, chosen)
+    if better is None:
+        return None
+    finding = (f"the model classifies {accuracy[chosen]:.0f}% of {len(images)} validation images right with "
+               f"--preprocessing {chosen} but {accuracy[better]:.0f}% with {better}")
+    if explicit:
+        return f"warning: {finding}; is --preprocessing {chosen} what the model was trained with?"
+    raise UserError(f"{finding} ({chosen} is only the default guess for this model and dataset): pass "
+                    f"--preprocessing {better}, or --preprocessing {chosen} to run with it anyway.")
