@@ -25,6 +25,8 @@ import dataclasses
 import json
 import os
 
+import numpy as np
+
 from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.preprocessing import default_preprocessing
@@ -34,7 +36,7 @@ from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
 from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
 from ar2_tf.files import write_json_atomic
-from ar2_tf.runs import models
+from ar2_tf.runs import models, preprocessing_check
 from ar2_tf.runs.folder import MODEL, RunFolder
 
 RESULTS_FILE = "evaluation.json"
@@ -217,6 +219,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
         if path:
             write_json_atomic(path, results)
 
+    checks = {}  # key -> whether the preprocessing was passed: a model file's input scale is a guess or the user's
     measured = {}  # (model file, preprocessing) -> entry: a baseline also passed as --model is evaluated once
     twins = []  # (entry, the entry it shares its measurements with)
     titles = {}  # key -> the label of the measured model, for progress lines
@@ -228,6 +231,8 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
                      preprocessing=preprocessing or spec.preprocessing or default_preprocessing(spec.path,
                                                                                                  setup.dataset))
         key = (os.path.abspath(spec.path), entry["preprocessing"], spec.adaptation)
+        if preprocessing or not spec.preprocessing:  # not a run folder's own
+            checks[key] = preprocessing is not None
         if key in measured:
             twins.append((entry, measured[key]))
         else:
@@ -235,7 +240,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
             measured[key] = entry
             titles[key] = spec.label
         results["models"][spec.label] = entry
-    _measure(measured, titles, setup, source, source_data, save, unsafe_model_loading, verbose)
+    _measure(measured, titles, setup, source, source_data, save, unsafe_model_loading, verbose, checks)
     for entry, twin in twins:
         entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
     _summarize(results, setup)
@@ -263,6 +268,14 @@ def _open_data(setup, cache_dir, cache_budget_gb, verbose):
     return source_data, source
 
 
+def _check_sample(setup):
+    """(uint8 images, labels): a seeded random sample of the clean test images for the preprocessing check."""
+    split = load_dataset(setup.dataset, setup.data_dir, 1, preprocessing_check.SAMPLE, setup.image_size,
+                         setup.seed).test
+    pairs = list(split.as_numpy_iterator())
+    return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
+
+
 def _summarize(results, setup):
     """Every normalisation of CE / mCE per model, over the corruptions measured at every severity."""
     def complete(errors):
@@ -277,7 +290,7 @@ def _summarize(results, setup):
                                              alexnet=setup.dataset == "imagenet")
 
 
-def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose):
+def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose, checks=None):
     """Clean and corrupted errors of every model into its entry, each test set read once for all models.
 
     Args:
@@ -285,11 +298,22 @@ def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose)
         titles: {key: label} for the progress lines.
         save: called after each result, so an interrupted evaluation keeps what it measured.
         unsafe: load model files holding Python lambdas.
+        checks: {key: whether its preprocessing was passed} of the models whose preprocessing is checked first
+            (`ar2_tf.runs.preprocessing_check`).
     """
-    classifiers, counters = {}, {}
+    classifiers, counters, checks, sample = {}, {}, checks or {}, None
     for key, entry in entries.items():  # every model loaded once (a TENT copy apart), before the first pass
         classifiers[key] = models.load_model_file(entry["source"], unsafe=unsafe)
         models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
+        if key in checks:
+            sample = sample or _check_sample(setup)
+            try:
+                warning = preprocessing_check.check_preprocessing(classifiers[key], *sample, entry["preprocessing"], checks[key],
+                                              what="test images")
+            except UserError as error:
+                raise UserError(f"{titles[key]}: {error}") from None
+            if warning:
+                print(f"{titles[key]}: {warning}")
         counters[key] = _counter(classifiers[key], entry)
     if verbose:
         print(f"\n== {len(entries)} model(s) in one pass per set: " + ", ".join(

@@ -5,7 +5,8 @@ A model file does not say how its inputs were scaled, so a run's preprocessing i
 ImageNet-size data, `unit` otherwise). A wrong one does not fail: the run evaluates, repairs and
 reports a model that was never accurate, hours later. So before the pretrained model is evaluated,
 it classifies a sample of the validation images (a seeded random choice from the training split,
-so every class can be in it) with each named preprocessing. When another is clearly more accurate
+so every class can be in it) with each named preprocessing; `python -m ar2_tf.evaluate` does the
+same for a model file on a seeded random sample of the test images. When another is clearly more accurate
 (`mismatch`), a guessed preprocessing is refused with the fix, and one the user chose gets a
 warning: they may know better.
 """
@@ -39,9 +40,10 @@ def mismatch(accuracy: dict, chosen: str):
     return best if best != chosen and gain >= MIN_GAIN and accuracy[best] >= 2 * accuracy[chosen] else None
 
 
-def check_preprocessing(classifier, images, labels, chosen: str, explicit: bool):
-    """Refuses (`UserError`) a guessed `chosen` preprocessing that another clearly beats on `images`; returns a
-    warning line for an `explicit` one, else None. Fewer than `MIN_SAMPLE` images: no check."""
+def check_preprocessing(classifier, images, labels, chosen: str, explicit: bool, what="validation images"):
+    """Refuses (`UserError`) a guessed `chosen` preprocessing that another clearly beats on `images` (named
+    `what` in the message); returns a warning line for an `explicit` one, else None. Fewer than `MIN_SAMPLE`
+    images: no check."""
     images, labels = images[:SAMPLE], np.asarray(labels[:SAMPLE])
     if len(images) < MIN_SAMPLE:
         return None
@@ -49,7 +51,7 @@ def check_preprocessing(classifier, images, labels, chosen: str, explicit: bool)
     better = mismatch(accuracy, chosen)
     if better is None:
         return None
-    finding = (f"the model classifies {accuracy[chosen]:.0f}% of {len(images)} validation images right with "
+    finding = (f"the model classifies {accuracy[chosen]:.0f}% of {len(images)} {what} right with "
                f"--preprocessing {chosen} but {accuracy[better]:.0f}% with {better}")
     if explicit:
         return f"warning: {finding}; is --preprocessing {chosen} what the model was trained with?"

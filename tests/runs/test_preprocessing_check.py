@@ -33,20 +33,45 @@ def test_the_shared_resnet20_is_checked_on_real_images(resnet20, cifar10_test):
     assert check_preprocessing(resnet20, images[:few], labels[:few], "caffe", explicit=False) is None
 
 
-@needs_resnet20
-def test_a_model_file_on_folder_data_with_the_guessed_preprocessing_is_refused_before_any_work(cifar10_test,
-                                                                                             tmp_path):
-    """Folder data defaults to caffe (keras.applications' ResNet-50); this model was trained on x/255."""
+@pytest.fixture(scope="module")
+def cifar_tree(cifar10_test, tmp_path_factory):
+    """400 real CIFAR-10 images as a flat image folder: folder data, whose default preprocessing is caffe."""
     images, labels = cifar10_test
+    root = tmp_path_factory.mktemp("tree")
     for index in range(400):
-        folder = tmp_path / "tree" / f"class_{labels[index]}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = root / f"class_{labels[index]}"
+        folder.mkdir(exist_ok=True)
         Image.fromarray(images[index]).save(folder / f"{index}.png")
+    return str(root)
+
+
+def _run(*flags):
+    return subprocess.run([sys.executable, "-m", *flags], cwd=ROOT, capture_output=True, text=True)
+
+
+def _one_error_line(done):
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    return lines[0]
+
+
+@needs_resnet20
+def test_a_model_file_on_folder_data_with_the_guessed_preprocessing_is_refused_before_any_work(cifar_tree, tmp_path):
+    """The shared ResNet-20 was trained on x/255: train refuses before the pretrained model is evaluated."""
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "ar2_tf.train", "--dataset", "folder", "--data-dir", str(tmp_path / "tree"),
-               "--image-size", "32", "--model", RESNET20, "--val-size", "64", "--out", str(run)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 2, done.stderr[-2000:]
-    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(error) == 1 and "pass --preprocessing unit" in error[0], done.stderr[-2000:]
+    done = _run("ar2_tf.train", "--dataset", "folder", "--data-dir", cifar_tree, "--image-size", "32",
+                "--model", RESNET20, "--val-size", "64", "--out", str(run))
+    assert "pass --preprocessing unit" in _one_error_line(done)
     assert not os.path.exists(run / "before.json")
+
+
+@needs_resnet20
+def test_evaluate_checks_a_model_file_and_warns_about_an_explicit_choice(cifar_tree, tmp_path):
+    flags = ["ar2_tf.evaluate", "--model", RESNET20, "--dataset", "folder", "--data-dir", cifar_tree, "--image-size",
+             "32", "--corruptions", "fog", "--severities", "1", "--out", str(tmp_path / "evaluation")]
+    error = _one_error_line(_run(*flags))
+    assert error.startswith("error: cifar10_resnet20v1: the model classifies") and "of 80 test images" in error
+    assert "pass --preprocessing unit" in error and not os.path.exists(tmp_path / "evaluation" / "evaluation.json")
+    done = _run(*flags, "--preprocessing", "caffe")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cifar10_resnet20v1: warning: the model classifies" in done.stdout
