@@ -1,6 +1,6 @@
 """Prepared TFDS datasets as `--dataset folder` data (ar2_tf.data.tfds_folder): read from the files alone,
 offline, gray images as RGB, the newest version of a dataset folder, a held-out part when there is no test
-split, and a run trained, evaluated and exported on one."""
+split, and a run trained and exported on one."""
 
 import json
 import subprocess
@@ -70,16 +70,15 @@ def test_datasets_without_class_labels_or_train_split_are_one_line(tmp_path, kwa
         load_dataset("folder", folder)
 
 
-def test_train_evaluate_and_export_a_run_on_a_prepared_dataset(tmp_path):
-    """The commands as a user runs them; evaluating the run folder reads the data at the size it trained at."""
+def test_train_and_export_a_run_on_a_prepared_dataset(tmp_path):
+    """The commands as a user runs them (the export verifies on the dataset's own test images); evaluating such a
+    run folder at the size it trained at: tests/test_choices.py."""
     folder = prepare(tmp_path / "tfds", splits={"train": 30, "test": 9})
     run, serving, model = str(tmp_path / "run"), str(tmp_path / "serving"), str(tmp_path / "model.keras")
     tiny_classifier(num_classes=3, input_shape=(32, 32, 3)).save(model)
     commands = [
         ["ar2_tf.train", "--dataset", "folder", "--data-dir", str(tmp_path / "tfds" / "tiny_flowers"),
          "--image-size", "32", "--model", model, "--preset", "tiny", "--batch-size", "8", "--out", run],
-        ["ar2_tf.evaluate", "--model", run, "--corruptions", "fog", "--severities", "3", "--out",
-         str(tmp_path / "evaluation")],
         ["export", "--run", run, "--out", serving],
     ]
     for command in commands:
@@ -89,8 +88,5 @@ def test_train_evaluate_and_export_a_run_on_a_prepared_dataset(tmp_path):
         report = json.load(file)
     assert report["class_names"] == ["rose", "tulip", "daisy"] and report["input_shape"] == [32, 32, 3]
     assert report["train_size"] + report["val_size"] == 30
-    with open(tmp_path / "evaluation" / "evaluation.json") as file:
-        evaluation = json.load(file)
-    assert evaluation["setup"]["image_size"] == 32 and evaluation["setup"]["data_dir"].endswith("tiny_flowers")
     assert folder.startswith(str(tmp_path / "tfds" / "tiny_flowers"))
     assert (tmp_path / "serving" / "ar2_folder_gaussian_noise" / "1" / "saved_model.pb").exists()

@@ -66,12 +66,10 @@ def test_a_model_file_on_folder_data_with_the_guessed_preprocessing_is_refused_b
 
 
 @needs_resnet20
-def test_evaluate_checks_a_model_file_and_warns_about_an_explicit_choice(cifar_tree, tmp_path):
+def test_evaluate_checks_a_model_file_before_the_first_pass(cifar_tree, tmp_path):
+    """(An explicit --preprocessing gets the warning line of test_the_shared_resnet20_is_checked_on_real_images.)"""
     flags = ["ar2_tf.evaluate", "--model", RESNET20, "--dataset", "folder", "--data-dir", cifar_tree, "--image-size",
              "32", "--corruptions", "fog", "--severities", "1", "--out", str(tmp_path / "evaluation")]
     error = _one_error_line(_run(*flags))
     assert error.startswith("error: cifar10_resnet20v1: the model classifies") and "of 80 test images" in error
     assert "pass --preprocessing unit" in error and not os.path.exists(tmp_path / "evaluation" / "evaluation.json")
-    done = _run(*flags, "--preprocessing", "caffe")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "cifar10_resnet20v1: warning: the model classifies" in done.stdout
