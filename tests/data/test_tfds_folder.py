@@ -3,8 +3,6 @@ offline, gray images as RGB, the newest version of a dataset folder, a held-out 
 split, and a run trained and exported on one."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
 from tests.data.tfds_prepared import prepare
-from tests.helpers import ROOT, tiny_classifier
+from tests.helpers import tiny_classifier
 
 
 def _pairs(split):
@@ -73,17 +71,17 @@ def test_datasets_without_class_labels_or_train_split_are_one_line(tmp_path, kwa
 def test_train_and_export_a_run_on_a_prepared_dataset(tmp_path):
     """The commands as a user runs them (the export verifies on the dataset's own test images); evaluating such a
     run folder at the size it trained at: tests/test_choices.py."""
+    from ar2_tf import train
+    from ar2_tf.cli import run_main
+    from export import __main__ as export
+
     folder = prepare(tmp_path / "tfds", splits={"train": 30, "test": 9})
     run, serving, model = str(tmp_path / "run"), str(tmp_path / "serving"), str(tmp_path / "model.keras")
     tiny_classifier(num_classes=3, input_shape=(32, 32, 3)).save(model)
-    commands = [
-        ["ar2_tf.train", "--dataset", "folder", "--data-dir", str(tmp_path / "tfds" / "tiny_flowers"),
-         "--image-size", "32", "--model", model, "--preset", "tiny", "--batch-size", "8", "--out", run],
-        ["export", "--run", run, "--out", serving],
-    ]
-    for command in commands:
-        done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True)
-        assert done.returncode == 0, (command[0], done.stderr[-2000:])
+    assert run_main(train.main, ["--dataset", "folder", "--data-dir", str(tmp_path / "tfds" / "tiny_flowers"),
+                                 "--image-size", "32", "--model", model, "--preset", "tiny", "--batch-size", "8",
+                                 "--verbose", "0", "--out", run]) == 0
+    assert run_main(export.main, ["--run", run, "--out", serving]) == 0
     with open(tmp_path / "run" / "report.json") as file:
         report = json.load(file)
     assert report["class_names"] == ["rose", "tulip", "daisy"] and report["input_shape"] == [32, 32, 3]

@@ -2,15 +2,13 @@
 (ar2_tf.runs.preprocessing_check): the shared ResNet-20 (x/255) on real CIFAR-10 images."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
 from ar2_tf.errors import UserError
 from ar2_tf.runs.preprocessing_check import MIN_SAMPLE, check_preprocessing, mismatch
-from tests.helpers import RESNET20, ROOT, needs_resnet20
+from tests.helpers import RESNET20, needs_resnet20
 
 
 def test_only_a_clearly_better_preprocessing_is_a_mismatch():
@@ -23,7 +21,7 @@ def test_only_a_clearly_better_preprocessing_is_a_mismatch():
 
 @needs_resnet20
 def test_the_shared_resnet20_is_checked_on_real_images(resnet20, cifar10_test):
-    images, labels = cifar10_test[0][:128], cifar10_test[1][:128]
+    images, labels = cifar10_test[0][:64], cifar10_test[1][:64]
     assert check_preprocessing(resnet20, images, labels, "unit", explicit=False) is None
     with pytest.raises(UserError, match=r"% with unit\b.*pass --preprocessing unit, or --preprocessing caffe"):
         check_preprocessing(resnet20, images, labels, "caffe", explicit=False)
@@ -45,31 +43,37 @@ def cifar_tree(cifar10_test, tmp_path_factory):
     return str(root)
 
 
-def _run(*flags):
-    return subprocess.run([sys.executable, "-m", *flags], cwd=ROOT, capture_output=True, text=True)
+def _one_error_line(main, flags, capsys):
+    """Runs a command in this process as `python -m` does; its one `error:` line (exit status 2)."""
+    from ar2_tf.cli import run_main
 
-
-def _one_error_line(done):
-    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    capsys.readouterr()
+    assert run_main(main, flags) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
     return lines[0]
 
 
 @needs_resnet20
-def test_a_model_file_on_folder_data_with_the_guessed_preprocessing_is_refused_before_any_work(cifar_tree, tmp_path):
+def test_a_model_file_on_folder_data_with_the_guessed_preprocessing_is_refused_before_any_work(cifar_tree, tmp_path,
+                                                                                             capsys):
     """The shared ResNet-20 was trained on x/255: train refuses before the pretrained model is evaluated."""
+    from ar2_tf import train
+
     run = tmp_path / "run"
-    done = _run("ar2_tf.train", "--dataset", "folder", "--data-dir", cifar_tree, "--image-size", "32",
-                "--model", RESNET20, "--val-size", "64", "--out", str(run))
-    assert "pass --preprocessing unit" in _one_error_line(done)
+    error = _one_error_line(train.main, ["--dataset", "folder", "--data-dir", cifar_tree, "--image-size", "32",
+                                         "--model", RESNET20, "--val-size", "64", "--out", str(run)], capsys)
+    assert "pass --preprocessing unit" in error
     assert not os.path.exists(run / "before.json")
 
 
 @needs_resnet20
-def test_evaluate_checks_a_model_file_before_the_first_pass(cifar_tree, tmp_path):
+def test_evaluate_checks_a_model_file_before_the_first_pass(cifar_tree, tmp_path, capsys):
     """(An explicit --preprocessing gets the warning line of test_the_shared_resnet20_is_checked_on_real_images.)"""
-    flags = ["ar2_tf.evaluate", "--model", RESNET20, "--dataset", "folder", "--data-dir", cifar_tree, "--image-size",
-             "32", "--corruptions", "fog", "--severities", "1", "--out", str(tmp_path / "evaluation")]
-    error = _one_error_line(_run(*flags))
+    from ar2_tf import evaluate
+
+    flags = ["--model", RESNET20, "--dataset", "folder", "--data-dir", cifar_tree, "--image-size", "32",
+             "--corruptions", "fog", "--severities", "1", "--out", str(tmp_path / "evaluation")]
+    error = _one_error_line(evaluate.main, flags, capsys)
     assert error.startswith("error: cifar10_resnet20v1: the model classifies") and "of 80 test images" in error
     assert "pass --preprocessing unit" in error and not os.path.exists(tmp_path / "evaluation" / "evaluation.json")
