@@ -18,17 +18,18 @@ from ar2_tf.errors import UserError
 
 SAMPLE = 128  # validation images classified per preprocessing
 MIN_SAMPLE = 32  # fewer validation images: no check (too noisy to refuse a run on)
-BATCH = 32  # images per inference call (ResNet-50 at 224 px: bounded memory)
+BATCH_PIXELS = 32 * 224 * 224  # image pixels per inference call: 32 images at 224 px, the whole sample at 32 px
 MIN_GAIN = 25.0  # points of accuracy another preprocessing must add, and at least double the chosen one's
 
 
 def accuracies(classifier, images, labels, specs) -> dict:
     """{spec: % of `images` (uint8) that `classifier` classifies right after that preprocessing}."""
+    batch = max(1, BATCH_PIXELS // (images.shape[1] * images.shape[2]))
     results = {}
     for spec in specs:
         preprocess = get_preprocessor(spec)
-        predictions = np.concatenate([np.asarray(classifier(preprocess(images[start:start + BATCH]), training=False))
-                                      .argmax(-1) for start in range(0, len(images), BATCH)])
+        predictions = np.concatenate([np.asarray(classifier(preprocess(images[start:start + batch]), training=False))
+                                      .argmax(-1) for start in range(0, len(images), batch)])
         results[spec] = float(100.0 * np.mean(predictions == labels))
     return results
 
