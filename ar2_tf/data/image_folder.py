@@ -1,7 +1,5 @@
 """Image-folder trees, in two layouts:
 
-Folders whose name starts with "." (`.ipynb_checkpoints`, `.git`) are not classes, as in Keras.
-
 - split (the ImageNet layout): `ROOT/train/<class>/<image>` and `ROOT/val/<class>/<image>`. Classes are the
   sub-folders of `train/`, sorted by name; the test split is `val/`, `validation/` or `test/` and must use
   the same class folders.
@@ -9,6 +7,8 @@ Folders whose name starts with "." (`.ipynb_checkpoints`, `.git`) are not classe
   `TEST_FRACTION` of each class's images, drawn with the fixed `HELD_OUT_SEED`, is held out as the test split
   (`held_out`), the rest trains. The draw is the tree's, not the run's `--seed`: a run trained with one seed
   and evaluated with another must not test on its own training images.
+
+In both, folders whose name starts with "." (`.ipynb_checkpoints`, `.git`) are not classes, as in Keras.
 
 Before a run starts, every image file it will use (after the `--train-size` / `--test-size` subset) is
 decoded once (`ar2_tf.data.image_scan`): files that do not decode (corrupt, truncated, empty, unreadable)

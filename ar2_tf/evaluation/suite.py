@@ -276,6 +276,17 @@ def _check_sample(setup):
     return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
 
 
+def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
+    """`ar2_tf.runs.preprocessing_check` on the test sample; its refusal or warning names the model."""
+    try:
+        warning = preprocessing_check.check_preprocessing(classifier, *sample, preprocessing, explicit,
+                                                          what="test images")
+    except UserError as error:
+        raise UserError(f"{title}: {error}") from None
+    if warning:
+        print(f"{title}: {warning}")
+
+
 def _summarize(results, setup):
     """Every normalisation of CE / mCE per model, over the corruptions measured at every severity."""
     def complete(errors):
@@ -307,13 +318,7 @@ def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose,
         models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
         if key in checks:
             sample = sample or _check_sample(setup)
-            try:
-                warning = preprocessing_check.check_preprocessing(classifiers[key], *sample, entry["preprocessing"], checks[key],
-                                              what="test images")
-            except UserError as error:
-                raise UserError(f"{titles[key]}: {error}") from None
-            if warning:
-                print(f"{titles[key]}: {warning}")
+            _check_preprocessing(classifiers[key], sample, entry["preprocessing"], checks[key], titles[key])
         counters[key] = _counter(classifiers[key], entry)
     if verbose:
         print(f"\n== {len(entries)} model(s) in one pass per set: " + ", ".join(
