@@ -166,6 +166,7 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     validation = ValidationSet.from_split(
         validation_split, corruptions=(config.corruption,), severities=search.val_severities,
         preprocessing=preprocessing, params=config.params, backend=config.corruption_backend, seed=config.seed)
+    repair_run.check_input_scale(classifier, config, validation)
     baseline = validation.accuracies(classifier)
     write_json_atomic(os.path.join(out, "baseline.json"), baseline)
     objective = ConstrainedObjective(validation, baseline["clean_accuracy"], search.max_clean_drop)

@@ -89,6 +89,18 @@ def check_repairable(classifier, config):
         check_trainable(classifier, head, method.refines)
 
 
+def check_input_scale(classifier, config, validation):
+    """A model file's preprocessing checked on the validation images (`ar2_tf.runs.preprocessing_check`): a
+    guessed one clearly beaten is a `UserError`, an explicit one a printed warning. Built architectures and
+    runs without validation images are not checked."""
+    if validation is None or not os.path.exists(config.model):
+        return
+    warning = check_preprocessing(classifier, validation.images, validation.labels, model_preprocessing(config),
+                                  explicit=config.preprocessing is not None)
+    if warning:
+        print(warning)
+
+
 def _target_corruptions(config) -> tuple:
     """What a run is measured on: its corruption, or all 15 benchmark corruptions for the unified model."""
     return corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
@@ -255,11 +267,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
         models.check_compatible(classifier, source.num_classes, source.image_shape)
         check_repairable(classifier, config)
         validation = None if validation_split is None else _validation_set(validation_split, config)
-        if validation is not None and os.path.exists(config.model):  # a model file: is its input scaled right?
-            warning = check_preprocessing(classifier, validation.images, validation.labels,
-                                          model_preprocessing(config), explicit=config.preprocessing is not None)
-            if warning:
-                print(warning)
+        check_input_scale(classifier, config, validation)
         before = run.read_before()
         if before is None:
             before = _evaluate(classifier, test_split, config)

@@ -77,3 +77,14 @@ def test_evaluate_checks_a_model_file_before_the_first_pass(cifar_tree, tmp_path
     error = _one_error_line(evaluate.main, flags, capsys)
     assert error.startswith("error: cifar10_resnet20v1: the model classifies") and "of 80 test images" in error
     assert "pass --preprocessing unit" in error and not os.path.exists(tmp_path / "evaluation" / "evaluation.json")
+
+
+@needs_resnet20
+def test_tuning_checks_the_model_file_before_its_baseline(cifar_tree, tmp_path, capsys):
+    from tuning import __main__ as tuning
+
+    out = tmp_path / "tune"
+    error = _one_error_line(tuning.main, ["--dataset", "folder", "--data-dir", cifar_tree, "--image-size", "32",
+                                          "--model", RESNET20, "--val-size", "64", "--epochs-budget", "1",
+                                          "--verbose", "0", "--out", str(out)], capsys)
+    assert "pass --preprocessing unit" in error and not os.path.exists(out / "baseline.json")
