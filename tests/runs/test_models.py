@@ -68,6 +68,9 @@ def test_compatibility_with_the_data():
     with pytest.raises(UserError, match="--image-size 16"):
         models.check_compatible(model, 4, (32, 32))
     models.check_compatible(model, 4, (16, 16))
+    wide = tiny_classifier(num_classes=4, input_shape=(16, 24, 3))  # --image-size 16 would not fit it either
+    with pytest.raises(UserError, match=r"takes 16x24 images, not square ones.*keras.Input\(\(None, None, 3\)\)"):
+        models.check_compatible(wide, 4, (16, 16))
 
 
 def test_unknown_architecture():
