@@ -4,10 +4,10 @@
 `<out>/<model_name>/<version>/` (a SavedModel with the signatures described in
 `export.serving_module`, `assets/class_names.txt`, and
 `assets.extra/ar2_export.json` recording where it came from), verifies it by
-reloading (`export.verify`): with BatchNorm folded into the convolutions (faster answers), or, when the
-fold's rounding exceeds the check's tolerance, as the model is; installs it atomically (`export.layout`), adds the
+reloading (`export.verify`), installs it atomically (`export.layout`), adds the
 model to `<out>/models.config` (`export.model_config`), and prints its
-signatures.
+signatures. The network is exported with BatchNorm folded into the convolutions
+(faster answers), or as it is when the fold's rounding misses the check.
 """
 
 import dataclasses
@@ -119,7 +119,7 @@ def export_run(run, name, model_dir, options=ExportOptions(), log=print) -> dict
                                batchnorm_folded=module.folded_batchnorms)
                 break
             except ExportVerificationError as error:
-                if not fold:
+                if not module.folded_batchnorms:  # nothing folded: the model itself disagrees
                     raise
                 log(f"note: {name} with BatchNorm folded differs from the Keras model beyond the check's tolerance "
                     f"({error}); exporting it unfolded")
@@ -148,7 +148,10 @@ def _write_metadata(folder, metadata):
 
 def _empty(folder):
     for entry in os.scandir(folder):
-        shutil.rmtree(entry.path) if entry.is_dir() else os.remove(entry.path)
+        if entry.is_dir():
+            shutil.rmtree(entry.path)
+        else:
+            os.remove(entry.path)
 
 
 def _build_module(run, scratch, options, fold=True):

@@ -204,3 +204,19 @@ def test_the_export_serves_batchnorm_folded_unless_that_misses_the_check(options
     assert unfolded["version"] == 2 and unfolded["batchnorm_folded"] == 0
     assert "differs from the Keras model beyond the check's tolerance" in "\n".join(lines)
     assert unfolded["max_probability_difference"] <= 1e-5
+
+
+def test_a_model_with_nothing_folded_that_fails_the_check_is_refused_at_once(tiny_run, options, tmp_path,
+                                                                             monkeypatch):
+    """No unfolded retry where nothing was folded (the tiny model's BatchNorm follows a ReLU): it would be the
+    same graph, checked twice, with a note blaming the fold."""
+    calls, lines = [], []
+
+    def disagree(*args, **kwargs):
+        calls.append(1)
+        raise ExportVerificationError("serving_default: top-1 classes differ")
+
+    monkeypatch.setattr(exporter, "verify_export", disagree)
+    with pytest.raises(ExportVerificationError):
+        export_runs([tiny_run], tmp_path, options=options, log=lines.append)
+    assert calls == [1] and not any("unfolded" in line for line in lines)
