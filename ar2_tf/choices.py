@@ -10,7 +10,7 @@ the corruption names) implements the corruptions, their parameter sets and backe
 
 from ar2_tf.errors import check_choice
 
-DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder")
+DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder", "npz")
 # ImageNet-size datasets: images decoded from files, the short side resized to 256/224 of the input
 # size and centre-cropped (ImageNet-C's protocol), 224 px unless --image-size says otherwise, and
 # ImageNet-C's corruption parameters. The others are CIFAR-size arrays, resized whole if at all.

@@ -10,7 +10,9 @@ train and a test split. Supported storage:
 - `imagenet`: an image-folder tree (`train/<class>/*.JPEG`, `val/<class>/*`), a prepared
   tfds `imagenet2012` folder, or tfds `imagenet2012` with `data_dir` as its manual download folder;
 - `folder`: the user's own data: an image-folder tree (that layout, or `<class>/*` with a held-out
-  test part: `ar2_tf.data.image_folder`) or a prepared TFDS dataset (`ar2_tf.data.tfds_folder`).
+  test part: `ar2_tf.data.image_folder`) or a prepared TFDS dataset (`ar2_tf.data.tfds_folder`);
+- `npz`: the user's own arrays, any class count and image size, kept at their size like CIFAR's
+  (`ar2_tf.data.user_arrays`).
 """
 
 import dataclasses
@@ -69,6 +71,8 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
     if name == "demo":
         x_train, y_train, x_test, y_test = demo.load_demo(seed=seed)
         arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, class_names=demo.CLASS_NAMES)
+    elif name == "npz":
+        arrays = _load_user_npz(data_dir)
     elif name in LARGE_IMAGE_DATASETS:
         return _load_large(name, data_dir, train_size, test_size, default_image_size(name, image_size), seed, strict)
     else:
@@ -90,6 +94,15 @@ def _load_cifar(name, data_dir):
     from ar2_tf.data.cifar_python import load_cifar_python
 
     return load_cifar_python(data_dir, num_classes)
+
+
+def _load_user_npz(data_dir):
+    if data_dir is None or not str(data_dir).endswith(".npz") or not os.path.isfile(data_dir):
+        raise UserError(f"--dataset npz needs --data-dir FILE.npz, an existing file of x_train, y_train (x_test, "
+                        f"y_test) arrays; got {data_dir!r}.")
+    from ar2_tf.data.user_arrays import load_user_npz
+
+    return load_user_npz(data_dir)
 
 
 def _tfds_arrays(name):

@@ -159,6 +159,7 @@ DATASET_DEFAULTS = {
     "cifar100": {"preset": "cifar-paper"},
     "imagenet": {"model": "resnet50", "batch_size": 32, "preset": "imagenet-paper"},
     "folder": {"model": "resnet50", "batch_size": 32, "preset": "imagenet-paper"},
+    "npz": {"preset": "cifar-paper"},  # the user's own arrays, kept at their size like CIFAR's
 }
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 

@@ -245,8 +245,10 @@ def check_compatible(model, num_classes: int, image_shape):
                         "probabilities, ar2_tf.runs.models.as_two_class_softmax (README, \"Your own model\"), and "
                         "pass that.")
     if outputs != num_classes:
+        counted = (" (an .npz file without class_names counts its classes up to its largest label: add "
+                   "class_names, one name per class)") if outputs > num_classes else ""
         raise UserError(f"the model predicts {outputs} classes but the dataset has {num_classes}; "
-                        "pass a model trained on this dataset.")
+                        f"pass a model trained on this dataset{counted}.")
     expected = tuple(model.inputs[0].shape[1:])
     if None not in expected[:2] and expected[0] != expected[1]:  # --image-size, crops and corruptions are square
         raise UserError(f"the model takes {expected[0]}x{expected[1]} images, not square ones; ar2-tf feeds square "

@@ -1,0 +1,126 @@
+"""The user's own images and labels as NumPy arrays in an `.npz` file (`--dataset npz --data-dir FILE`).
+
+What a Keras user has at hand: `np.savez("data.npz", x_train=x_train, y_train=y_train, x_test=x_test,
+y_test=y_test)`, the layout of `keras.datasets` files, any class count and any image size.
+
+- Images: uint8 `[N, H, W, 3]`; gray `[N, H, W]` or `[N, H, W, 1]` becomes RGB (the corruptions are defined on
+  RGB). Float arrays are taken only when every value is a whole number in 0-255 (the same pixels, cast);
+  others (pixels scaled to [0, 1], normalised) are refused with the conversion to make, not guessed at.
+- Labels: integers `[N]` or `[N, 1]`, or one-hot `[N, C]` (as `keras.utils.to_categorical` writes them).
+- Classes: `class_names` if the file holds it (a string array, label order), else `0 .. C-1`, C the one-hot
+  width or the largest label + 1.
+- Splits: `x_train`/`y_train` and `x_test`/`y_test`; or `x`/`y` alone, or a train split alone, and then the
+  test split is a fixed draw of 20 % of each class, the same rule and seed as a flat image tree
+  (`ar2_tf.data.image_folder.held_out`), so that no run ever tests on its own training images.
+
+The file is read with `allow_pickle=False`, whole, into memory (arrays that fit a CIFAR-size workflow; an
+ImageNet-size dataset belongs in an image-folder tree or a prepared TFDS dataset).
+"""
+
+import functools
+import os
+
+import numpy as np
+
+from ar2_tf.data.image_folder import held_out
+from ar2_tf.errors import UserError
+
+
+def load_user_npz(path: str) -> dict:
+    """x_train/y_train/x_test/y_test/class_names arrays (read-only) from the user's `.npz` file."""
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        raise UserError(f"could not read {path!r} as an .npz array file: {error}") from None
+    return dict(_load(os.path.abspath(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=2)  # training then evaluation in one process; a changed file is re-read
+def _load(path, mtime_ns, size) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise UserError(f"could not read {path!r} as an .npz array file ({error}); write it with "
+                        "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).") from None
+    splits = _splits(arrays, path)
+    labels = {split: _labels(y, f"{path}: {key}") for split, (_, y, key) in splits.items()}
+    for split, (x, _, key) in splits.items():
+        if len(x) != len(labels[split]):
+            raise UserError(f"{path}: {len(x)} {split} images but {len(labels[split])} labels; give one label "
+                            "per image.")
+    names = _class_names(arrays, splits, labels, path)
+    result = {"class_names": names}
+    for split, (x, _, key) in splits.items():
+        result[f"x_{split}"] = _images(x, f"{path}: {key.replace('y', 'x', 1)}")
+        result[f"y_{split}"] = labels[split]
+    if "test" not in splits:
+        testing = held_out(result["y_train"])
+        images, targets = result["x_train"], result["y_train"]
+        result.update(x_train=images[~testing], y_train=targets[~testing], x_test=images[testing],
+                      y_test=targets[testing])
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        result[key].flags.writeable = False  # shared by every caller of this file
+    return result
+
+
+def _splits(arrays, path) -> dict:
+    """{split: (images, labels, label key)} for the splits the file holds."""
+    for train in ("train", None):
+        x_key, y_key = (f"x_{train}", f"y_{train}") if train else ("x", "y")
+        if x_key in arrays and y_key in arrays:
+            splits = {"train": (arrays[x_key], arrays[y_key], y_key)}
+            if train and "x_test" in arrays and "y_test" in arrays:
+                splits["test"] = (arrays["x_test"], arrays["y_test"], "y_test")
+            return splits
+    raise UserError(f"{path} holds {', '.join(sorted(arrays)) or 'no arrays'}; expected x_train and y_train "
+                    "(and x_test, y_test), or x and y: write it with np.savez(path, x_train=..., y_train=..., "
+                    "x_test=..., y_test=...).")
+
+
+def _images(images, where) -> np.ndarray:
+    if images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 1):  # gray: the corruptions need RGB
+        images = np.repeat(images.reshape(images.shape[:3])[..., None], 3, axis=-1)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise UserError(f"{where} has shape {images.shape}; expected images [N, H, W, 3] (or gray [N, H, W]).")
+    if images.dtype == np.uint8:
+        return images
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise UserError(f"{where} holds {images.dtype}; expected uint8 pixels 0-255.")
+    low, high = (images.min(), images.max()) if images.size else (0, 0)
+    if low < 0 or high > 255 or not np.array_equal(images, np.round(images)):
+        raise UserError(f"{where} holds {images.dtype} values from {low:g} to {high:g}, not pixels 0-255; store "
+                        "the uint8 pixels, before any scaling (for pixels scaled to [0, 1]: "
+                        "np.round(x * 255).astype('uint8')); the model's own scaling is --preprocessing.")
+    return images.astype(np.uint8)
+
+
+def _labels(labels, where) -> np.ndarray:
+    if labels.ndim == 2 and labels.shape[1] > 1:  # one-hot
+        ones = labels == 1
+        if not (np.all(ones | (labels == 0)) and np.all(ones.sum(axis=1) == 1)):
+            raise UserError(f"{where} has shape {labels.shape} but its rows are not one-hot; store one integer "
+                            "label per image, or one-hot rows.")
+        return np.argmax(labels, axis=1).astype(np.int64)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer)
+                                or (np.issubdtype(labels.dtype, np.floating)
+                                    and np.array_equal(labels, np.round(labels)))):
+        raise UserError(f"{where} has shape {labels.shape} and dtype {labels.dtype}; expected integer class labels "
+                        "[N] (or one-hot rows [N, C]).")
+    if labels.size and labels.min() < 0:
+        raise UserError(f"{where} holds the label {labels.min():g}; labels are class indices from 0.")
+    return labels.astype(np.int64)
+
+
+def _class_names(arrays, splits, labels, path) -> tuple:
+    widths = [y.shape[1] for _, y, _ in splits.values() if y.ndim == 2 and y.shape[1] > 1]
+    largest = max((int(y.max()) for y in labels.values() if y.size), default=-1)
+    if "class_names" in arrays:
+        names = tuple(str(name) for name in np.asarray(arrays["class_names"]).reshape(-1))
+        if len(names) <= largest:
+            raise UserError(f"{path}: the label {largest} needs {largest + 1} classes but class_names lists "
+                            f"{len(names)}; list one name per class, in label order.")
+        return names
+    return tuple(str(i) for i in range(max(widths + [largest + 1])))
