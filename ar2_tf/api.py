@@ -1,0 +1,165 @@
+"""The Python entry point: `ar2_tf.repair(model, (x_train, y_train), ...)` from a notebook or a script.
+
+    import ar2_tf
+    result = ar2_tf.repair(model, (x_train, y_train), test=(x_test, y_test), corruption="fog",
+                           out="runs/fog", iterations=4)
+    result.model   # the repaired keras.Model (the kept phase's weights)
+    result.report  # before/after errors, as report.json
+
+It runs the very path of `python -m ar2_tf.train`: an in-memory model and arrays are first written into the
+run folder (`<out>/inputs/`), named by a hash of their content, and the run then names them like any files.
+So the run folder is an ordinary one: calling `repair` again with the same model, data and options resumes
+it or reuses its result, a changed model or data set is a different run (refused unless `force=True`), and
+`python -m ar2_tf.evaluate --model <out>` and `python -m export --run <out>` work on it as on any run.
+
+Options are the run's config fields (`ar2_tf.runs.config.TrainConfig` and `RepairConfig`, e.g. `preset`,
+`iterations`, `k`, `alpha`, `refine_learning_rate`, `preprocessing`, `batch_size`, `method`), checked as
+the command checks its flags; a wrong one raises `ar2_tf.errors.UserError` with the fix.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from ar2_tf.errors import UserError
+from ar2_tf.runs.config import RepairConfig, TrainConfig, check, resolve
+
+INPUTS = "inputs"  # inside the run folder: the model and arrays handed over in memory
+
+
+@dataclasses.dataclass(frozen=True)
+class RepairResult:
+    """A finished run: its folder, its report, and the repaired model (`model`: loaded from the folder's
+    model.keras at each access)."""
+
+    out: str
+    report: dict
+    unsafe_model_loading: bool = False
+
+    @property
+    def model(self):
+        from ar2_tf.runs.folder import MODEL
+        from ar2_tf.runs.models import load_model_file
+
+        return load_model_file(os.path.join(self.out, MODEL), unsafe=self.unsafe_model_loading)
+
+
+def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, force=False, verbose=1,
+           strategy="auto", **options) -> RepairResult:
+    """Repairs `model` for `corruption` with AR2 (or `method=...`); returns the finished run.
+
+    Args:
+        model: a Keras classifier, or the path of its `.keras`/`.h5` file.
+        train: `(images, labels)` arrays (uint8 [N, H, W, 3] and integer or one-hot labels, as
+            `--dataset npz` takes them: `ar2_tf.data.user_arrays`), or a `--data-dir` path (an `.npz` file,
+            an image folder, a prepared TFDS dataset) read as `python -m ar2_tf.train` reads it.
+        test: `(images, labels)` arrays to evaluate on; None: with arrays, a fixed 20 % of each class of
+            `train` is held out, as for a flat image folder.
+        corruption: the corruption to repair for (`ar2_tf.corruptions.ALL_CORRUPTIONS`), or "all".
+        out: the run folder; default `runs/<dataset>_<method>_<corruption>`.
+        force: discard a different run found in `out`.
+        verbose: Keras verbosity (0 silent, 1 bars, 2 lines).
+        strategy: a name of `ar2_tf.choices.STRATEGIES` or a `tf.distribute.Strategy`.
+        **options: config fields (module docstring); `dataset` names how a `train` path is read (default:
+            npz for an `.npz` file, folder for a folder).
+
+    Raises:
+        UserError: a wrong option, model or data, with the fix.
+    """
+    from ar2_tf.runs.repair_run import run_repair
+
+    fields, repair_fields = _split_options(options)
+    preset = fields.pop("preset", None)
+    dataset = fields.pop("dataset", None)
+    if isinstance(train, (str, os.PathLike)):
+        if test is not None:
+            raise UserError("test arrays go with train arrays; with a train path, the data source's own test "
+                            "split tests (pass eval_data_dir=PATH for another one).")
+        data_dir = os.fspath(train)
+        dataset = dataset or ("npz" if data_dir.endswith(".npz") else "folder")
+    else:
+        dataset = dataset or "npz"
+        if dataset != "npz":
+            raise UserError(f"train arrays are read as dataset 'npz', not {dataset!r}; leave dataset out.")
+    # A file name stands for an in-memory model until its file is written: a model file is already trained.
+    fields.update(corruption=corruption, model=os.fspath(model) if isinstance(model, (str, os.PathLike))
+                  else "model.keras")
+    config = check(resolve(dataset, preset, {}, fields, repair_fields))
+    out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
+    inputs = os.path.join(out, INPUTS)
+    if not isinstance(train, (str, os.PathLike)):
+        data_dir = _write_arrays(inputs, train, test)
+    config = dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model))
+    report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
+    return RepairResult(out, report, config.unsafe_model_loading)
+
+
+def _split_options(options):
+    train_fields = {field.name for field in dataclasses.fields(TrainConfig)} - {"repair", "model", "data_dir"}
+    repair_fields = {field.name for field in dataclasses.fields(RepairConfig)}
+    unknown = sorted(set(options) - train_fields - repair_fields - {"preset"})
+    if unknown:
+        raise UserError(f"unknown option(s) {', '.join(unknown)}; repair() takes the config fields of "
+                        "ar2_tf.runs.config.TrainConfig and RepairConfig, and preset.")
+    return ({key: value for key, value in options.items() if key not in repair_fields},
+            {key: value for key, value in options.items() if key in repair_fields})
+
+
+def _model_path(inputs, model) -> str:
+    """A model file's path as given; an in-memory model written as `inputs/model-<hash>.keras` (kept if there),
+    the hash of its layers' types and settings and its weights."""
+    if isinstance(model, (str, os.PathLike)):
+        return os.fspath(model)
+    if not hasattr(model, "get_weights") or not hasattr(model, "save"):
+        raise UserError(f"model must be a Keras model or the path of a .keras/.h5 file, not {type(model).__name__}.")
+    digest = hashlib.sha256(json.dumps(list(_layer_settings(model)), sort_keys=True, default=str).encode())
+    for weights in model.get_weights():
+        digest.update(str((weights.shape, weights.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    path = os.path.join(inputs, f"model-{digest.hexdigest()[:16]}.keras")
+    if not os.path.exists(path):  # the same model, the same file: a later call resumes the run
+        from ar2_tf.files import save_model_atomic
+
+        os.makedirs(inputs, exist_ok=True)
+        save_model_atomic(model, path)
+    return path
+
+
+def _layer_settings(model):
+    """Each layer's type and settings, without the names Keras numbers per session (`dense_3`), so that the
+    same model built or loaded again is the same model."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # a nested model
+            yield type(layer).__name__
+            yield from _layer_settings(layer)
+            continue
+        try:
+            settings = {key: value for key, value in layer.get_config().items() if key != "name"}
+        except NotImplementedError:  # a custom layer without get_config: its type and weights say it
+            settings = {}
+        yield type(layer).__name__, settings
+
+
+def _write_arrays(inputs, train, test) -> str:
+    """`train` (and `test`) as `inputs/data-<hash>.npz` in `--dataset npz`'s layout (kept if there)."""
+    arrays = {}
+    for split, pair in (("train", train), ("test", test)):
+        if pair is None:
+            continue
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise UserError(f"{split} must be an (images, labels) pair of arrays, or a data path.")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = (np.asarray(array) for array in pair)
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(f"{key}{arrays[key].shape}{arrays[key].dtype.str}".encode())
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    path = os.path.join(inputs, f"data-{digest.hexdigest()[:16]}.npz")
+    if not os.path.exists(path):
+        os.makedirs(inputs, exist_ok=True)
+        temporary = f"{path}.tmp.npz"
+        np.savez(temporary, **arrays)
+        os.replace(temporary, path)
+    return path

@@ -1,0 +1,75 @@
+"""`ar2_tf.repair`, the Python entry point: an in-memory model and arrays become an ordinary run folder that a
+second call resumes or reuses, a changed input is a different run, and options are checked as flags are."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import ar2_tf
+from ar2_tf.errors import UserError
+from tests.helpers import tiny_classifier
+
+
+def _data(count, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 16, 16, 3), dtype=np.uint8), np.arange(count) % 3
+
+
+def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run(tmp_path, capsys):
+    model, train, test = tiny_classifier(num_classes=3), _data(24, 0), _data(9, 1)
+    out = str(tmp_path / "run")
+    options = dict(corruption="fog", out=out, preset="tiny", batch_size=8, verbose=0)
+    result = ar2_tf.repair(model, train, test=test, **options)
+
+    assert result.out == out and result.report["config"]["corruption"] == "fog"
+    with open(os.path.join(out, "report.json")) as file:
+        assert json.load(file) == result.report
+    config = result.report["config"]
+    assert config["dataset"] == "npz" and config["pretrain_epochs"] == 0
+    assert os.path.dirname(config["model"]) == os.path.dirname(config["data_dir"]) == os.path.join(out, "inputs")
+    with np.load(config["data_dir"]) as data:  # the arrays as handed over
+        np.testing.assert_array_equal(data["x_test"], test[0])
+        np.testing.assert_array_equal(data["y_train"], train[1])
+    repaired = result.model
+    np.testing.assert_allclose(repaired.predict(test[0], verbose=0),
+                               result.model.predict(test[0], verbose=0))  # the run folder's model.keras
+    assert any(not np.array_equal(a, b) for a, b in zip(repaired.get_weights(), model.get_weights()))
+
+    capsys.readouterr()
+    again = ar2_tf.repair(tiny_classifier(num_classes=3), train, test=test, **options)  # the same model, rebuilt
+    assert again.report == result.report and "already holds a finished run" in capsys.readouterr().out
+    with pytest.raises(UserError, match=r"different run \(changed: data_dir\)"):
+        ar2_tf.repair(model, _data(24, 2), test=test, **options)
+    with pytest.raises(UserError, match=r"different run \(changed: model, model_sha256\)"):
+        ar2_tf.repair(tiny_classifier(num_classes=3, seed=1), train, test=test, **options)
+
+
+def test_a_data_path_is_read_as_the_command_reads_it(tmp_path):
+    data, model = str(tmp_path / "data.npz"), str(tmp_path / "model.keras")
+    images, labels = _data(30, 0)
+    np.savez(data, x=images, y=labels)
+    tiny_classifier(num_classes=3).save(model)
+    result = ar2_tf.repair(model, data, out=str(tmp_path / "run"), preset="tiny", batch_size=8, verbose=0)
+    config = result.report["config"]
+    assert (config["dataset"], config["data_dir"], config["model"]) == ("npz", data, model)
+    assert result.report["train_size"] + result.report["val_size"] == 24  # the file's fixed held-out fifth tests
+    assert not os.path.exists(tmp_path / "run" / "inputs")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda model, data: ar2_tf.repair(model, data, itterations=3), "unknown option.*itterations"),
+    (lambda model, data: ar2_tf.repair(model, data, k=0), "k must be"),
+    (lambda model, data: ar2_tf.repair(model, data, corruption="rain"), "unknown corruption 'rain'"),
+    (lambda model, data: ar2_tf.repair("model.onnx", data, batch_size=4), "model file .model.onnx. does not exist"),
+    (lambda model, data: ar2_tf.repair(object(), data), "must be a Keras model"),
+    (lambda model, data: ar2_tf.repair(model, data[0]), r"train must be an \(images, labels\) pair"),
+    (lambda model, data: ar2_tf.repair(model, "data.npz", test=data), "test arrays go with train arrays"),
+])
+def test_wrong_options_and_inputs_raise_one_user_error_before_any_work(tmp_path, monkeypatch, call, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=message):
+        call(tiny_classifier(num_classes=3), _data(12, 0))
+    written = [name for _, _, names in os.walk(tmp_path) for name in names]
+    assert "before.json" not in written and "report.json" not in written
