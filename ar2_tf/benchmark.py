@@ -56,17 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None):
+def parse(argv):
+    """(benchmark flags, `python -m ar2_tf.train` flags, the checked base config) of a command line: the
+    benchmark's own flags, and every other one as training takes it. TensorFlow-free."""
     from ar2_tf import train
 
-    argv = sys.argv[1:] if argv is None else list(argv)
     args, rest = build_parser().parse_known_args(argv)
     clashing = [token for token in rest if token.split("=")[0] in ("--method", "--corruption", "--out")]
     if clashing:
         raise UserError(f"{clashing[0].split('=')[0]} is a python -m ar2_tf.train flag; the benchmark takes "
                         "--methods, --corruptions and one --out.")
     train_args = train.build_parser().parse_args(rest)
-    base = check(train.config_from_args(train_args))
+    return args, train_args, check(train.config_from_args(train_args))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, train_args, base = parse(argv)
     cache_dir = None if args.cache_dir is None or args.cache_dir.lower() == "none" else args.cache_dir
     start_tensorflow(train_args.custom_objects)
     from ar2_tf.benchmarking.run import run_benchmark
