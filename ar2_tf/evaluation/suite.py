@@ -25,8 +25,6 @@ import dataclasses
 import json
 import os
 
-import numpy as np
-
 from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.preprocessing import default_preprocessing
@@ -268,14 +266,6 @@ def _open_data(setup, cache_dir, cache_budget_gb, verbose):
     return source_data, source
 
 
-def _check_sample(setup):
-    """(uint8 images, labels): a seeded random sample of the clean test images for the preprocessing check."""
-    split = load_dataset(setup.dataset, setup.data_dir, 1, preprocessing_check.SAMPLE, setup.image_size,
-                         setup.seed).test
-    pairs = list(split.as_numpy_iterator())
-    return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
-
-
 def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
     """`ar2_tf.runs.preprocessing_check` on the test sample; its refusal or warning names the model."""
     try:
@@ -317,7 +307,8 @@ def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose,
         classifiers[key] = models.load_model_file(entry["source"], unsafe=unsafe)
         models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
         if key in checks:
-            sample = sample or _check_sample(setup)
+            sample = sample or preprocessing_check.sample(setup.dataset, setup.data_dir, setup.image_size, setup.seed,
+                                                          "test")
             _check_preprocessing(classifiers[key], sample, entry["preprocessing"], checks[key], titles[key])
         counters[key] = _counter(classifiers[key], entry)
     if verbose:

@@ -5,8 +5,9 @@ A model file does not say how its inputs were scaled, so a run's preprocessing i
 ImageNet-size data, `unit` otherwise). A wrong one does not fail: the run evaluates, repairs and
 reports a model that was never accurate, hours later. So before the pretrained model is evaluated,
 it classifies a sample of the validation images (a seeded random choice from the training split,
-so every class can be in it) with each named preprocessing; `python -m ar2_tf.evaluate` does the
-same for a model file on a seeded random sample of the test images. When another is clearly more accurate
+so every class can be in it; a run without validation images, a seeded sample of the training
+images) with each named preprocessing; `python -m ar2_tf.evaluate` does the same for a model file
+on a seeded random sample of the test images. When another is clearly more accurate
 (`mismatch`), a guessed preprocessing is refused with the fix, and one the user chose gets a
 warning: they may know better.
 """
@@ -32,6 +33,21 @@ def accuracies(classifier, images, labels, specs) -> dict:
                                       .argmax(-1) for start in range(0, len(images), batch)])
         results[spec] = float(100.0 * np.mean(predictions == labels))
     return results
+
+
+def sample(dataset, data_dir, image_size, seed, split) -> tuple:
+    """(uint8 images, labels): a seeded random `SAMPLE` of a dataset's "train" or "test" split, drawn as
+    `--train-size` / `--test-size` draw subsets. Files of an image folder that do not decode were already
+    reported by the run's own loading: here they are skipped without a second warning."""
+    import warnings
+
+    from ar2_tf.data.sources import load_dataset
+
+    sizes = {"train": (SAMPLE, 1), "test": (1, SAMPLE)}[split]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pairs = list(getattr(load_dataset(dataset, data_dir, *sizes, image_size, seed), split).as_numpy_iterator())
+    return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
 
 
 def mismatch(accuracy: dict, chosen: str):

@@ -27,10 +27,18 @@ from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.attention import resolve_attention
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.head import check_trainable, find_head
-from ar2_tf.runs import distributed_loop, distribution, folder, methods, models, precision, trainers
+from ar2_tf.runs import (
+    distributed_loop,
+    distribution,
+    folder,
+    methods,
+    models,
+    precision,
+    preprocessing_check,
+    trainers,
+)
 from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
 from ar2_tf.runs.folder import RunFolder
-from ar2_tf.runs.preprocessing_check import check_preprocessing
 from ar2_tf.runs.selection import PhaseSelection
 
 
@@ -90,13 +98,18 @@ def check_repairable(classifier, config):
 
 
 def check_input_scale(classifier, config, validation):
-    """A model file's preprocessing checked on the validation images (`ar2_tf.runs.preprocessing_check`): a
-    guessed one clearly beaten is a `UserError`, an explicit one a printed warning. Built architectures and
-    runs without validation images are not checked."""
-    if validation is None or not os.path.exists(config.model):
+    """A model file's preprocessing checked on the validation images, or on a seeded sample of the training
+    images when the run has none (`ar2_tf.runs.preprocessing_check`): a guessed one clearly beaten is a
+    `UserError`, an explicit one a printed warning. Built architectures are not checked."""
+    if not os.path.exists(config.model):
         return
-    warning = check_preprocessing(classifier, validation.images, validation.labels, model_preprocessing(config),
-                                  explicit=config.preprocessing is not None)
+    if validation is not None:
+        images, labels, what = validation.images, validation.labels, "validation images"
+    else:
+        (images, labels), what = preprocessing_check.sample(config.dataset, config.data_dir, config.image_size,
+                                                            config.seed, "train"), "training images"
+    warning = preprocessing_check.check_preprocessing(classifier, images, labels, model_preprocessing(config),
+                                                      explicit=config.preprocessing is not None, what=what)
     if warning:
         print(warning)
 

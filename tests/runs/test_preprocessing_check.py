@@ -55,15 +55,20 @@ def _one_error_line(main, flags, capsys):
 
 
 @needs_resnet20
+@pytest.mark.parametrize("flags, checked", [
+    (["--val-size", "64"], "of 64 validation images"),
+    (["--val-size", "0"], "of 128 training images"),  # no validation images: a seeded sample of the training ones
+    (["--method", "bn-adapt"], "of 128 training images"),  # a method that selects no phase has none either
+])
 def test_a_model_file_on_folder_data_with_the_guessed_preprocessing_is_refused_before_any_work(cifar_tree, tmp_path,
-                                                                                             capsys):
+                                                                                             capsys, flags, checked):
     """The shared ResNet-20 was trained on x/255: train refuses before the pretrained model is evaluated."""
     from ar2_tf import train
 
     run = tmp_path / "run"
     error = _one_error_line(train.main, ["--dataset", "folder", "--data-dir", cifar_tree, "--image-size", "32",
-                                         "--model", RESNET20, "--val-size", "64", "--out", str(run)], capsys)
-    assert "pass --preprocessing unit" in error
+                                         "--model", RESNET20, *flags, "--out", str(run)], capsys)
+    assert "pass --preprocessing unit" in error and checked in error
     assert not os.path.exists(run / "before.json")
 
 
