@@ -65,7 +65,8 @@ def parse_fixes(items, num_classes) -> dict:
         except ValueError:
             raise UserError(f"--fix {name} needs a {kind.__name__}, got {text.strip()!r}.") from None
     if fixed.get("k", 1) > num_classes:
-        raise UserError(f"--fix k={fixed['k']} exceeds the {num_classes} classes of the dataset.")
+        raise UserError(f"--fix k={fixed['k']} exceeds the {num_classes} classes of the dataset; pass --fix "
+                        f"k={num_classes} (Eq. 2's class set is then every class), or leave k to the search.")
     RepairConfig(**fixed).validate()
     return fixed
 
