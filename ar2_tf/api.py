@@ -149,6 +149,10 @@ def _write_arrays(inputs, train, test) -> str:
     for split, pair in (("train", train), ("test", test)):
         if pair is None:
             continue
+        if type(pair).__module__.startswith("tensorflow") and hasattr(pair, "element_spec"):  # a tf.data.Dataset
+            raise UserError(f"{split} is a tf.data.Dataset, which a run folder cannot name nor resume from: pass the "
+                            "image folder it reads (keras.utils.image_dataset_from_directory's directory) as train, "
+                            "or its images and labels as arrays.")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise UserError(f"{split} must be an (images, labels) pair of arrays, or a data path.")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = (np.asarray(array) for array in pair)
