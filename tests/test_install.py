@@ -35,9 +35,11 @@ def test_pip_install_in_a_fresh_venv_gives_console_scripts_that_run_outside_the_
         return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], cwd=elsewhere, env=env, capture_output=True,
                               text=True, check=check)
 
-    where = subprocess.run([str(python), "-c", "import ar2_tf, export, tuning; print(ar2_tf.__file__)"],
+    where = subprocess.run([str(python), "-c", "import ar2_tf, export, tuning; print(ar2_tf.__file__); "
+                            "print(ar2_tf.repair.__module__)"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(purelib)  # the installed copy, not the checkout
+    assert where.stdout.splitlines()[1] == "ar2_tf.api"  # the Python entry point
     assert "usage: python -m ar2_tf.train" in command("ar2-train", "--help").stdout
     assert command("ar2-export", "--help").returncode == 0
     bad = command("ar2-train", "--preprocessing", "meanstd", "--mean", "120", check=False)
