@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 
@@ -115,7 +116,8 @@ def _model_path(inputs, model) -> str:
         return os.fspath(model)
     if not hasattr(model, "get_weights") or not hasattr(model, "save"):
         raise UserError(f"model must be a Keras model or the path of a .keras/.h5 file, not {type(model).__name__}.")
-    digest = hashlib.sha256(json.dumps(list(_layer_settings(model)), sort_keys=True, default=str).encode())
+    settings = json.dumps(list(_layer_settings(model)), sort_keys=True, default=str)
+    digest = hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", settings).encode())  # an object's repr: no address
     for weights in model.get_weights():
         digest.update(str((weights.shape, weights.dtype.str)).encode())
         digest.update(np.ascontiguousarray(weights).tobytes())
