@@ -94,8 +94,29 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
     if not isinstance(train, (str, os.PathLike)):
         data_dir = _write_arrays(inputs, train, test)
     config = dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model))
-    report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
+    try:
+        report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
+    finally:
+        _tidy_inputs(out)
     return RepairResult(out, report, config.unsafe_model_loading)
+
+
+def _tidy_inputs(out):
+    """Removes the files of `<out>/inputs/` that the run folder's config does not name: those of a call
+    refused as a different run, or of the run that `force=True` replaced."""
+    from ar2_tf.runs.folder import CONFIG
+
+    inputs = os.path.join(out, INPUTS)
+    try:
+        with open(os.path.join(out, CONFIG)) as file:
+            config = json.load(file)["config"]
+        names = os.listdir(inputs)
+    except (OSError, ValueError, KeyError, TypeError):  # no run recorded yet, or no inputs: nothing to tell
+        return
+    named = {os.path.abspath(str(config.get(key))) for key in ("model", "data_dir")}
+    for name in names:
+        if os.path.join(inputs, name) not in named:
+            os.remove(os.path.join(inputs, name))
 
 
 def _split_options(options):

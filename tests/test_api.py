@@ -46,10 +46,16 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     capsys.readouterr()
     again = ar2_tf.repair(tiny_classifier(num_classes=3), train, test=test, **options)  # the same model, rebuilt
     assert again.report == result.report and "already holds a finished run" in capsys.readouterr().out
+    inputs = sorted(os.listdir(os.path.join(out, "inputs")))
     with pytest.raises(UserError, match=r"different run \(changed: data_dir\)"):
         ar2_tf.repair(model, _data(24, 2), test=test, **options)
     with pytest.raises(UserError, match=r"different run \(changed: model, model_sha256\)"):
         ar2_tf.repair(tiny_classifier(num_classes=3, seed=1), train, test=test, **options)
+    assert sorted(os.listdir(os.path.join(out, "inputs"))) == inputs  # a refused call leaves no files behind
+    replaced = ar2_tf.repair(model, _data(24, 2), test=test, force=True, **options)
+    assert sorted(os.listdir(os.path.join(out, "inputs"))) == sorted(
+        os.path.basename(replaced.report["config"][key]) for key in ("model", "data_dir"))
+    assert replaced.report["config"]["data_dir"] != config["data_dir"]
 
 
 def test_a_data_path_is_read_as_the_command_reads_it(tmp_path):
