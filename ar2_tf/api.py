@@ -29,6 +29,7 @@ from ar2_tf.errors import UserError
 from ar2_tf.runs.config import RepairConfig, TrainConfig, check, resolve
 
 INPUTS = "inputs"  # inside the run folder: the model and arrays handed over in memory
+_WRITTEN = re.compile(r"(model-[0-9a-f]{16}\.keras|data-[0-9a-f]{16}\.npz)")  # their names there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +115,8 @@ def _tidy_inputs(out):
     except (OSError, ValueError, KeyError, TypeError):  # no run recorded yet, or no inputs: nothing to tell
         return
     named = {os.path.abspath(str(config.get(key))) for key in ("model", "data_dir")}
-    for name in names:
-        if os.path.join(inputs, name) not in named:
+    for name in names:  # only the files this module writes: never one of the user's
+        if _WRITTEN.fullmatch(name) and os.path.join(inputs, name) not in named:
             os.remove(os.path.join(inputs, name))
 
 

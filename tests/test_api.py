@@ -46,6 +46,7 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     capsys.readouterr()
     again = ar2_tf.repair(tiny_classifier(num_classes=3), train, test=test, **options)  # the same model, rebuilt
     assert again.report == result.report and "already holds a finished run" in capsys.readouterr().out
+    (tmp_path / "run" / "inputs" / "notes.txt").write_text("the user's own file")  # never removed
     inputs = sorted(os.listdir(os.path.join(out, "inputs")))
     with pytest.raises(UserError, match=r"different run \(changed: data_dir\)"):
         ar2_tf.repair(model, _data(24, 2), test=test, **options)
@@ -54,7 +55,7 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     assert sorted(os.listdir(os.path.join(out, "inputs"))) == inputs  # a refused call leaves no files behind
     replaced = ar2_tf.repair(model, _data(24, 2), test=test, force=True, **options)
     assert sorted(os.listdir(os.path.join(out, "inputs"))) == sorted(
-        os.path.basename(replaced.report["config"][key]) for key in ("model", "data_dir"))
+        [os.path.basename(replaced.report["config"][key]) for key in ("model", "data_dir")] + ["notes.txt"])
     assert replaced.report["config"]["data_dir"] != config["data_dir"]
 
 
