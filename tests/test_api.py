@@ -42,6 +42,8 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     np.testing.assert_allclose(repaired.predict(test[0], verbose=0),
                                result.model.predict(test[0], verbose=0))  # the run folder's model.keras
     assert any(not np.array_equal(a, b) for a, b in zip(repaired.get_weights(), model.get_weights()))
+    for mine, built in zip(model.get_weights(), tiny_classifier(num_classes=3).get_weights()):
+        np.testing.assert_array_equal(mine, built)  # the model handed over is left as it was
 
     capsys.readouterr()
     again = ar2_tf.repair(tiny_classifier(num_classes=3), train, test=test, **options)  # the same model, rebuilt
