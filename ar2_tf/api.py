@@ -76,7 +76,8 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
     fields, repair_fields = _split_options(options)
     preset = fields.pop("preset", None)
     dataset = fields.pop("dataset", None)
-    if isinstance(train, (str, os.PathLike)):
+    from_path = isinstance(train, (str, os.PathLike))
+    if from_path:
         if test is not None:
             raise UserError("test arrays go with train arrays; with a train path, the data source's own test "
                             "split tests (pass eval_data_dir=PATH for another one).")
@@ -92,7 +93,7 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
     config = check(resolve(dataset, preset, {}, fields, repair_fields))
     out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
     inputs = os.path.join(out, INPUTS)
-    if not isinstance(train, (str, os.PathLike)):
+    if not from_path:
         data_dir = _write_arrays(inputs, train, test)
     config = dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model))
     try:

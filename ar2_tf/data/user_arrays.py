@@ -44,16 +44,13 @@ def _load(path, mtime_ns, size) -> dict:
         raise UserError(f"could not read {path!r} as an .npz array file ({error}); write it with "
                         "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).") from None
     splits = _splits(arrays, path)
-    labels = {split: _labels(y, f"{path}: {key}") for split, (_, y, key) in splits.items()}
-    for split, (x, _, key) in splits.items():
-        if len(x) != len(labels[split]):
-            raise UserError(f"{path}: {len(x)} {split} images but {len(labels[split])} labels; give one label "
-                            "per image.")
-    names = _class_names(arrays, splits, labels, path)
-    result = {"class_names": names}
-    for split, (x, _, key) in splits.items():
-        result[f"x_{split}"] = _images(x, f"{path}: {key.replace('y', 'x', 1)}")
-        result[f"y_{split}"] = labels[split]
+    labels = {split: _labels(arrays[y_key], f"{path}: {y_key}") for split, (_, y_key) in splits.items()}
+    result = {"class_names": _class_names(arrays, splits, labels, path)}
+    for split, (x_key, _) in splits.items():
+        if len(arrays[x_key]) != len(labels[split]):
+            raise UserError(f"{path}: {len(arrays[x_key])} {split} images but {len(labels[split])} labels; give "
+                            "one label per image.")
+        result[f"x_{split}"], result[f"y_{split}"] = _images(arrays[x_key], f"{path}: {x_key}"), labels[split]
     if "test" not in splits:
         testing = held_out(result["y_train"])
         images, targets = result["x_train"], result["y_train"]
@@ -65,13 +62,12 @@ def _load(path, mtime_ns, size) -> dict:
 
 
 def _splits(arrays, path) -> dict:
-    """{split: (images, labels, label key)} for the splits the file holds."""
-    for train in ("train", None):
-        x_key, y_key = (f"x_{train}", f"y_{train}") if train else ("x", "y")
-        if x_key in arrays and y_key in arrays:
-            splits = {"train": (arrays[x_key], arrays[y_key], y_key)}
-            if train and "x_test" in arrays and "y_test" in arrays:
-                splits["test"] = (arrays["x_test"], arrays["y_test"], "y_test")
+    """{split: (images key, labels key)} for the splits the file holds."""
+    for keys in (("x_train", "y_train"), ("x", "y")):
+        if all(key in arrays for key in keys):
+            splits = {"train": keys}
+            if keys[0] == "x_train" and "x_test" in arrays and "y_test" in arrays:
+                splits["test"] = ("x_test", "y_test")
             return splits
     raise UserError(f"{path} holds {', '.join(sorted(arrays)) or 'no arrays'}; expected x_train and y_train "
                     "(and x_test, y_test), or x and y: write it with np.savez(path, x_train=..., y_train=..., "
@@ -115,7 +111,8 @@ def _labels(labels, where) -> np.ndarray:
 
 
 def _class_names(arrays, splits, labels, path) -> tuple:
-    widths = [y.shape[1] for _, y, _ in splits.values() if y.ndim == 2 and y.shape[1] > 1]
+    widths = [arrays[y_key].shape[1] for _, y_key in splits.values()
+              if arrays[y_key].ndim == 2 and arrays[y_key].shape[1] > 1]  # one-hot
     largest = max((int(y.max()) for y in labels.values() if y.size), default=-1)
     if "class_names" in arrays:
         names = tuple(str(name) for name in np.asarray(arrays["class_names"]).reshape(-1))
