@@ -6,7 +6,7 @@ import pytest
 
 from ar2_tf.errors import UserError
 from ar2_tf.runs import models
-from tests.helpers import RESNET20, tiny_classifier
+from tests.helpers import RESNET20, needs_resnet20, tiny_classifier
 
 
 @pytest.mark.parametrize("name, layers", [("resnet8", 8), ("resnet20", 20), ("resnet32", 32)])
@@ -25,6 +25,7 @@ def test_resnet34_cifar_variant_shapes():
     assert model.output_shape == (None, 100)
 
 
+@needs_resnet20
 def test_loads_the_shared_h5_model():
     model = models.load_model_file(RESNET20)
     assert model.output_shape == (None, 10)
