@@ -14,9 +14,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-MODULES = {"ar2_tf.train": "ar2_tf.train", "ar2_tf.evaluate": "ar2_tf.evaluate",
-           "ar2_tf.benchmark": "ar2_tf.benchmark", "ar2_tf.benchmark_view": "ar2_tf.benchmark_view",
-           "ar2_tf.precompute": "ar2_tf.precompute", "tuning": "tuning.__main__", "export": "export.__main__"}
+PACKAGES = {"tuning": "tuning.__main__", "export": "export.__main__"}  # `python -m` of a package: its __main__
 
 
 def _scripts() -> dict:
@@ -44,7 +42,9 @@ def readme_commands() -> list:
             pending = ""
             for part in re.split(r"&&|;", line.split(" # ")[0]):
                 found = pattern.search(part.strip())
-                module = found and (MODULES.get(found["module"]) or scripts.get(found["script"]))
+                name = found and (found["module"] or "")
+                module = found and (PACKAGES.get(name) or (name if name.startswith("ar2_tf.") else None)
+                                    or scripts.get(found["script"]))
                 if module:
                     commands.append((module, shlex.split(found["rest"] or "")))
     return commands
@@ -59,27 +59,33 @@ def test_the_readme_holds_the_commands_of_every_entry_point():
                                                    "tuning.__main__", "export.__main__"}
 
 
+def _check_flags(module, argv):
+    """What the command does with its flags before any work (TensorFlow-free): parse them, and build and
+    check the config of a train (without a --config file: a run's own, such as a search's best.json),
+    benchmark or tuning command."""
+    command = importlib.import_module(module)
+    if module == "ar2_tf.evaluate" and argv[:1] == ["transfer"]:
+        command.build_transfer_parser().parse_args(argv[1:])
+    elif module == "ar2_tf.benchmark":  # its own flags, then training's, and the config they make
+        command.parse(argv)
+    else:
+        args = command.build_parser().parse_args(argv)
+        if module == "ar2_tf.train" and not args.config:
+            from ar2_tf.runs.config import check
+
+            check(command.config_from_args(args))
+        elif module == "tuning.__main__":
+            command.search_from_args(args)
+
+
 @pytest.mark.parametrize("module, argv", COMMANDS, ids=[" ".join([m, *a])[:80] for m, a in COMMANDS])
 def test_a_readme_command_parses_and_its_config_checks(module, argv):
-    command = importlib.import_module(module)
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            if module == "ar2_tf.evaluate" and argv[:1] == ["transfer"]:
-                command.build_transfer_parser().parse_args(argv[1:])
-                return
-            if module == "ar2_tf.benchmark":  # its own flags, then training's, and the config they make
-                command.parse(argv)
-                return
-            args = command.build_parser().parse_args(argv)
-    except SystemExit:
+            _check_flags(module, argv)
+    except SystemExit:  # argparse's refusal, written to stderr
         pytest.fail(f"README: {module} {' '.join(argv)}\n{errors.getvalue()}")
-    if module == "ar2_tf.train" and not args.config:  # a --config file is the run's own (a search's best.json)
-        from ar2_tf.runs.config import check
-
-        check(command.config_from_args(args))
-    elif module == "tuning.__main__":
-        command.search_from_args(args)
 
 
 def readme_demo_block() -> list:
