@@ -11,7 +11,9 @@ y_test=y_test)`, the layout of `keras.datasets` files, any class count and any i
   width or the largest label + 1.
 - Splits: `x_train`/`y_train` and `x_test`/`y_test`; or `x`/`y` alone, or a train split alone, and then the
   test split is a fixed draw of 20 % of each class, the same rule and seed as a flat image tree
-  (`ar2_tf.data.image_folder.held_out`), so that no run ever tests on its own training images.
+  (`ar2_tf.data.image_folder.held_out`), so that no run ever tests on its own training images; or
+  `x_test`/`y_test` alone, test images to evaluate on (`--eval-data-dir`, `python -m ar2_tf.evaluate`), with
+  an empty training split.
 
 The file is read with `allow_pickle=False`, whole, into memory (arrays that fit a CIFAR-size workflow; an
 ImageNet-size dataset belongs in an image-folder tree or a prepared TFDS dataset).
@@ -51,6 +53,8 @@ def _load(path, mtime_ns, size) -> dict:
             raise UserError(f"{path}: {len(arrays[x_key])} {split} images but {len(labels[split])} labels; give "
                             "one label per image.")
         result[f"x_{split}"], result[f"y_{split}"] = _images(arrays[x_key], f"{path}: {x_key}"), labels[split]
+    if "train" not in splits:
+        result.update(x_train=result["x_test"][:0], y_train=result["y_test"][:0])
     if "test" not in splits:
         testing = held_out(result["y_train"])
         images, targets = result["x_train"], result["y_train"]
@@ -63,12 +67,13 @@ def _load(path, mtime_ns, size) -> dict:
 
 def _splits(arrays, path) -> dict:
     """{split: (images key, labels key)} for the splits the file holds."""
-    for keys in (("x_train", "y_train"), ("x", "y")):
-        if all(key in arrays for key in keys):
-            splits = {"train": keys}
-            if keys[0] == "x_train" and "x_test" in arrays and "y_test" in arrays:
-                splits["test"] = ("x_test", "y_test")
-            return splits
+    held, train, test = set(arrays), ("x_train", "y_train"), ("x_test", "y_test")
+    if held >= set(train):
+        return {"train": train, "test": test} if held >= set(test) else {"train": train}
+    if held >= {"x", "y"}:
+        return {"train": ("x", "y")}
+    if held >= set(test):  # test images alone: to evaluate on (--eval-data-dir, python -m ar2_tf.evaluate)
+        return {"test": test}
     raise UserError(f"{path} holds {', '.join(sorted(arrays)) or 'no arrays'}; expected x_train and y_train "
                     "(and x_test, y_test), or x and y: write it with np.savez(path, x_train=..., y_train=..., "
                     "x_test=..., y_test=...).")

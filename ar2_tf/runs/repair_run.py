@@ -155,6 +155,9 @@ def carve_validation(source, config):
 
 def check_one_batch(train_size, batch_size) -> int:
     """The number of whole batches in the training split; none is a `UserError`."""
+    if train_size == 0:
+        raise UserError("the training split holds no images; pass --data-dir with training images (an .npz "
+                        "file needs x_train and y_train, or x and y).")
     if train_size < batch_size:
         raise UserError(f"the training split has {train_size} images, fewer than one batch of {batch_size}; "
                         "lower --batch-size.")

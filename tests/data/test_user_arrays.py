@@ -67,6 +67,34 @@ def test_without_a_test_split_a_fixed_fifth_of_each_class_tests(tmp_path):
         np.testing.assert_array_equal(np.stack([x for x, _ in _pairs(source.train)]), images[~testing])
 
 
+def test_a_file_of_test_images_alone_evaluates_and_tests_a_run_but_does_not_train(tmp_path, capsys):
+    from ar2_tf import evaluate, train
+    from ar2_tf.cli import run_main
+
+    (x_train, y_train), (x_test, y_test) = _arrays(24, classes=3, size=16), _arrays(6, classes=3, size=16, seed=1)
+    data, tests, model = str(tmp_path / "data.npz"), str(tmp_path / "tests.npz"), str(tmp_path / "model.keras")
+    np.savez(data, x_train=x_train, y_train=y_train)  # its own held-out fifth would test,
+    np.savez(tests, x_test=x_test, y_test=y_test)  # but with --eval-data-dir these test instead
+    tiny_classifier(num_classes=3).save(model)
+    source = load_dataset("npz", tests)
+    assert (source.train_size, source.test_size, source.image_shape) == (0, 6, (16, 16))
+
+    assert run_main(train.main, ["--dataset", "npz", "--data-dir", tests, "--model", model, "--out",
+                                 str(tmp_path / "refused")]) == 2
+    assert "the training split holds no images" in capsys.readouterr().err
+    run = str(tmp_path / "run")
+    assert run_main(train.main, ["--dataset", "npz", "--data-dir", data, "--eval-data-dir", tests, "--model", model,
+                                 "--preset", "tiny", "--batch-size", "8", "--verbose", "0", "--out", run]) == 0
+    assert run_main(evaluate.main, ["--model", model, "--dataset", "npz", "--data-dir", tests, "--corruptions",
+                                    "fog", "--severities", "3", "--verbose", "0", "--out", str(tmp_path / "e")]) == 0
+    with open(tmp_path / "run" / "report.json") as file:
+        report = json.load(file)
+    with open(tmp_path / "e" / "evaluation.json") as file:
+        (entry,) = json.load(file)["models"].values()
+    assert report["before"]["clean"] == entry["clean"]  # the same 6 test images, the same pretrained model
+    assert report["train_size"] + report["val_size"] == 18  # the file's fixed held-out fifth stays out, as ever
+
+
 @pytest.mark.parametrize("arrays, message", [
     ({"x_train": np.zeros((4, 8, 8, 3)) + 0.5, "y_train": np.zeros(4)}, r"not pixels 0-255.*x \* 255"),
     ({"x_train": np.zeros((4, 8, 8, 3), np.uint8), "y_train": np.zeros(3)}, "4 train images but 3 labels"),
