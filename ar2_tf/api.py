@@ -38,8 +38,14 @@ class RepairResult:
     model.keras at each access)."""
 
     out: str
-    report: dict
-    unsafe_model_loading: bool = False
+    report: dict = dataclasses.field(repr=False)
+    unsafe_model_loading: bool = dataclasses.field(default=False, repr=False)
+
+    def __repr__(self):  # what a notebook shows: the errors, not the whole report
+        before, after, corruption = self.report["before"], self.report["after"], self.report["config"]["corruption"]
+        return (f"RepairResult(out={self.out!r}, error % before -> after: clean {before['clean']:.2f} -> "
+                f"{after['clean']:.2f}, {corruption} (mean over severities) {before['mean_corrupted']:.2f} -> "
+                f"{after['mean_corrupted']:.2f})")
 
     @property
     def model(self):

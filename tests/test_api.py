@@ -30,6 +30,10 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     result = ar2_tf.repair(model, train, test=test, **options)
 
     assert result.out == out and result.report["config"]["corruption"] == "fog"
+    before, after = result.report["before"], result.report["after"]
+    shown = repr(result)  # what a notebook shows: the errors, not the report's every phase
+    assert f"clean {before['clean']:.2f} -> {after['clean']:.2f}" in shown and len(shown) < 300
+    assert f"fog (mean over severities) {before['mean_corrupted']:.2f} -> {after['mean_corrupted']:.2f}" in shown
     with open(os.path.join(out, "report.json")) as file:
         assert json.load(file) == result.report
     config = result.report["config"]
