@@ -6,7 +6,8 @@ y_test=y_test)`, the layout of `keras.datasets` files, any class count and any i
 - Images: uint8 `[N, H, W, 3]`; gray `[N, H, W]` or `[N, H, W, 1]` becomes RGB (the corruptions are defined on
   RGB). Float arrays are taken only when every value is a whole number in 0-255 (the same pixels, cast);
   others (pixels scaled to [0, 1], normalised) are refused with the conversion to make, not guessed at.
-- Labels: integers `[N]` or `[N, 1]`, or one-hot `[N, C]` (as `keras.utils.to_categorical` writes them).
+- Labels: integers `[N]` or `[N, 1]`, one-hot `[N, C]` (as `keras.utils.to_categorical` writes them), or class
+  names (strings), which become the indices of those names sorted, or of `class_names`.
 - Classes: `class_names` if the file holds it (a string array, label order), else `0 .. C-1`, C the one-hot
   width or the largest label + 1.
 - Splits: `x_train`/`y_train` and `x_test`/`y_test`; or `x`/`y` alone, or a train split alone, and then the
@@ -46,8 +47,12 @@ def _load(path, mtime_ns, size) -> dict:
         raise UserError(f"could not read {path!r} as an .npz array file ({error}); write it with "
                         "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).") from None
     splits = _splits(arrays, path)
-    labels = {split: _labels(arrays[y_key], f"{path}: {y_key}") for split, (_, y_key) in splits.items()}
-    result = {"class_names": _class_names(arrays, splits, labels, path)}
+    if any(arrays[y_key].dtype.kind in "US" for _, y_key in splits.values()):  # class names as labels
+        names, labels = _named_labels(arrays, splits, path)
+    else:
+        labels = {split: _labels(arrays[y_key], f"{path}: {y_key}") for split, (_, y_key) in splits.items()}
+        names = _class_names(arrays, splits, labels, path)
+    result = {"class_names": names}
     for split, (x_key, _) in splits.items():
         if len(arrays[x_key]) != len(labels[split]):
             raise UserError(f"{path}: {len(arrays[x_key])} {split} images but {len(labels[split])} labels; give "
@@ -126,3 +131,20 @@ def _class_names(arrays, splits, labels, path) -> tuple:
                             f"{len(names)}; list one name per class, in label order.")
         return names
     return tuple(str(i) for i in range(max(widths + [largest + 1])))
+
+
+def _named_labels(arrays, splits, path) -> tuple:
+    """(class names, {split: labels}) for labels that are class names: the classes are `class_names` in its
+    order if the file holds it, else the names sorted (as image folders sort theirs)."""
+    named = {split: np.asarray(arrays[y_key]).reshape(-1) for split, (_, y_key) in splits.items()}
+    if any(y.dtype.kind not in "US" for y in named.values()):
+        raise UserError(f"{path}: some labels are class names and some are not; store one kind in every split.")
+    given = "class_names" in arrays
+    names = (tuple(str(name) for name in np.asarray(arrays["class_names"]).reshape(-1)) if given
+             else tuple(sorted({str(name) for y in named.values() for name in y})))
+    index = {name: position for position, name in enumerate(names)}
+    unknown = sorted({str(name) for y in named.values() for name in y} - set(index))
+    if unknown:
+        raise UserError(f"{path}: the label {unknown[0]!r} is not in class_names; list every class there, in "
+                        "label order.")
+    return names, {split: np.array([index[str(name)] for name in y], np.int64) for split, y in named.items()}

@@ -53,6 +53,24 @@ def test_one_hot_labels_gray_images_whole_float_pixels_and_class_names(tmp_path)
             np.testing.assert_array_equal(image[..., channel], plane)  # the same pixels, in the three channels
 
 
+def test_class_names_as_labels_are_numbered_in_sorted_order_or_in_class_names_order(tmp_path):
+    images, _ = _arrays(6)
+    names = np.array(["dog", "cat", "eel", "cat", "dog", "cat"])
+    path = str(tmp_path / "named.npz")
+    np.savez(path, x_train=images, y_train=names, x_test=images[:2], y_test=names[:2])
+    source = load_dataset("npz", path)
+    assert source.class_names == ("cat", "dog", "eel")  # sorted, as image folders sort their class folders
+    assert [y for _, y in _pairs(source.train)] == [1, 0, 2, 0, 1, 0] and [y for _, y in _pairs(source.test)] == [1, 0]
+    np.savez(path, x=images, y=names, class_names=np.array(["eel", "dog", "cat", "fox"]))
+    assert load_dataset("npz", path).class_names == ("eel", "dog", "cat", "fox")
+    np.savez(path, x=images, y=names, class_names=np.array(["cat", "dog"]))
+    with pytest.raises(UserError, match="the label 'eel' is not in class_names"):
+        load_dataset("npz", path)
+    np.savez(path, x_train=images, y_train=names, x_test=images[:2], y_test=np.array([0, 1]))
+    with pytest.raises(UserError, match="some labels are class names and some are not"):
+        load_dataset("npz", path)
+
+
 def test_without_a_test_split_a_fixed_fifth_of_each_class_tests(tmp_path):
     images, labels = _arrays(30, classes=3)
     path = str(tmp_path / "xy.npz")
