@@ -57,7 +57,8 @@ class RepairResult:
 
 def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, force=False, verbose=1,
            strategy="auto", **options) -> RepairResult:
-    """Repairs `model` for `corruption` with AR2 (or `method=...`); returns the finished run.
+    """Repairs `model` for `corruption` with AR2 (or `method=...`); returns the finished run (None on a
+    worker other than the chief of a multi-worker strategy, which writes nothing).
 
     Args:
         model: a Keras classifier, or the path of its `.keras`/`.h5` file.
@@ -106,7 +107,7 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
         report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
     finally:
         _tidy_inputs(out)
-    return RepairResult(out, report, config.unsafe_model_loading)
+    return None if report is None else RepairResult(out, report, config.unsafe_model_loading)
 
 
 def _tidy_inputs(out):
