@@ -97,13 +97,12 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
     # A file name stands for an in-memory model until its file is written: a model file is already trained.
     fields.update(corruption=corruption, model=os.fspath(model) if isinstance(model, (str, os.PathLike))
                   else "model.keras")
-    config = check(resolve(dataset, preset, {}, fields, repair_fields))
+    config = resolve(dataset, preset, {}, fields, repair_fields)
     out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
     inputs = os.path.join(out, INPUTS)
-    if not from_path:
-        data_dir = _write_arrays(inputs, train, test)
-    config = dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model))
-    try:
+    try:  # the inputs are written first: the config's check needs its data file to exist
+        data_dir = data_dir if from_path else _write_arrays(inputs, train, test)
+        config = check(dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model)))
         report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
     finally:
         _tidy_inputs(out)
@@ -112,20 +111,25 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
 
 def _tidy_inputs(out):
     """Removes the files of `<out>/inputs/` that the run folder's config does not name: those of a call
-    refused as a different run, or of the run that `force=True` replaced."""
+    refused before its run started (a wrong option, or a different run in `out`), or of the run that
+    `force=True` replaced; then the folders that this leaves empty."""
     from ar2_tf.runs.folder import CONFIG
 
     inputs = os.path.join(out, INPUTS)
+    if not os.path.isdir(inputs):
+        return
     try:
         with open(os.path.join(out, CONFIG)) as file:
             config = json.load(file)["config"]
-        names = os.listdir(inputs)
-    except (OSError, ValueError, KeyError, TypeError):  # no run recorded yet, or no inputs: nothing to tell
-        return
-    named = {os.path.abspath(str(config.get(key))) for key in ("model", "data_dir")}
-    for name in names:  # only the files this module writes: never one of the user's
+        named = {os.path.abspath(str(config.get(key))) for key in ("model", "data_dir")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no run recorded: nothing names them
+        named = set()
+    for name in os.listdir(inputs):  # only the files this module writes: never one of the user's
         if _WRITTEN.fullmatch(name) and os.path.join(inputs, name) not in named:
             os.remove(os.path.join(inputs, name))
+    for folder in (inputs, out):
+        if not os.listdir(folder):
+            os.rmdir(folder)
 
 
 def _split_options(options):

@@ -8,7 +8,9 @@ static shards, `ar2_tf.runs.precision` sets the policies and `ar2_tf.corruptions
 the corruption names) implements the corruptions, their parameter sets and backends.
 """
 
-from ar2_tf.errors import check_choice
+import os
+
+from ar2_tf.errors import UserError, check_choice
 
 DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder", "npz")
 # ImageNet-size datasets: images decoded from files, the short side resized to 256/224 of the input
@@ -16,6 +18,10 @@ DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder", "npz")
 # ImageNet-C's corruption parameters. The others are CIFAR-size arrays, resized whole if at all.
 LARGE_IMAGE_DATASETS = ("imagenet", "folder")
 LARGE_IMAGE_SIZE = 224
+# The datasets that are nothing without --data-dir, and what it must name (one line of the refusal).
+DATA_DIR_NEEDED = {"folder": "DIR with train/<class>/ and val/<class>/ image folders (or <class>/ folders), or a "
+                             "prepared TFDS dataset folder",
+                   "npz": "FILE.npz, an existing file of x_train, y_train (x_test, y_test) arrays"}
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 TUNERS = ("random", "bayesian", "hyperband")
 ENCODINGS = ("png", "jpeg", "raw")  # precomputed shards: png lossless; jpeg quality 95, ~5x smaller; raw uint8 bytes
@@ -59,3 +65,13 @@ def check_precision_policy(policy):
     if policy is not None:
         check_choice("mixed precision policy", policy, PRECISION_POLICIES)
     return policy
+
+
+def check_data_dir(dataset, data_dir, exists=False):
+    """A `UserError` naming what --data-dir must be for a dataset that needs one (`DATA_DIR_NEEDED`) and has
+    none; with `exists`, also for an `npz` path that is no existing `.npz` file (a flag check leaves files to
+    the loading)."""
+    missing = not data_dir or (exists and dataset == "npz"
+                               and not (str(data_dir).endswith(".npz") and os.path.isfile(data_dir)))
+    if dataset in DATA_DIR_NEEDED and missing:
+        raise UserError(f"--dataset {dataset} needs --data-dir {DATA_DIR_NEEDED[dataset]}; got {data_dir!r}.")

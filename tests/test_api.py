@@ -93,3 +93,7 @@ def test_wrong_options_and_inputs_raise_one_user_error_before_any_work(tmp_path,
         call(tiny_classifier(num_classes=3), _data(12, 0))
     written = [name for _, _, names in os.walk(tmp_path) for name in names]
     assert "before.json" not in written and "report.json" not in written
+    for folder, _, names in os.walk(tmp_path):  # no inputs left behind but those a recorded run names
+        for name in (name for name in names if name.startswith(("model-", "data-"))):
+            with open(os.path.join(os.path.dirname(folder), "config.json")) as file:
+                assert name in file.read()

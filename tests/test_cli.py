@@ -18,6 +18,8 @@ BAD_FLAGS = [
     ("ar2_tf.precompute", ["--corruption", "fog", "--out", "s", "--severity", "9"], "severity must be"),
     ("ar2_tf.precompute", ["--corruption", "fogg", "--out", "s"], "unknown corruption 'fogg'"),
     ("tuning.__main__", ["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    ("ar2_tf.train", ["--dataset", "npz"], "--dataset npz needs --data-dir FILE.npz"),  # before any run folder
+    ("ar2_tf.benchmark", ["--out", "b", "--dataset", "folder"], "--dataset folder needs --data-dir DIR"),
 ]
 
 PROBE = f"""

@@ -21,7 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.choices import DATASETS, LARGE_IMAGE_DATASETS, default_image_size
+from ar2_tf.choices import DATASETS, LARGE_IMAGE_DATASETS, check_data_dir, default_image_size
 from ar2_tf.data import demo, image_folder, tfds_folder
 from ar2_tf.errors import UserError, check_choice
 
@@ -97,9 +97,7 @@ def _load_cifar(name, data_dir):
 
 
 def _load_user_npz(data_dir):
-    if data_dir is None or not str(data_dir).endswith(".npz") or not os.path.isfile(data_dir):
-        raise UserError(f"--dataset npz needs --data-dir FILE.npz, an existing file of x_train, y_train (x_test, "
-                        f"y_test) arrays; got {data_dir!r}.")
+    check_data_dir("npz", data_dir, exists=True)
     from ar2_tf.data.user_arrays import load_user_npz
 
     return load_user_npz(data_dir)
@@ -168,8 +166,7 @@ def center_crop(image, size):
 
 
 def _load_large(name, data_dir, train_size, test_size, image_size, seed, strict=False):
-    if data_dir is None and name == "folder":
-        raise UserError("--dataset folder needs --data-dir DIR with train/<class>/ and val/<class>/ image folders.")
+    check_data_dir(name, data_dir)
     if data_dir is not None and not os.path.isdir(data_dir):
         raise UserError(f"data dir {data_dir!r} does not exist or is not a folder; pass --data-dir with an image-folder "
                         "tree (train/<class>/*, val/<class>/*), a prepared TFDS dataset folder or the tfds "

@@ -14,6 +14,7 @@ from ar2_tf.choices import (
     PARAM_SETS,
     UNIFIED,
     check_corruption,
+    check_data_dir,
     check_precision_policy,
     default_params,
 )
@@ -205,6 +206,7 @@ def check(config: TrainConfig) -> TrainConfig:
     if config.corruption != UNIFIED:
         check_corruption(config.corruption)
     check_severity(config.severity)
+    check_data_dir(config.dataset, config.data_dir)
     get_method(config.method)
     check_choice("corruption params", config.params, PARAM_SETS)
     if config.batch_size < 1:
