@@ -99,20 +99,20 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
                   else "model.keras")
     config = resolve(dataset, preset, {}, fields, repair_fields)
     out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
-    inputs = os.path.join(out, INPUTS)
+    inputs, made = os.path.join(out, INPUTS), not os.path.exists(out)
     try:  # the inputs are written first: the config's check needs its data file to exist
         data_dir = data_dir if from_path else _write_arrays(inputs, train, test)
         config = check(dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model)))
         report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
     finally:
-        _tidy_inputs(out)
+        _tidy_inputs(out, made)
     return None if report is None else RepairResult(out, report, config.unsafe_model_loading)
 
 
-def _tidy_inputs(out):
+def _tidy_inputs(out, made):
     """Removes the files of `<out>/inputs/` that the run folder's config does not name: those of a call
     refused before its run started (a wrong option, or a different run in `out`), or of the run that
-    `force=True` replaced; then the folders that this leaves empty."""
+    `force=True` replaced; then `inputs/` if that leaves it empty, and `out` too if this call `made` it."""
     from ar2_tf.runs.folder import CONFIG
 
     inputs = os.path.join(out, INPUTS)
@@ -127,7 +127,7 @@ def _tidy_inputs(out):
     for name in os.listdir(inputs):  # only the files this module writes: never one of the user's
         if _WRITTEN.fullmatch(name) and os.path.join(inputs, name) not in named:
             os.remove(os.path.join(inputs, name))
-    for folder in (inputs, out):
+    for folder in (inputs, out) if made else (inputs,):
         if not os.listdir(folder):
             os.rmdir(folder)
 

@@ -97,3 +97,12 @@ def test_wrong_options_and_inputs_raise_one_user_error_before_any_work(tmp_path,
         for name in (name for name in names if name.startswith(("model-", "data-"))):
             with open(os.path.join(os.path.dirname(folder), "config.json")) as file:
                 assert name in file.read()
+
+
+def test_a_refused_call_removes_the_folders_it_made_but_not_the_users(tmp_path):
+    mine, made = tmp_path / "mine", tmp_path / "made"
+    mine.mkdir()
+    for out in (mine, made):
+        with pytest.raises(UserError, match="k must be at least 1"):
+            ar2_tf.repair(tiny_classifier(num_classes=3), _data(12, 0), out=str(out), k=0)  # after writing inputs
+    assert mine.is_dir() and not list(mine.iterdir()) and not made.exists()
