@@ -100,7 +100,7 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
     config = resolve(dataset, preset, {}, fields, repair_fields)
     out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
     inputs, made = os.path.join(out, INPUTS), not os.path.exists(out)
-    try:  # the inputs are written first: the config's check needs its data file to exist
+    try:  # the inputs first, since their content names their files; a refusal from here on removes them
         data_dir = data_dir if from_path else _write_arrays(inputs, train, test)
         config = check(dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model)))
         report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
