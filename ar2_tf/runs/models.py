@@ -245,8 +245,9 @@ def check_compatible(model, num_classes: int, image_shape):
                         "probabilities, ar2_tf.runs.models.as_two_class_softmax (README, \"Your own model\"), and "
                         "pass that.")
     if outputs != num_classes:
-        counted = (" (an .npz file without class_names counts its classes up to its largest label: add "
-                   "class_names, one name per class)") if outputs > num_classes else ""
+        counted = (" (the data's classes are its class folders or names; an .npz file without class_names "
+                   "counts them up to its largest label: add class_names, one name per class)"
+                   ) if outputs > num_classes else ""
         raise UserError(f"the model predicts {outputs} classes but the dataset has {num_classes}; "
                         f"pass a model trained on this dataset{counted}.")
     expected = tuple(model.inputs[0].shape[1:])
