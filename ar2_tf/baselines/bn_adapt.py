@@ -13,7 +13,15 @@ PyTorch's `momentum=None` use) and sets every layer's moving mean and variance t
 *cumulative average* of its batch means and (biased) batch variances so far: after one
 epoch, the average over every corrupted training batch, independent of the order. Nothing
 else changes: no optimizer step, no dropout effect on weights.
+
+Frozen BatchNorm layers (`trainable=False`, e.g. a base frozen for transfer learning) are
+adapted like trainable ones: Keras would run them in inference mode, normalising each layer's
+input with the moving statistics being overwritten. So the step is traced with every BatchNorm
+layer trainable (`batch_statistics`), and the user's flags are restored right after: the saved
+model keeps them.
 """
+
+import contextlib
 
 import keras
 import tensorflow as tf
@@ -73,6 +81,27 @@ def _inlined(model, inputs, seen):
     return model._run_through_graph(inputs, operation_fn=operation)
 
 
+@contextlib.contextmanager
+def batch_statistics(norms):
+    """Every BatchNorm layer of `norms` trainable inside the block, its own flags (and its variables') back after
+    it, even on error.
+
+    Keras runs a BatchNormalization layer with `trainable=False` in inference mode even when it is called with
+    `training=True`. The flag is read when a call is traced, so a step traced inside this block normalises with
+    batch statistics in every later call as well.
+    """
+    flags = [(layer, layer.trainable, [(v, v.trainable) for v in layer.weights]) for layer in norms]
+    try:
+        for layer in norms:
+            layer.trainable = True
+        yield
+    finally:
+        for layer, trainable, variables in reversed(flags):  # reversed: a layer listed twice gets its first flags
+            layer.trainable = trainable
+            for variable, flag in variables:
+                variable.trainable = flag
+
+
 def batch_moments(inputs, layer):
     """A BatchNorm layer's batch mean and biased variance of `inputs` over every axis but its own."""
     axes = [axis for axis in range(len(inputs.shape)) if axis != layer.axis % len(inputs.shape)]
@@ -104,7 +133,8 @@ class BNAdaptModel(PhasedTrainer):
 
     def train_step(self, data):
         (_, corrupted), labels = data
-        inputs = self.probe(corrupted, training=True)
+        with batch_statistics(self.norms):  # frozen layers too (module docstring)
+            inputs = self.probe(corrupted, training=True)
         inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         self.batches_seen.assign_add(1.0)
         weight = 1.0 / self.batches_seen

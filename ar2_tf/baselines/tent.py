@@ -11,6 +11,12 @@ TENT's numbers are not a trained model's: they depend on the test batches' order
 (`EVAL_BATCH_SIZE`), and no model is exported. The head (global pooling to logits) runs in
 inference mode: a Dropout there would only add noise to the predictions.
 
+Frozen BatchNorm layers (`trainable=False`, e.g. a base frozen for transfer learning) are
+adapted like trainable ones, since TENT is defined by adapting exactly them: Keras would run
+them in inference mode, normalising with the source statistics instead of the batch's. Each
+step is traced with them trainable (`ar2_tf.baselines.bn_adapt.batch_statistics`), and the
+model's flags are restored right after.
+
 `TentCounter` is TENT as an evaluation counter (`ar2_tf.evaluation.multi_model`): the
 evaluation calls its `start_stream` (the reset) before every test set, so `python -m
 ar2_tf.evaluate --tent MODEL` and the benchmark's `--methods tent` evaluate it alongside
@@ -21,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf.baselines.bn_adapt import batchnorm_layers
+from ar2_tf.baselines.bn_adapt import batch_statistics, batchnorm_layers
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from ar2_tf.method.attention import HeadAttention
@@ -59,6 +65,7 @@ class Tent:
         head = find_head(classifier)
         self.backbone = build_backbone(classifier, head)
         self.head = HeadAttention(classifier, head)
+        self.norms = batchnorm_layers(classifier)
         self.variables = affine_variables(classifier)
         self.learning_rate = learning_rate
         self.pretrained = [np.array(w) for w in classifier.get_weights()]
@@ -76,7 +83,7 @@ class Tent:
     def adapt(self, inputs):
         """One TENT step (traceable): the batch's logits with batch statistics, before the update, and their
         entropy; then one Adam step on that entropy for γ and β."""
-        with tf.GradientTape() as tape:
+        with batch_statistics(self.norms), tf.GradientTape() as tape:  # frozen layers too (module docstring)
             logits = self.head.logits(self.backbone(inputs, training=True), training=False)
             loss = entropy(logits)
         self.optimizer.apply(tape.gradient(loss, self.variables), self.variables)

@@ -5,12 +5,13 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from ar2_tf import train
-from ar2_tf.baselines.bn_adapt import BNAdaptModel
+from ar2_tf.baselines.bn_adapt import BNAdaptModel, batch_statistics
 from ar2_tf.cli import run_main
-from tests.helpers import TINY_TRAIN_FLAGS
+from tests.helpers import TINY_TRAIN_FLAGS, with_batchnorm_statistics
 
 
 def two_norm_classifier():
@@ -87,3 +88,59 @@ def test_batchnorms_inside_a_nested_backbone_adapt_as_in_the_flat_model():
         for statistic in ("moving_mean", "moving_variance"):
             np.testing.assert_allclose(getattr(inner.get_layer(name), statistic).numpy(),
                                        getattr(flat.get_layer(name), statistic).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _nested_classifier():
+    """`two_norm_classifier`'s layers as a base inside Sequential([base, pooling, head])."""
+    flat = two_norm_classifier()
+    base = keras.Model(flat.inputs, flat.get_layer("bn2").output, name="base")
+    return keras.Sequential([keras.Input((8, 8, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+def _norms(model):
+    inner = model.get_layer("base") if any(layer.name == "base" for layer in model.layers) else model
+    return [inner.get_layer(name) for name in ("bn1", "bn2")]
+
+
+@pytest.mark.parametrize("freeze", ["layers", "base"])
+def test_frozen_batchnorms_adapt_as_trainable_ones_and_keep_their_flags(freeze):
+    """Keras runs a BatchNorm with trainable=False in inference mode even in training mode: bn2's input would be
+    normalised by bn1's moving statistics, which the adaptation overwrites batch by batch."""
+    trainable = with_batchnorm_statistics(two_norm_classifier() if freeze == "layers" else _nested_classifier())
+    frozen = keras.models.clone_model(trainable)
+    frozen.set_weights(trainable.get_weights())
+    if freeze == "layers":
+        for layer in _norms(frozen):
+            layer.trainable = False
+    else:
+        frozen.get_layer("base").trainable = False
+    frozen_paths = [v.path for v in frozen.trainable_variables]
+    pretrained = [layer.moving_mean.numpy().copy() for layer in _norms(trainable)]
+    rng = np.random.default_rng(2)
+    batches = [rng.normal(2.0, 3.0, (6, 8, 8, 3)).astype("float32") for _ in range(3)]
+    _adapt(trainable, batches)
+    _adapt(frozen, batches)
+    for adapted, reference, source in zip(_norms(frozen), _norms(trainable), pretrained):
+        assert not np.allclose(reference.moving_mean.numpy(), source, atol=0.1)  # the statistics were replaced
+        for statistic in ("moving_mean", "moving_variance"):
+            np.testing.assert_allclose(getattr(adapted, statistic).numpy(), getattr(reference, statistic).numpy(),
+                                       rtol=1e-5, atol=1e-5)
+    # The user's flags are what they were: the saved model stays frozen where it was.
+    assert [layer.trainable for layer in _norms(frozen)] == [False, False]
+    assert [layer.trainable for layer in _norms(trainable)] == [True, True]
+    assert [v.path for v in frozen.trainable_variables] == frozen_paths
+    if freeze == "base":
+        assert frozen.get_layer("base").trainable is False
+
+
+def test_batch_statistics_restores_every_flag_even_on_error():
+    model = two_norm_classifier()
+    bn1, bn2 = _norms(model)
+    bn1.trainable = False
+    with pytest.raises(RuntimeError, match="inside"):
+        with batch_statistics([bn1, bn2]):
+            assert bn1.trainable and bn2.trainable and bn1.gamma.trainable
+            raise RuntimeError("inside")
+    assert (bn1.trainable, bn1.gamma.trainable, bn1.beta.trainable) == (False, False, False)
+    assert (bn2.trainable, bn2.gamma.trainable, bn2.beta.trainable) == (True, True, True)
