@@ -80,6 +80,25 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
     return _from_arrays(name, arrays, train_size, test_size, image_size, seed)
 
 
+def check_test_split(source: DatasetSource, data_dir, alternative: str) -> DatasetSource:
+    """`source` if its test split holds images; else a `UserError` saying how `data_dir` gets test images, or
+    `alternative`: the command's other way to give them (e.g. "pass --eval-data-dir with test images").
+
+    A split can be empty only where the data says so: an `.npz` file with an empty `x_test`, or one without
+    `x_test` (a flat image folder alike) whose classes hold one image each, so that no fifth is held out.
+    """
+    if source.test_size:
+        return source
+    held_out = "a fifth of each class with two images or more tests"
+    if not str(data_dir).endswith(".npz"):
+        fix = f"add a val/ folder of test images to it (without one, {held_out})"
+    elif source.name == "npz":
+        fix = f"put test images in its x_test and y_test (without them, {held_out})"
+    else:
+        fix = "put test images in its x_test and y_test"
+    raise UserError(f"the test split of {data_dir!r} holds no images; {fix}, or {alternative}.")
+
+
 def _load_cifar(name, data_dir):
     num_classes = _NUM_CLASSES[name]
     if data_dir is None:

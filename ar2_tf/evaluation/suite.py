@@ -29,7 +29,7 @@ from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
-from ar2_tf.data.sources import load_dataset
+from ar2_tf.data.sources import check_test_split, load_dataset
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
 from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
@@ -256,7 +256,8 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
 
 def _open_data(setup, cache_dir, cache_budget_gb, verbose):
     """The clean test split and the corrupted-set source; cached sets are made up front (within the budget)."""
-    source_data = load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size, setup.seed)
+    source_data = check_test_split(load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size,
+                                                setup.seed), setup.data_dir, "pass --data-dir with test images")
     source = corrupted_sets.open_corrupted_source(
         setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
         image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,

@@ -19,7 +19,7 @@ from ar2_tf.choices import UNIFIED
 from ar2_tf.data import seeds, shards
 from ar2_tf.data.pipelines import clean_pipeline, corrupt_views
 from ar2_tf.data.preprocessing import default_preprocessing
-from ar2_tf.data.sources import load_dataset
+from ar2_tf.data.sources import check_test_split, load_dataset
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.error_rates import corruption_errors
 from ar2_tf.evaluation.validation import ValidationSet, default_val_size, split_validation
@@ -140,6 +140,19 @@ def _cam_sample(split, config, count=8):
     corrupted = corrupt_views(images, config.corruption, config.severity, seeds.sample_noise_seed(config.seed),
                               params=config.params, backend=config.corruption_backend)
     return images, corrupted
+
+
+def load_sources(config):
+    """The run's dataset, its test split `--eval-data-dir`'s when given (what the run tests on and shows CAMs
+    of), checked to hold images before any model is loaded or trained (`check_test_split`)."""
+    source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
+                          config.image_size, config.seed, strict=config.strict_images)
+    if not config.eval_data_dir:
+        return check_test_split(source, config.data_dir, "pass --eval-data-dir with test images")
+    tested = check_test_split(load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
+                                           config.image_size, config.seed, strict=config.strict_images),
+                              config.eval_data_dir, "pass another --eval-data-dir")
+    return dataclasses.replace(source, test=tested.test, test_size=tested.test_size)
 
 
 def carve_validation(source, config):
@@ -265,12 +278,8 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     if run.finished:
         print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
         return run.read_report()
-    source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
-                          config.image_size, config.seed, strict=config.strict_images)
+    source = load_sources(config)
     test_split = source.test
-    if config.eval_data_dir:
-        test_split = load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
-                                  config.image_size, config.seed, strict=config.strict_images).test
     # What only the data can tell, checked before any model is loaded, pre-trained or evaluated.
     note = config.repair.class_set_note(source.num_classes)
     if note and methods.get_method(config.method).refines:
@@ -329,8 +338,7 @@ def _run_worker(config, out, strategy):
         checkpoints = RunFolder(out).file(folder.CHECKPOINTS)
         if os.path.isdir(checkpoints):  # resume from where the chief resumes
             shutil.copytree(checkpoints, os.path.join(work_dir, folder.CHECKPOINTS))
-        source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
-                              config.image_size, config.seed, strict=config.strict_images)
+        source = load_sources(config)
         if os.path.exists(config.model):
             classifier = models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step

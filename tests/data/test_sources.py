@@ -1,6 +1,7 @@
 """Dataset sources: demo, .npz (both layouts of ../shared), image folders, and their errors."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -169,3 +170,72 @@ def test_dataset_errors(tmp_path, dataset, setup, message):
         data_dir = str(tmp_path)
     with pytest.raises(UserError, match=message):
         datasets.load_dataset(dataset, data_dir)
+
+
+def _empty_test_layout(tmp_path, layout):
+    """(--dataset, --data-dir, --eval-data-dir or None, the file whose test split is empty) of 3 classes at 16 px."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8), np.arange(24) % 3
+    data = str(tmp_path / "data.npz")
+    if layout == "empty x_test":
+        np.savez(data, x_train=images, y_train=labels, x_test=images[:0], y_test=labels[:0])
+    elif layout == "one image per class":  # no class has two images: no fifth is held out
+        np.savez(data, x=images[:3], y=labels[:3])
+    elif layout == "empty eval file":
+        np.savez(data, x_train=images, y_train=labels)
+        tests = str(tmp_path / "tests.npz")
+        np.savez(tests, x_test=images[:0], y_test=labels[:0])
+        return "npz", data, tests, tests
+    else:  # a CIFAR-layout .npz with an empty test split
+        images, labels = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 10
+        np.savez(data, x_train=images, y_train=labels, x_test=images[:0], y_test=labels[:0])
+        return "cifar10", data, None, data
+    return "npz", data, None, data
+
+
+@pytest.mark.parametrize("layout", ["empty x_test", "one image per class", "empty eval file", "cifar10 empty x_test"])
+def test_an_empty_test_split_is_one_line_from_every_command_before_any_work(tmp_path, capsys, layout):
+    from ar2_tf import benchmark, evaluate, train
+    from ar2_tf.cli import run_main
+    from tests.helpers import tiny_classifier
+
+    dataset, data, tests, empty = _empty_test_layout(tmp_path, layout)
+    model = str(tmp_path / "model.keras")
+    tiny_classifier(num_classes=10 if dataset == "cifar10" else 3,
+                    input_shape=(32, 32, 3) if dataset == "cifar10" else (16, 16, 3)).save(model)
+    flags = ["--dataset", dataset, "--data-dir", data, "--model", model, "--preset", "tiny", "--batch-size", "2",
+             "--verbose", "0"] + (["--eval-data-dir", tests] if tests else [])
+    said = f"the test split of {empty!r} holds no images; "
+    assert run_main(train.main, flags + ["--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert said in error and "--eval-data-dir" in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "before.json").exists()  # refused before the model was evaluated or trained
+    assert run_main(benchmark.main, flags + ["--methods", "finetune", "--corruptions", "fog",
+                                             "--out", str(tmp_path / "bench")]) == 2
+    error = capsys.readouterr().err
+    assert said in error and len(error.strip().splitlines()) == 1
+    assert run_main(evaluate.main, ["--model", model, "--dataset", dataset, "--data-dir", empty, "--corruptions",
+                                    "fog", "--severities", "3", "--verbose", "0"]) == 2
+    error = capsys.readouterr().err
+    assert said in error and "pass --data-dir with test images" in error and len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("layout, fix", [
+    ("empty x_test", "put test images in its x_test and y_test (without them, a fifth of each class"),
+    ("cifar10 empty x_test", "put test images in its x_test and y_test, or"),
+])
+def test_the_empty_test_split_message_names_the_fix_for_its_data(tmp_path, layout, fix):
+    dataset, data, _, _ = _empty_test_layout(tmp_path, layout)
+    with pytest.raises(UserError, match=re.escape(fix)):
+        datasets.check_test_split(datasets.load_dataset(dataset, data), data, "pass --eval-data-dir with test images")
+
+
+def test_a_flat_folder_with_one_image_per_class_has_no_test_split_and_says_how_to_add_one(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / "0.png")
+    source = datasets.load_dataset("folder", str(tmp_path), image_size=8)
+    assert source.test_size == 0
+    with pytest.raises(UserError, match="add a val/ folder of test images to it"):
+        datasets.check_test_split(source, str(tmp_path), "pass --eval-data-dir with test images")
+
