@@ -81,14 +81,25 @@ class JpegImages:
 
 def _split(data, split, path):
     if f"x_{split}" in data:
+        _require(data, path, split, f"x_{split}", f"y_{split}")
         return data[f"x_{split}"], data[f"y_{split}"]
     if f"{split}_jpeg_bytes" in data:
+        _require(data, path, split, f"{split}_jpeg_bytes", f"{split}_offsets", f"y_{split}")
         images = JpegImages(data[f"{split}_jpeg_bytes"], data[f"{split}_offsets"], f"{path} ({split} split)")
         return images, data[f"y_{split}"]
     if f"x_{split}_exact" in data:  # CIFAR-100 exact prefix: labels are indexed by position
+        _require(data, path, split, f"x_{split}_exact", f"{split}_exact_index", f"y_{split}_fine")
         return data[f"x_{split}_exact"], data[f"y_{split}_fine"][data[f"{split}_exact_index"]]
     raise UserError(f"{path}: no {split} images found (keys: {', '.join(sorted(data))}); expected x_{split}/y_{split} "
                     f"arrays or {split}_jpeg_bytes/{split}_offsets.")
+
+
+def _require(data, path, split, images, *others):
+    """A `UserError` naming the arrays the split stored under `images` needs but the file lacks."""
+    missing = [key for key in others if key not in data]
+    if missing:
+        raise UserError(f"{path} holds {images} but no {' or '.join(missing)}; its {split} split needs "
+                        f"{', '.join((images, *others))}: add the missing array(s).")
 
 
 def _class_names(data, num_classes):

@@ -14,7 +14,8 @@ y_test=y_test)`, the layout of `keras.datasets` files, any class count and any i
   test split is a fixed draw of 20 % of each class, the same rule and seed as a flat image tree
   (`ar2_tf.data.image_folder.held_out`), so that no run ever tests on its own training images; or
   `x_test`/`y_test` alone, test images to evaluate on (`--eval-data-dir`, `python -m ar2_tf.evaluate`), with
-  an empty training split.
+  an empty training split. Half a pair (`x_test` without `y_test`), both layouts in one file, or an array named
+  like a split that none reads (`x_val`, a misspelt `y_tst`) is refused with its name, never ignored.
 
 The file is read with `allow_pickle=False`, whole, into memory (arrays that fit a CIFAR-size workflow; an
 ImageNet-size dataset belongs in an image-folder tree or a prepared TFDS dataset).
@@ -70,9 +71,27 @@ def _load(path, mtime_ns, size) -> dict:
     return result
 
 
+_PAIRS = (("x_train", "y_train"), ("x_test", "y_test"), ("x", "y"))  # (images, labels) of each layout's split
+_READ = {key for pair in _PAIRS for key in pair} | {"class_names"}
+
+
 def _splits(arrays, path) -> dict:
-    """{split: (images key, labels key)} for the splits the file holds."""
+    """{split: (images key, labels key)} for the splits the file holds. Arrays that look like a split but that no
+    split reads are refused, not ignored: a misspelt `y_test` would otherwise test on a fifth of training."""
     held, train, test = set(arrays), ("x_train", "y_train"), ("x_test", "y_test")
+    unread = sorted(key for key in held - _READ if key[:2].lower() in ("x_", "y_"))
+    if unread:
+        raise UserError(f"{path} holds {', '.join(unread)}, which no split reads; name the arrays x_train, y_train, "
+                        "x_test, y_test (or x, y), and keep any other arrays in another file.")
+    for images, labels in _PAIRS:
+        if (images in held) != (labels in held):
+            given, missing = (images, labels) if images in held else (labels, images)
+            what = f"one label per image of {images}" if missing == labels else f"the images {labels} labels"
+            raise UserError(f"{path} holds {given} but no {missing}; add {missing} ({what}), or leave out {given}.")
+    if "x" in held and held & {"x_train", "x_test"}:
+        both = ", ".join(key for key in ("x_train", "x_test") if key in held)
+        raise UserError(f"{path} holds x and y beside {both}; name the training arrays x_train and y_train (a "
+                        "file holds one layout: x_train/y_train with x_test/y_test, or x/y alone).")
     if held >= set(train):
         return {"train": train, "test": test} if held >= set(test) else {"train": train}
     if held >= {"x", "y"}:

@@ -239,3 +239,16 @@ def test_a_flat_folder_with_one_image_per_class_has_no_test_split_and_says_how_t
     with pytest.raises(UserError, match="add a val/ folder of test images to it"):
         datasets.check_test_split(source, str(tmp_path), "pass --eval-data-dir with test images")
 
+
+@pytest.mark.parametrize("keys, message", [
+    (("x_train", "y_train", "x_test"), "holds x_test but no y_test; its test split needs x_test, y_test"),
+    (("x_train", "y_train", "test_jpeg_bytes", "y_test"), "holds test_jpeg_bytes but no test_offsets; its test "
+                                                          "split needs test_jpeg_bytes, test_offsets, y_test"),
+    (("x_train_exact", "train_exact_index", "y_test"), "holds x_train_exact but no y_train_fine"),
+])
+def test_a_cifar_npz_split_missing_an_array_names_it(tmp_path, keys, message):
+    path = str(tmp_path / "cifar.npz")
+    np.savez(path, **{key: np.zeros((4, 32, 32, 3), np.uint8) if key.startswith("x") else np.zeros(4, np.int64)
+                      for key in keys})
+    with pytest.raises(UserError, match=re.escape(message)):
+        datasets.load_dataset("cifar10", path)

@@ -3,6 +3,7 @@ one-hot and gray inputs, a held-out part when there is no test split, one-line r
 evaluated and exported on such a file."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -183,3 +184,25 @@ def test_a_class_count_mismatch_names_class_names_only_when_the_model_has_more(t
     assert f"the model predicts {model_classes} classes but the dataset has 3" in said
     assert ("add class_names" in said) == hinted
     assert not (tmp_path / "run" / "before.json").exists()
+
+
+@pytest.mark.parametrize("keys, message", [
+    (("x_train", "y_train", "x_test"), "holds x_test but no y_test; add y_test (one label per image of x_test)"),
+    (("x_train", "y_train", "y_test"), "holds y_test but no x_test; add x_test (the images y_test labels)"),
+    (("x_train", "y_train", "x_test", "y_tst"), "holds y_tst, which no split reads; name the arrays x_train"),
+    (("x_train", "y_train", "x_val", "y_val"), "holds x_val, y_val, which no split reads"),
+    (("x", "y", "x_test", "y_test"), "holds x and y beside x_test; name the training arrays x_train and y_train"),
+    (("x", "y_train"), "holds y_train but no x_train"),
+])
+def test_a_split_named_by_half_or_misspelt_is_refused_by_name_not_ignored(tmp_path, capsys, keys, message):
+    """Each file would have held out a fifth of its training images to test on, the test images it holds unused."""
+    from ar2_tf import train
+    from ar2_tf.cli import run_main
+
+    images, labels = _arrays(20, classes=2, size=8)
+    path = str(tmp_path / "data.npz")
+    np.savez(path, **{key: images if key.startswith("x") else labels for key in keys})
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_dataset("npz", path)
+    assert run_main(train.main, ["--dataset", "npz", "--data-dir", path, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
