@@ -145,12 +145,12 @@ def _split_options(options):
 
 def _model_path(inputs, model) -> str:
     """A model file's path as given; an in-memory model written as `inputs/model-<hash>.keras` (kept if there),
-    the hash of its layers' types and settings and its weights."""
+    the hash of its layers' types and settings, how they are connected, and its weights."""
     if isinstance(model, (str, os.PathLike)):
         return os.fspath(model)
     if not hasattr(model, "get_weights") or not hasattr(model, "save"):
         raise UserError(f"model must be a Keras model or the path of a .keras/.h5 file, not {type(model).__name__}.")
-    settings = json.dumps(list(_layer_settings(model)), sort_keys=True, default=str)
+    settings = json.dumps([list(_layer_settings(model)), list(_wiring(model))], sort_keys=True, default=str)
     digest = hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", settings).encode())  # an object's repr: no address
     for weights in model.get_weights():
         digest.update(str((weights.shape, weights.dtype.str)).encode())
@@ -177,6 +177,42 @@ def _layer_settings(model):
         except NotImplementedError:  # a custom layer without get_config: its type and weights say it
             settings = {}
         yield type(layer).__name__, settings
+
+
+def _wiring(model):
+    """How a functional model's operations are connected, for it and each nested model: per operation its type and
+    the inputs of each call, every input named by its operation's position in the graph, not by the names Keras
+    numbers per session, so that two models of the same layers wired apart (a skip connection, two layers swapped)
+    differ and the same model built again does not. Operations that are not layers (`x + 1`) add their settings.
+    A Sequential model's wiring is its layer order (`_layer_settings`); a subclassed model's is its code."""
+    try:
+        config = model.get_config()
+    except NotImplementedError:  # a model Keras cannot describe: its layers and weights say it
+        config = {}
+    if isinstance(config, dict) and "input_layers" in config:
+        entries = config["layers"]
+        position = {entry["name"]: index for index, entry in enumerate(entries)}
+        layers = {layer.name for layer in model.layers}
+        for entry in entries:
+            own = {} if entry["name"] in layers else {k: v for k, v in entry.get("config", {}).items() if k != "name"}
+            yield entry["class_name"], own, _by_position(entry["inbound_nodes"], position)
+        yield _by_position(config["input_layers"], position), _by_position(config["output_layers"], position)
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _wiring(layer)
+
+
+def _by_position(value, position):
+    """A functional config's inbound nodes or input/output layers with each `[layer name, node index, tensor
+    index]` reference's name replaced by the layer's position."""
+    if isinstance(value, dict):
+        return {key: _by_position(item, position) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        if (len(value) == 3 and isinstance(value[0], str) and value[0] in position
+                and all(isinstance(index, int) for index in value[1:])):
+            return [position[value[0]], *value[1:]]
+        return [_by_position(item, position) for item in value]
+    return value
 
 
 def _write_arrays(inputs, train, test) -> str:
