@@ -236,10 +236,29 @@ class GeneratedSource:
         return folder
 
     def _generate(self, corruption, severity, folder):
-        """Writes the streamed set into `folder`, atomically (a temporary folder renamed into place)."""
-        count = self.size()
-        bar = _progbar(count, f"caching {corruption} s{severity}", self.verbose)
+        """Writes the streamed set into `folder`, atomically (a temporary folder renamed into place). Whatever
+        stops it, the temporary folder goes (7.5 GB at ImageNet size); a disk that is full or not writable is a
+        `UserError`."""
         temporary = f"{folder}.{os.getpid()}.tmp"
+        try:
+            self._write(corruption, severity, temporary)
+            try:
+                os.replace(temporary, folder)  # atomic: a crash never leaves a half-written set under the key
+            except OSError:  # another process cached the same set first
+                pass
+        except OSError as error:
+            raise UserError(f"could not cache the {corruption} s{severity} set in {self.cache_dir} "
+                            f"({error.strerror or error}); free disk space there, pass another --cache-dir, or "
+                            "leave it out to stream the sets (nothing is written).") from None
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)  # gone once renamed; else a failed set's files
+
+    def _write(self, corruption, severity, temporary):
+        """The streamed set as `images.npy` and `labels.npy` in the folder `temporary`."""
+        count = self.size()
+        if count == 0:
+            raise UserError("the clean test split is empty; nothing to corrupt.")
+        bar = _progbar(count, f"caching {corruption} s{severity}", self.verbose)
         os.makedirs(temporary, exist_ok=True)
         images, labels, start = None, np.empty(count, np.int64), 0
         for corrupted, label in self.stream(corruption, severity).prefetch(STREAM_PREFETCH).as_numpy_iterator():
@@ -252,15 +271,12 @@ class GeneratedSource:
             if bar:
                 bar.add(len(label))
         if start != count:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise RuntimeError(f"the clean split changed while generating: {start} images, expected {count}")
+            raise UserError(f"the clean test split gave {start} images while the {corruption} s{severity} set was "
+                            f"cached, not the {count} it holds: its files changed meanwhile; re-run once they stay "
+                            "put.")
         images.flush()
         del images
         np.save(os.path.join(temporary, "labels.npy"), labels)
-        try:
-            os.replace(temporary, folder)  # atomic: a crash never leaves a half-written set under the key
-        except OSError:  # another process cached the same set first
-            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _progbar(target, title, verbose):

@@ -200,6 +200,72 @@ def test_cache_key_changes_with_everything_the_pixels_depend_on(tmp_path):
     assert base.cache_key("fog", 1) == same.cache_key("fog", 1)
 
 
+def _fail_second_batch(monkeypatch):
+    """Makes the corruption op fail inside the pipeline at generation batch 1, after batch 0 was written."""
+    from ar2_tf import corruptions
+
+    corrupt_op = corruptions.corrupt
+
+    def failing(images, name, severity, seed, **kwargs):
+        tf.debugging.assert_less(seed[1], tf.constant(1, tf.int64), message="corruption op failed")
+        return corrupt_op(images, name, severity, seed, **kwargs)
+
+    monkeypatch.setattr(corruptions, "corrupt", failing)
+
+
+def _full_disk(monkeypatch):
+    import errno
+
+    def save(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", save)
+
+
+@pytest.mark.parametrize("failure, raised, message", [
+    ("op fails", tf.errors.InvalidArgumentError, "corruption op failed"),
+    ("disk full", UserError, "could not cache the brightness s1 set in"),
+    ("split shrinks", UserError, "the clean test split gave 266 images while the brightness s1 set was cached, not "
+                                 "the 267 it holds"),
+    ("interrupted", KeyboardInterrupt, None),
+])
+def test_a_failed_generation_leaves_no_temporary_folder(tmp_path, monkeypatch, failure, raised, message):
+    """A set is written into <key>.<pid>.tmp and renamed into place; the temporary folder of one that fails (7.5 GB
+    at ImageNet size) goes whatever stops it, and what the user can fix is one line."""
+    count = EVAL_BATCH_SIZE + 10  # two generation batches: the second fails after the first was written
+    source = corrupted_sets.GeneratedSource(_clean_split(count)[0], cache_dir=str(tmp_path), verbose=0)
+    if failure == "op fails":
+        _fail_second_batch(monkeypatch)
+    elif failure == "disk full":
+        _full_disk(monkeypatch)
+    elif failure == "split shrinks":
+        monkeypatch.setattr(source, "size", lambda: count + 1)
+    else:
+        monkeypatch.setattr(np, "save", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(raised, match=message) as error:
+        source.arrays("brightness", 1)
+    assert raised is not UserError or "\n" not in str(error.value)
+    assert os.listdir(tmp_path) == []  # neither a temporary folder nor a set under the key
+
+
+def test_a_full_disk_while_caching_is_one_line_from_the_evaluate_command(tmp_path, monkeypatch, capsys):
+    from ar2_tf import evaluate
+    from ar2_tf.cli import run_main
+    from tests.helpers import tiny_classifier
+
+    model = str(tmp_path / "model.keras")
+    tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model)
+    _full_disk(monkeypatch)
+    cache = tmp_path / "cache"
+    assert run_main(evaluate.main, ["--model", model, "--dataset", "demo", "--test-size", "20", "--corruptions",
+                                    "fog,snow", "--severities", "1", "--cache-dir", str(cache), "--verbose",
+                                    "0"]) == 2
+    error = capsys.readouterr().err
+    assert "could not cache the fog s1 set in" in error and "could not cache the snow s1 set in" in error
+    assert len(error.strip().splitlines()) == 1 and "Traceback" not in error
+    assert not cache.exists() or os.listdir(cache) == []
+
+
 def test_generation_without_cache_writes_nothing(tmp_path):
     split, _, _ = _clean_split(count=4)
     source = corrupted_sets.GeneratedSource(split, cache_dir=None, verbose=0)
