@@ -11,6 +11,9 @@ gets seed (s, i)), hence part of their cache key: a run's before/after report
 and `python -m ar2_tf.evaluate` must batch alike to report the same errors.
 """
 
+import functools
+import hashlib
+
 import tensorflow as tf
 
 # Images per batch whenever corrupted test images are generated (run reports, the suite, tuning's validation).
@@ -20,6 +23,15 @@ EVAL_BATCH_SIZE = 256
 _EVAL_SEVERITY_STRIDE = 1000  # evaluation set of severity s: base seed + 1000·s
 _SHARD_SEVERITY_STRIDE = 7919  # precomputed training shards of severity s: base seed + 7919·s (a prime, not 1000)
 _EPOCH_STRIDE = 1_000_003  # shuffle seed of data epoch e: seed·1,000,003 + e
+
+
+@functools.lru_cache(maxsize=1)
+def formula_fingerprint() -> str:
+    """Hash of this module's source: every formula, stride and `EVAL_BATCH_SIZE`. Cached corrupted sets are keyed
+    by it (`ar2_tf.evaluation.generated_sets`), so a changed formula makes new sets instead of reusing old ones,
+    without anyone having to remember a version number."""
+    with open(__file__, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()[:16]
 
 
 def shuffle_seed(seed: int, epoch: int) -> int:

@@ -122,7 +122,7 @@ class GeneratedSource:
         self.cache_dir, self.cache_budget_gb, self.verbose = cache_dir, float(cache_budget_gb), verbose
         self._source = None
         self.description = {"kind": "generated", "params": params, "backend": backend, "seed": self.seed,
-                            "code": corruption_code_version()}
+                            "code": corruption_code_version(), "seeds": seeds.formula_fingerprint()}
 
     def source(self):
         """(fingerprint, count) of the clean split, computed once (one pass over the clean images)."""
@@ -139,7 +139,8 @@ class GeneratedSource:
         """Hash of everything the corrupted pixels depend on."""
         fields = {"corruption": corruption, "severity": int(severity), "params": self.params,
                   "backend": self.backend, "seed": self.seed, "source": self.source()[0],
-                  "code": corruption_code_version(), "generation_batch": seeds.EVAL_BATCH_SIZE}
+                  "code": corruption_code_version(), "seeds": seeds.formula_fingerprint(),
+                  "generation_batch": seeds.EVAL_BATCH_SIZE}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
 
     def path(self, corruption, severity):

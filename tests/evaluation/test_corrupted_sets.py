@@ -200,6 +200,28 @@ def test_cache_key_changes_with_everything_the_pixels_depend_on(tmp_path):
     assert base.cache_key("fog", 1) == same.cache_key("fog", 1)
 
 
+def test_the_cache_key_follows_the_seed_formulas(tmp_path, monkeypatch):
+    """A changed formula in ar2_tf.data.seeds (a stride, how batch i is seeded) changes the pixels of every
+    generated set: the key must change with it, or stale cached sets would be read back."""
+    import shutil
+
+    from ar2_tf.data import seeds
+
+    edited = tmp_path / "seeds.py"
+    shutil.copy(seeds.__file__, edited)
+    edited.write_text(edited.read_text().replace("_EVAL_SEVERITY_STRIDE = 1000", "_EVAL_SEVERITY_STRIDE = 100"))
+    today = seeds.formula_fingerprint()
+    monkeypatch.setattr(seeds, "__file__", str(edited))
+    assert seeds.formula_fingerprint.__wrapped__() != today  # computed from the module's source
+    monkeypatch.undo()
+    source = corrupted_sets.GeneratedSource(_clean_split()[0], cache_dir=str(tmp_path), verbose=0)
+    key = source.cache_key("fog", 1)
+    monkeypatch.setattr(seeds, "formula_fingerprint", lambda: "another formula")
+    assert source.cache_key("fog", 1) != key
+    assert corrupted_sets.GeneratedSource(_clean_split()[0], cache_dir=str(tmp_path)).description["seeds"] == \
+        "another formula"  # an evaluation's results are reused under the same description only
+
+
 def _fail_second_batch(monkeypatch):
     """Makes the corruption op fail inside the pipeline at generation batch 1, after batch 0 was written."""
     from ar2_tf import corruptions
