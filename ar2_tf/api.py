@@ -1,8 +1,8 @@
 """The Python entry point: `ar2_tf.repair(model, (x_train, y_train), ...)` from a notebook or a script.
 
     import ar2_tf
-    result = ar2_tf.repair(model, (x_train, y_train), test=(x_test, y_test), corruption="fog",
-                           out="runs/fog", iterations=4)
+    result = ar2_tf.repair(model, (x_train, y_train), test=(x_test, y_test), val=(x_val, y_val),
+                           corruption="fog", out="runs/fog", iterations=4)
     result.model   # the repaired keras.Model (the kept phase's weights)
     result.report  # before/after errors, as report.json
 
@@ -55,7 +55,7 @@ class RepairResult:
         return load_model_file(os.path.join(self.out, MODEL), unsafe=self.unsafe_model_loading)
 
 
-def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, force=False, verbose=1,
+def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", out=None, force=False, verbose=1,
            strategy="auto", **options) -> RepairResult:
     """Repairs `model` for `corruption` with AR2 (or `method=...`); returns the finished run (None on a
     worker other than the chief of a multi-worker strategy, which writes nothing).
@@ -67,6 +67,9 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
             an image folder, a prepared TFDS dataset) read as `python -m ar2_tf.train` reads it.
         test: `(images, labels)` arrays to evaluate on; None: with arrays, a fixed 20 % of each class of
             `train` is held out, as for a flat image folder.
+        val: held-out `(images, labels)` arrays (or a `val_data_dir` path) that choose the kept phase; None: a
+            fixed half of `test` (at most 1,000 images; the rest tests), or, without `test`, a tenth of `train`,
+            a lenient guard on images the model may have memorised (`ar2_tf.data.holdout`).
         corruption: the corruption to repair for (`ar2_tf.corruptions.ALL_CORRUPTIONS`), or "all".
         out: the run folder; default `runs/<dataset>_<method>_<corruption>`.
         force: discard a different run found in `out`.
@@ -101,7 +104,11 @@ def repair(model, train, test=None, *, corruption="gaussian_noise", out=None, fo
     out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
     inputs, made = os.path.join(out, INPUTS), not os.path.exists(out)
     try:  # the inputs first, since their content names their files; a refusal from here on removes them
-        data_dir = data_dir if from_path else _write_arrays(inputs, train, test)
+        data_dir = data_dir if from_path else _write_arrays(inputs, {"train": train, "test": test})
+        if val is not None:  # a test-split-only file: read as --val-data-dir reads one
+            val_dir = os.fspath(val) if isinstance(val, (str, os.PathLike)) else _write_arrays(inputs, {"test": val},
+                                                                                                what="val")
+            config = dataclasses.replace(config, val_data_dir=val_dir)
         config = check(dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model)))
         report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
     finally:
@@ -121,7 +128,7 @@ def _tidy_inputs(out, made):
     try:
         with open(os.path.join(out, CONFIG)) as file:
             config = json.load(file)["config"]
-        named = {os.path.abspath(str(config.get(key))) for key in ("model", "data_dir")}
+        named = {os.path.abspath(str(config.get(key))) for key in ("model", "data_dir", "val_data_dir")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no run recorded: nothing names them
         named = set()
     for name in os.listdir(inputs):  # only the files this module writes: never one of the user's
@@ -215,18 +222,20 @@ def _by_position(value, position):
     return value
 
 
-def _write_arrays(inputs, train, test) -> str:
-    """`train` (and `test`) as `inputs/data-<hash>.npz` in `--dataset npz`'s layout (kept if there)."""
+def _write_arrays(inputs, pairs, what=None) -> str:
+    """{split: (images, labels) or None} as `inputs/data-<hash>.npz` in `--dataset npz`'s layout (kept if there);
+    `what` names the argument in messages (default: the split)."""
     arrays = {}
-    for split, pair in (("train", train), ("test", test)):
+    for split, pair in pairs.items():
         if pair is None:
             continue
+        name = what or split
         if type(pair).__module__.startswith("tensorflow") and hasattr(pair, "element_spec"):  # a tf.data.Dataset
-            raise UserError(f"{split} is a tf.data.Dataset, which a run folder cannot name nor resume from: pass the "
+            raise UserError(f"{name} is a tf.data.Dataset, which a run folder cannot name nor resume from: pass the "
                             "image folder it reads (keras.utils.image_dataset_from_directory's directory) as train, "
                             "or its images and labels as arrays.")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise UserError(f"{split} must be an (images, labels) pair of arrays, or a data path.")
+            raise UserError(f"{name} must be an (images, labels) pair of arrays, or a data path.")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = (np.asarray(array) for array in pair)
     digest = hashlib.sha256()
     for key in sorted(arrays):

@@ -38,10 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--strict-images", action="store_true", default=None,
                       help="refuse image folders holding files that do not decode (corrupt, truncated, empty, "
                            "unreadable, not images) instead of skipping them with a warning")
-    data.add_argument("--val-size", type=int, help="validation images carved from the training split to choose "
-                                                   "the kept phase (default: 10%%, at most 1,000; 0: keep the last)")
-    data.add_argument("--max-clean-drop", type=float, help="points of clean validation error a kept phase may "
-                                                           "add to the pretrained model's (default: 1.0)")
+    data.add_argument("--val-data-dir", help="your own held-out validation images, read as --eval-data-dir is (its "
+                                             "test split), to choose the kept phase on")
+    data.add_argument("--val-size", type=int, help="validation images that choose the kept phase: of the test split "
+                                                   "where the data has one (default: half, at most 1,000; the rest "
+                                                   "tests), else of the training split (10%%, at most 1,000); "
+                                                   "0: none, keep the last phase")
+    data.add_argument("--max-clean-drop", type=float, help="points of clean-error rise on the validation images "
+                                                           "(paired estimate) a kept phase may cost (default: 1.0)")
     data.add_argument("--image-size", type=int, help="resize images to this square size")
     data.add_argument("--batch-size", type=int, help="images per batch (default by dataset: 64 demo, 128 CIFAR, "
                                                      "32 ImageNet)")
@@ -144,6 +148,10 @@ def print_summary(report, out):
         label = f"{corruption} s{severity}"
         print(f"{label:<22}{before['corrupted'][severity]:8.2f}{after['corrupted'][severity]:8.2f}")
     print(f"{corruption + ' mean':<22}{before['mean_corrupted']:8.2f}{after['mean_corrupted']:8.2f}")
+    if "validation_source" in report:
+        from ar2_tf.data.holdout import describe
+
+        print(describe(report["validation_source"]))
     print(kept_description(report))
 
 

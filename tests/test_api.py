@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ar2_tf
+from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 from tests.helpers import tiny_classifier
 
@@ -26,7 +27,8 @@ def _data(count, seed):
 def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run(tmp_path, capsys):
     model, train, test = tiny_classifier(num_classes=3), _data(24, 0), _data(9, 1)
     out = str(tmp_path / "run")
-    options = dict(corruption="fog", out=out, preset="tiny", batch_size=8, verbose=0)
+    options = dict(corruption="fog", out=out, preset="tiny", batch_size=8, verbose=0, max_clean_drop=100.0,
+                   val=_data(12, 3))
     result = ar2_tf.repair(model, train, test=test, **options)
 
     assert result.out == out and result.report["config"]["corruption"] == "fog"
@@ -42,9 +44,18 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     with np.load(config["data_dir"]) as data:  # the arrays as handed over
         np.testing.assert_array_equal(data["x_test"], test[0])
         np.testing.assert_array_equal(data["y_train"], train[1])
+    with np.load(config["val_data_dir"]) as data:  # validation: the val arrays, the whole test split tests
+        np.testing.assert_array_equal(data["x_test"], _data(12, 3)[0])
+    assert result.report["validation_source"]["test_size"] == 9
     repaired = result.model
-    np.testing.assert_allclose(repaired.predict(test[0], verbose=0),
-                               result.model.predict(test[0], verbose=0))  # the run folder's model.keras
+    kept = result.report["validation"]["kept"]
+    assert isinstance(kept, int)  # a trained phase, not the pretrained weights (max_clean_drop allows any)
+    checkpoint = tiny_classifier(num_classes=3)
+    checkpoint.load_weights(os.path.join(out, "checkpoints", "kept.weights.h5"))
+    for mine, kept_weights in zip(repaired.get_weights(), checkpoint.get_weights()):  # the kept phase's weights
+        np.testing.assert_array_equal(mine, kept_weights)
+    scores = repaired.predict(get_preprocessor(result.report["preprocessing"])(test[0]), verbose=0)
+    assert 100 * np.mean(np.argmax(scores, -1) != test[1]) == pytest.approx(after["clean"])  # what report says
     assert any(not np.array_equal(a, b) for a, b in zip(repaired.get_weights(), model.get_weights()))
     for mine, built in zip(model.get_weights(), tiny_classifier(num_classes=3).get_weights()):
         np.testing.assert_array_equal(mine, built)  # the model handed over is left as it was
@@ -61,7 +72,8 @@ def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run
     assert sorted(os.listdir(os.path.join(out, "inputs"))) == inputs  # a refused call leaves no files behind
     replaced = ar2_tf.repair(model, _data(24, 2), test=test, force=True, **options)
     assert sorted(os.listdir(os.path.join(out, "inputs"))) == sorted(
-        [os.path.basename(replaced.report["config"][key]) for key in ("model", "data_dir")] + ["notes.txt"])
+        [os.path.basename(replaced.report["config"][key]) for key in ("model", "data_dir", "val_data_dir")]
+        + ["notes.txt"])
     assert replaced.report["config"]["data_dir"] != config["data_dir"]
 
 

@@ -34,8 +34,9 @@ def test_run_writes_model_report_checkpoints_and_tensorboard_logs(tiny_run):
     assert glob.glob(os.path.join(tiny_run, "checkpoints", "ckpt-*.index"))
     events = glob.glob(os.path.join(tiny_run, "logs", "cams", "events.*"))
     assert events and os.path.getsize(events[0]) > 10_000  # holds the CAM images
-    # 10% of the 96 training images choose the kept phase; the model saved is the kept one.
-    assert (report["train_size"], report["val_size"]) == (87, 9)
+    # Half of the demo's 600 held-out test images choose the kept phase, others test; the model saved is the kept one.
+    assert (report["train_size"], report["val_size"]) == (96, 300)
+    assert report["validation_source"]["source"] == "held_out" and report["clean_rise"]["images"] == 48
     validation = report["validation"]
     assert [p["epoch"] for p in validation["phases"]] == [0] and validation["kept"] in (0, "pretrained")
     assert glob.glob(os.path.join(tiny_run, "logs", "validation", "events.*"))

@@ -50,6 +50,11 @@ def _is_flat_tree(root) -> bool:
                    for child in os.scandir(entry.path)) for entry in _class_folders(root))
 
 
+def is_flat(root) -> bool:
+    """Whether `root` is a flat tree (`<class>/*` without train/): its test split is a held-out part of it."""
+    return not os.path.isdir(os.path.join(root, "train")) and _is_flat_tree(root)
+
+
 def _test_folder(root):
     for name in TEST_FOLDERS:
         if os.path.isdir(os.path.join(root, name)):

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.choices import DATASETS, LARGE_IMAGE_DATASETS, check_data_dir, default_image_size
-from ar2_tf.data import demo, image_folder, tfds_folder
+from ar2_tf.data import demo, holdout, image_folder, tfds_folder
 from ar2_tf.errors import UserError, check_choice
 
 _NUM_CLASSES = {"demo": len(demo.CLASS_NAMES), "cifar10": 10, "cifar100": 100, "imagenet": 1000}
@@ -39,6 +39,11 @@ class DatasetSource:
         class_names: one name per class, in label order.
         image_shape: (H, W) of every image, or None when sizes vary.
         train_size, test_size: number of examples in each split.
+        test_held_out: whether the test split is one the data declares (CIFAR's test set, `x_test`, `val/`),
+            which a model trained on its training split has not seen; False for the held-out fifth of a flat
+            folder or of `x`/`y` arrays, images the model may have trained on (`ar2_tf.data.holdout`).
+        validation, validation_size: the part of a held-out test split set aside for validation (`load_dataset`'s
+            `validation`), or None and 0.
     """
 
     name: str
@@ -48,6 +53,9 @@ class DatasetSource:
     image_shape: tuple
     train_size: int
     test_size: int
+    test_held_out: bool = True
+    validation: tf.data.Dataset = None
+    validation_size: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -55,7 +63,7 @@ class DatasetSource:
 
 
 def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, image_size=None, seed=0,
-                 strict=False):
+                 strict=False, validation=0):
     """Loads a dataset's splits; sizes take a seeded random subset of each split.
 
     Args:
@@ -66,7 +74,25 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
             side to 256/224 of it, then centre-crop, as ImageNet-C was made).
         seed: seed of the subset choice.
         strict: image folders: refuse files that are not decodable images instead of skipping them.
+        validation: images of a held-out test split to set aside as the `validation` split (a count, or
+            `holdout.AUTO` for the default part), drawn the same for every seed; the test split is then a
+            `test_size` subset of the rest (`ar2_tf.data.holdout`). Ignored when the test split is not held out.
     """
+    if validation == 0:
+        return _load(name, data_dir, train_size, test_size, image_size, seed, strict)
+    source = _load(name, data_dir, train_size, None, image_size, seed, strict)
+    if source.test_size == 0:  # nothing to set aside (`check_test_split` names the fix)
+        return source
+    if not source.test_held_out:  # the subset the loader would have taken
+        chosen = np.zeros(source.test_size, bool)
+        chosen[_subset(source.test_size, test_size, seed)] = True
+        return dataclasses.replace(source, test=holdout.masked(source.test, chosen), test_size=int(chosen.sum()))
+    validation_split, val_size, test, count = holdout.carve(source.test, source.test_size, validation, test_size, seed)
+    return dataclasses.replace(source, test=test, test_size=count, validation=validation_split,
+                               validation_size=val_size)
+
+
+def _load(name, data_dir, train_size, test_size, image_size, seed, strict):
     check_choice("dataset", name, DATASETS)
     if name == "demo":
         x_train, y_train, x_test, y_test = demo.load_demo(seed=seed)
@@ -160,7 +186,7 @@ def _from_arrays(name, arrays, train_size, test_size, image_size, seed):
         splits[split] = (dataset, len(index))
     shape = (image_size, image_size) if image_size else tuple(arrays["x_train"].shape[1:3])
     return DatasetSource(name, splits["train"][0], splits["test"][0], class_names, shape,
-                         splits["train"][1], splits["test"][1])
+                         splits["train"][1], splits["test"][1], test_held_out=arrays.get("test_given", True))
 
 
 def resize_uint8(image, size):
@@ -201,8 +227,14 @@ def _load_large(name, data_dir, train_size, test_size, image_size, seed, strict=
     else:
         train, test, class_names, sizes = _tfds_imagenet(data_dir, train_size, test_size)
     crop = lambda x, y: (center_crop(x, image_size), y)  # noqa: E731
+    if data_dir is None:
+        held_out = True  # tfds imagenet2012: its validation split
+    elif tfds_folder.version_folder(data_dir):
+        held_out = tfds_folder.has_test_split(data_dir)
+    else:
+        held_out = not image_folder.is_flat(data_dir)
     return DatasetSource(name, train.map(crop, tf.data.AUTOTUNE), test.map(crop, tf.data.AUTOTUNE),
-                         class_names, (image_size, image_size), *sizes)
+                         class_names, (image_size, image_size), *sizes, test_held_out=held_out)
 
 
 def _tfds_imagenet(manual_dir, train_size, test_size):

@@ -70,6 +70,14 @@ def load_prepared(root, train_size=None, test_size=None):
     return train, test, tuple(builder.info.features[label_key].names), (train_count, test_count)
 
 
+def has_test_split(root) -> bool:
+    """Whether the prepared dataset at `root` declares a test split (else a held-out part of train tests)."""
+    import tensorflow_datasets as tfds
+
+    splits = tfds.builder_from_directory(version_folder(root)).info.splits
+    return any(name in splits for name in TEST_FOLDERS)
+
+
 def _keys(info, folder):
     """(image feature, label feature) of the dataset: its supervised keys, else its one Image and ClassLabel."""
     import tensorflow_datasets as tfds

@@ -53,7 +53,7 @@ def _load(path, mtime_ns, size) -> dict:
     else:
         labels = {split: _labels(arrays[y_key], f"{path}: {y_key}") for split, (_, y_key) in splits.items()}
         names = _class_names(arrays, splits, labels, path)
-    result = {"class_names": names}
+    result = {"class_names": names, "test_given": "test" in splits}  # else a held-out part of training
     for split, (x_key, _) in splits.items():
         if len(arrays[x_key]) != len(labels[split]):
             raise UserError(f"{path}: {len(arrays[x_key])} {split} images but {len(labels[split])} labels; give "

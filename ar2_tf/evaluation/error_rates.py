@@ -11,6 +11,7 @@ lose the others; `ar2_tf.evaluation.multi_model` runs many models in the same pa
 
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
 from ar2_tf.data.pipelines import clean_pipeline, corrupted_pipeline
@@ -41,6 +42,14 @@ def error_rate(classifier, batches, progress=None) -> float:
     if total == 0:
         raise ValueError("cannot compute an error rate on an empty test split")
     return 100.0 * wrong / total
+
+
+def clean_verdicts(classifier, split, preprocessing) -> np.ndarray:
+    """bool [n]: whether `classifier` classifies each image of the unbatched `split` correctly, in order (the
+    per-image record that paired comparisons of two models need: `ar2_tf.evaluation.clean_rise`)."""
+    batches = clean_pipeline(split, batch_size=EVAL_BATCH_SIZE, preprocessing=preprocessing)
+    verdicts = [np.argmax(classifier(images, training=False), axis=-1) == labels.numpy() for images, labels in batches]
+    return np.concatenate(verdicts) if verdicts else np.zeros(0, bool)
 
 
 def corruption_errors(classifier, split, *, corruption, severities=(1, 2, 3, 4, 5), preprocessing, params="cifar", backend="native", seed=0) -> dict:

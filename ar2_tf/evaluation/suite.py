@@ -27,6 +27,7 @@ import os
 
 from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
+from ar2_tf.data import holdout
 from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.data.sources import check_test_split, load_dataset
@@ -137,6 +138,9 @@ class EvaluationSetup:
     backend: str = "native"  # corruption backend of generated sets
     seed: int = 0  # seed of the test subset and the generated corruption noise
     batch_size: int = EVAL_BATCH_SIZE  # images per inference batch
+    # Images of the test split the runs validated on, left out of it (`ar2_tf.data.holdout`): a count or "auto";
+    # None: what the first run folder set aside of this data, else 0. Official corrupted sets: always 0.
+    validation: object = None
 
     def resolve(self, specs) -> "EvaluationSetup":
         run = next((spec.config for spec in specs if spec.config), {})
@@ -150,8 +154,14 @@ class EvaluationSetup:
             image_size = image_size or run.get("image_size")
         params = default_params(dataset, self.params or run.get("corruption_params"))
         severities = tuple(check_severity(s) for s in self.severities)
+        validation = self.validation
+        if validation is None:
+            runs_data = run.get("dataset") == dataset and data_dir == (run.get("eval_data_dir") or run.get("data_dir"))
+            validation = holdout.requested(run.get("val_size"), run.get("val_data_dir")) if runs_data else 0
+        if self.corrupted_dir:  # official sets are indexed by position in the whole test split
+            validation = 0
         return dataclasses.replace(self, dataset=dataset, data_dir=data_dir, image_size=image_size, params=params,
-                                   severities=severities,
+                                   severities=severities, validation=validation,
                                    corruptions=tuple(check_corruption(c) for c in self.corruptions))
 
 
@@ -257,7 +267,8 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
 def _open_data(setup, cache_dir, cache_budget_gb, verbose):
     """The clean test split and the corrupted-set source; cached sets are made up front (within the budget)."""
     source_data = check_test_split(load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size,
-                                                setup.seed), setup.data_dir, "pass --data-dir with test images")
+                                                setup.seed, validation=setup.validation),
+                                   setup.data_dir, "pass --data-dir with test images")
     source = corrupted_sets.open_corrupted_source(
         setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
         image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,

@@ -1,9 +1,9 @@
-"""Validation images carved from the training data: what repair runs select on and tuning scores with.
+"""Validation images: what repair runs select their kept phase on and tuning scores its trials with.
 
-The test split is never read for a decision: a repair run keeps the phase with
-the best corrupted validation error under a clean-error constraint
-(`ar2_tf.runs.selection`), and a tuning search scores its trials on the same
-kind of split (`tuning.objective`).
+The images reported on are never read for a decision: a repair run keeps the phase with the best corrupted
+validation error under a clean-error constraint (`ar2_tf.runs.selection`), on held-out images where the data
+has them (`ar2_tf.data.holdout`), and a tuning search scores its trials on a split carved from the training
+images (`tuning.objective`).
 """
 
 import dataclasses
@@ -11,17 +11,11 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from ar2_tf.data.holdout import masked
 from ar2_tf.data.pipelines import corrupted_pipeline
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation.error_rates import error_rate, preprocessed
-
-MAX_DEFAULT_VAL_SIZE = 1000  # the default validation split: 10% of the training images, at most this many
-
-
-def default_val_size(train_size: int) -> int:
-    """10% of `train_size` training images, at most 1,000 (0 below 10 images: too few to carve)."""
-    return min(MAX_DEFAULT_VAL_SIZE, train_size // 10)
+from ar2_tf.evaluation.error_rates import clean_verdicts, error_rate, preprocessed
 
 
 def split_validation(split, size, val_size, seed):
@@ -32,14 +26,7 @@ def split_validation(split, size, val_size, seed):
                         f"got {val_size}.")
     is_validation = np.zeros(size, bool)
     is_validation[np.random.default_rng(seed).choice(size, val_size, replace=False)] = True
-    mask = tf.constant(is_validation)
-
-    def keep(wanted, count):
-        chosen = split.enumerate().filter(lambda index, _: tf.equal(tf.gather(mask, index), wanted))
-        # filter() hides the size; the training pipeline needs it to lay out its data epochs.
-        return chosen.map(lambda _, example: example).apply(tf.data.experimental.assert_cardinality(count))
-
-    return keep(False, size - val_size), keep(True, val_size)
+    return masked(split, ~is_validation), masked(split, is_validation)
 
 
 @dataclasses.dataclass
@@ -73,14 +60,22 @@ class ValidationSet:
                     [x.astype(np.uint8) for x, _ in batches.as_numpy_iterator()])
         return cls(images, labels, corrupted, preprocessing)
 
-    def _error(self, classifier, images):
+    def _batches(self, images):
         batches = tf.data.Dataset.from_tensor_slices((images, self.labels)).batch(self.batch_size)
-        return error_rate(classifier, preprocessed(batches, self.preprocessing))
+        return preprocessed(batches, self.preprocessing)
 
-    def errors(self, classifier) -> dict:
-        """{"clean", "corrupted"} error in %; corrupted is the mean over every corrupted set."""
-        corrupted = [self._error(classifier, images) for images in self.corrupted.values()]
-        return {"clean": self._error(classifier, self.images), "corrupted": float(np.mean(corrupted))}
+    def clean_correct(self, classifier) -> np.ndarray:
+        """bool [n]: which clean validation images `classifier` classifies correctly."""
+        return clean_verdicts(classifier, tf.data.Dataset.from_tensor_slices((self.images, self.labels)),
+                              self.preprocessing)
+
+    def errors(self, classifier, with_verdicts=False) -> dict:
+        """{"clean", "corrupted"} error in %; corrupted is the mean over every corrupted set. `with_verdicts`
+        adds "clean_correct", the per-image verdicts the clean error is counted from."""
+        correct = self.clean_correct(classifier)
+        corrupted = [error_rate(classifier, self._batches(images)) for images in self.corrupted.values()]
+        errors = {"clean": 100.0 * (1.0 - float(np.mean(correct))), "corrupted": float(np.mean(corrupted))}
+        return {**errors, "clean_correct": correct} if with_verdicts else errors
 
     def accuracies(self, classifier) -> dict:
         """{"clean_accuracy", "corrupted_accuracy"} in % (100 − `errors`)."""

@@ -7,6 +7,7 @@ search's best-config JSON (`--config best.json`) is read the same way.
 
 import dataclasses
 import math
+import os
 
 from ar2_tf.choices import (
     CORRUPTION_MODES,
@@ -92,8 +93,9 @@ class TrainConfig:
     train_size: int = None  # seeded random subset of the training split (CPU runs); None: all
     test_size: int = None  # seeded random subset of the test split; None: all
     strict_images: bool = False  # refuse image folders holding unreadable files instead of skipping them
-    val_size: int = None  # validation images carved from the training split; None: 10%, at most 1,000; 0: none
-    max_clean_drop: float = 1.0  # points of clean validation error a kept phase may add to the pretrained model's
+    val_data_dir: str = None  # the user's held-out validation images (read like eval_data_dir: its test split)
+    val_size: int = None  # validation images (ar2_tf.data.holdout); None: half the test split, at most 1,000; 0: none
+    max_clean_drop: float = 1.0  # points of clean-error rise (paired estimate on validation) a kept phase may cost
     method: str = "ar2"  # a trainer method of ar2_tf.runs.methods: "ar2", "finetune" (N = 0), "augmix"
     feature_layer: str = None  # override: the layer whose output is the last feature map
     dense_layer: str = None  # override: the class Dense layer
@@ -211,6 +213,9 @@ def check(config: TrainConfig) -> TrainConfig:
     check_choice("corruption params", config.params, PARAM_SETS)
     if config.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
+    if config.val_data_dir and not os.path.exists(config.val_data_dir):
+        raise UserError(f"--val-data-dir {config.val_data_dir!r} does not exist; pass a folder or .npz file of "
+                        "held-out images, read as --eval-data-dir is.")
     if config.val_size is not None and config.val_size < 0:
         raise UserError(f"--val-size must be 0 (no validation) or more, got {config.val_size}.")
     if not 0 <= config.max_clean_drop < float("inf"):  # NaN fails too

@@ -19,10 +19,10 @@ from ar2_tf.choices import UNIFIED
 from ar2_tf.data import seeds, shards
 from ar2_tf.data.pipelines import clean_pipeline, corrupt_views
 from ar2_tf.data.preprocessing import default_preprocessing
-from ar2_tf.data.sources import check_test_split, load_dataset
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation.error_rates import corruption_errors
-from ar2_tf.evaluation.validation import ValidationSet, default_val_size, split_validation
+from ar2_tf.evaluation import clean_rise
+from ar2_tf.evaluation.error_rates import clean_verdicts, corruption_errors
+from ar2_tf.evaluation.validation import ValidationSet
 from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.attention import resolve_attention
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
@@ -40,6 +40,7 @@ from ar2_tf.runs import (
 from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
 from ar2_tf.runs.folder import RunFolder
 from ar2_tf.runs.selection import PhaseSelection
+from ar2_tf.runs.splits import load_run_data
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -135,35 +136,16 @@ def _evaluate(classifier, test_split, config):
             "per_corruption": {name: r["mean_corrupted"] for name, r in results.items()}}
 
 
+def _verdicts(classifier, split, config):
+    """Per test image, whether `classifier` gets it right: before and after are compared image by image."""
+    return clean_verdicts(classifier, split, model_preprocessing(config))
+
+
 def _cam_sample(split, config, count=8):
     images = next(iter(split.batch(count)))[0]
     corrupted = corrupt_views(images, config.corruption, config.severity, seeds.sample_noise_seed(config.seed),
                               params=config.params, backend=config.corruption_backend)
     return images, corrupted
-
-
-def load_sources(config):
-    """The run's dataset, its test split `--eval-data-dir`'s when given (what the run tests on and shows CAMs
-    of), checked to hold images before any model is loaded or trained (`check_test_split`)."""
-    source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
-                          config.image_size, config.seed, strict=config.strict_images)
-    if not config.eval_data_dir:
-        return check_test_split(source, config.data_dir, "pass --eval-data-dir with test images")
-    tested = check_test_split(load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
-                                           config.image_size, config.seed, strict=config.strict_images),
-                              config.eval_data_dir, "pass another --eval-data-dir")
-    return dataclasses.replace(source, test=tested.test, test_size=tested.test_size)
-
-
-def carve_validation(source, config):
-    """(training split, its size, validation split or None): `config.val_size` seeded images of the training
-    split set aside for choosing the kept phase (`ar2_tf.runs.selection`); the test split is never touched.
-    None for a method that selects no phase (bn-adapt): it uses every training image."""
-    val_size = default_val_size(source.train_size) if config.val_size is None else config.val_size
-    if val_size == 0 or not methods.get_method(config.method).selects_phase:
-        return source.train, source.train_size, None
-    train, validation = split_validation(source.train, source.train_size, val_size, config.seed)
-    return train, source.train_size - val_size, validation
 
 
 def check_one_batch(train_size, batch_size) -> int:
@@ -184,7 +166,7 @@ def _validation_set(split, config):
                                     backend=config.corruption_backend, seed=config.seed)
 
 
-def _train(classifier, source, train, train_size, config, out, verbose, strategy=None, validation=None):
+def _train(classifier, data, config, out, verbose, strategy=None, validation=None):
     """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`; with
     `validation`, a `PhaseSelection` keeps the best phase. Returns (phases run, the selection or None).
 
@@ -195,13 +177,13 @@ def _train(classifier, source, train, train_size, config, out, verbose, strategy
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, folder.CHECKPOINTS), trainer, guard)
     initial_epoch = checkpoint.restore()
-    batches_per_epoch = check_one_batch(train_size, config.batch_size)
+    batches_per_epoch = check_one_batch(data.plan.train_size, config.batch_size)
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = model_preprocessing(config)
-    pipeline = trainers.build_pipeline(train, config, preprocessing,
+    pipeline = trainers.build_pipeline(data.train, config, preprocessing,
                                       start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
     schedule_callback, callbacks = trainers.method_callbacks(
-        trainer, config, os.path.join(out, folder.LOGS), _cam_sample(source.test, config), preprocessing)
+        trainer, config, os.path.join(out, folder.LOGS), _cam_sample(data.test, config), preprocessing)
     callbacks += [guard, checkpoint]
     selection = None
     if validation is not None:  # after the checkpoint: its state always describes a checkpointed phase
@@ -278,41 +260,44 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     if run.finished:
         print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
         return run.read_report()
-    source = load_sources(config)
-    test_split = source.test
+    data = load_run_data(config)
+    source, test_split = data.source, data.test
     # What only the data can tell, checked before any model is loaded, pre-trained or evaluated.
     note = config.repair.class_set_note(source.num_classes)
     if note and methods.get_method(config.method).refines:
         print(note)
-    train, train_size, validation_split = carve_validation(source, config)
-    check_one_batch(train_size, config.batch_size)
+    check_one_batch(data.plan.train_size, config.batch_size)
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
         models.check_compatible(classifier, source.num_classes, source.image_shape)
         check_repairable(classifier, config)
-        validation = None if validation_split is None else _validation_set(validation_split, config)
+        validation = None if data.validation is None else _validation_set(data.validation, config)
         check_input_scale(classifier, config, validation)
         before = run.read_before()
         if before is None:
-            before = _evaluate(classifier, test_split, config)
+            before = {**_evaluate(classifier, test_split, config),
+                      "clean_correct": clean_rise.encode(_verdicts(classifier, test_split, config))}
             run.write_before(before)
     with strategy.scope():
         trained = _training_copy(classifier, config, strategy)
-        phases_run, selection = _train(trained, source, train, train_size, config, out, verbose, strategy,
-                                       validation)
+        phases_run, selection = _train(trained, data, config, out, verbose, strategy, validation)
         kept = selection.restore_kept(trained) if selection else None
     if trained is not classifier:
         classifier.set_weights(trained.get_weights())
     after = _evaluate(classifier, test_split, config)
+    verdicts = before.pop("clean_correct", None)  # None: measured by an older version
+    rise = None if verdicts is None else clean_rise.paired_rise(clean_rise.decode(verdicts),
+                                                                _verdicts(classifier, test_split, config))
     run.save_model(classifier)
     report = {"config": to_dict(config), "environment": environment(),
               "schedule": dataclasses.asdict(methods.schedule_of(config)),
               "phases_run": phases_run, "class_names": list(source.class_names),
               "preprocessing": model_preprocessing(config),
               "input_shape": models.run_input_shape(classifier, source.image_shape),
-              "train_size": train_size, "val_size": source.train_size - train_size, "validation": kept,
-              "before": before, "after": after}
+              "train_size": data.plan.train_size, "val_size": data.plan.val_size,
+              "validation_source": data.plan.record(), "validation": kept,
+              "before": before, "after": after, "clean_rise": rise}
     run.write_report(report)
     return report
 
@@ -338,15 +323,14 @@ def _run_worker(config, out, strategy):
         checkpoints = RunFolder(out).file(folder.CHECKPOINTS)
         if os.path.isdir(checkpoints):  # resume from where the chief resumes
             shutil.copytree(checkpoints, os.path.join(work_dir, folder.CHECKPOINTS))
-        source = load_sources(config)
+        data = load_run_data(config)  # the chief's splits; it alone selects
         if os.path.exists(config.model):
             classifier = models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step
-            classifier = models.build_model(config.model, source.num_classes, (*source.image_shape, 3), "none")
+            classifier = models.build_model(config.model, data.source.num_classes, (*data.source.image_shape, 3),
+                                            "none")
         with strategy.scope():
-            train, train_size, _ = carve_validation(source, config)  # the chief's split; it alone selects
-            _train(_training_copy(classifier, config, strategy), source, train, train_size, config, work_dir, 0,
-                   strategy)
+            _train(_training_copy(classifier, config, strategy), data, config, work_dir, 0, strategy)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return None

@@ -104,14 +104,19 @@ def test_a_file_of_test_images_alone_evaluates_and_tests_a_run_but_does_not_trai
     run = str(tmp_path / "run")
     assert run_main(train.main, ["--dataset", "npz", "--data-dir", data, "--eval-data-dir", tests, "--model", model,
                                  "--preset", "tiny", "--batch-size", "8", "--verbose", "0", "--out", run]) == 0
-    assert run_main(evaluate.main, ["--model", model, "--dataset", "npz", "--data-dir", tests, "--corruptions",
-                                    "fog", "--severities", "3", "--verbose", "0", "--out", str(tmp_path / "e")]) == 0
+    # Beside the run, the evaluation leaves out the run's validation images too: the pretrained model scores alike.
+    assert run_main(evaluate.main, ["--model", run, "--model", model, "--dataset", "npz", "--data-dir", tests,
+                                    "--corruptions", "fog", "--severities", "3", "--verbose", "0",
+                                    "--out", str(tmp_path / "e")]) == 0
     with open(tmp_path / "run" / "report.json") as file:
         report = json.load(file)
     with open(tmp_path / "e" / "evaluation.json") as file:
-        (entry,) = json.load(file)["models"].values()
-    assert report["before"]["clean"] == entry["clean"]  # the same 6 test images, the same pretrained model
-    assert report["train_size"] + report["val_size"] == 18  # the file's fixed held-out fifth stays out, as ever
+        evaluation = json.load(file)
+    entry = next(entry for entry in evaluation["models"].values() if entry["source"] == model)
+    assert report["before"]["clean"] == entry["clean"]  # the same 3 test images, the same pretrained model
+    assert evaluation["setup"]["validation"] == "auto"
+    # The eval file's 6 images: 3 validate, 3 test; the data file's fixed held-out fifth stays out, as ever.
+    assert (report["train_size"], report["val_size"], report["validation_source"]["test_size"]) == (18, 3, 3)
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -155,14 +160,15 @@ def test_train_evaluate_and_export_a_run_on_a_users_arrays(tmp_path):
     with open(tmp_path / "run" / "report.json") as file:
         report = json.load(file)
     assert report["class_names"] == ["0", "1", "2"] and report["input_shape"] == [16, 16, 3]
-    assert report["train_size"] + report["val_size"] == 24
+    assert (report["train_size"], report["val_size"]) == (24, 4)  # validation: 4 of the 9 test images
     assert run_main(evaluate.main, ["--model", run, "--corruptions", "fog", "--severities", "3", "--verbose", "0",
                                     "--out", out]) == 0
     with open(tmp_path / "eval" / "evaluation.json") as file:
         evaluation = json.load(file)
     assert evaluation["setup"]["dataset"] == "npz" and evaluation["setup"]["data_dir"] == data
     (model_entry,) = evaluation["models"].values()
-    wrong = model_entry["clean"] * 9 / 100  # of the file's 9 test images
+    assert model_entry["clean"] == report["after"]["clean"]  # the run's 5 other test images, as its report
+    wrong = model_entry["clean"] * 5 / 100
     assert abs(wrong - round(wrong)) < 1e-9
     assert run_main(export.main, ["--run", run, "--out", serving]) == 0
     assert (tmp_path / "serving" / "ar2_npz_gaussian_noise" / "1" / "saved_model.pb").exists()

@@ -18,19 +18,28 @@ from ar2_tf.runs.selection import (
 )
 from tests.helpers import repair_batches, tiny_repair_model
 
+IMAGES = 1000
+
 
 def errors(clean, corrupted):
-    return {"clean": clean, "corrupted": corrupted}
+    """A model's validation errors, its clean error `clean` % made of the first images: two models' verdicts
+    differ on the images between their two errors, so the paired rise equals the difference of errors."""
+    correct = np.arange(IMAGES) >= round(clean * IMAGES / 100)
+    return {"clean": clean, "corrupted": corrupted, "clean_correct": correct}
+
+
+def phase(rise, corrupted):
+    return {"corrupted": corrupted, "clean_rise": {"rise": rise}}
 
 
 @pytest.mark.parametrize("phases, expected", [
-    ([errors(10.5, 30), errors(12, 20), errors(10.9, 25), errors(9, 28)], 2),  # 12 breaks the 1-point limit
-    ([errors(11, 30), errors(11, 30)], 0),  # a tie keeps the earlier phase
-    ([errors(11.01, 5), errors(20, 1)], None),  # nothing qualifies: the pretrained weights
+    ([phase(0.5, 30), phase(2, 20), phase(0.9, 25), phase(-1, 28)], 2),  # +2 breaks the 1-point limit
+    ([phase(1, 30), phase(1, 30)], 0),  # a tie keeps the earlier phase
+    ([phase(1.01, 5), phase(10, 1)], None),  # nothing qualifies: the pretrained weights
     ([], None),
 ])
 def test_select_phase_keeps_the_lowest_corrupted_error_within_the_clean_limit(phases, expected):
-    assert select_phase(phases, baseline_clean=10.0, max_clean_drop=1.0) == expected
+    assert select_phase(phases, max_clean_drop=1.0) == expected
 
 
 class ScriptedValidation:
@@ -39,8 +48,9 @@ class ScriptedValidation:
     def __init__(self, *sequence):
         self.sequence = list(sequence)
 
-    def errors(self, classifier):
-        return self.sequence.pop(0)
+    def errors(self, classifier, with_verdicts=False):
+        errors = dict(self.sequence.pop(0))
+        return errors if with_verdicts else {key: errors[key] for key in ("clean", "corrupted")}
 
 
 class WeightsAtEpochEnd(keras.callbacks.Callback):
@@ -77,6 +87,9 @@ def test_the_kept_phase_is_the_best_qualifying_one_and_its_weights_come_back(tmp
     assert "warning" not in summary and os.listdir(tmp_path / "logs")  # validation curves for TensorBoard
     report = {"validation": summary}
     assert kept_description(report).startswith("kept: epoch 3 of 4 (refine); validation error clean 10.90")
+    rises = [p["clean_rise"] for p in summary["phases"]]
+    assert [round(r["rise"], 6) for r in rises] == [0.5, 2.0, 0.9, -1.0] and all(r["images"] == IMAGES for r in rises)
+    assert "clean-error rise on 1000 validation images: +0.90 points" in kept_description(report)
 
 
 def test_when_no_phase_qualifies_the_pretrained_weights_are_kept_with_a_warning(tmp_path):
@@ -103,7 +116,7 @@ def test_a_resumed_run_keeps_its_selection_and_records_the_phase_it_restored(tmp
     weights = fit(model, resumed, epochs=4, initial_epoch=2)
     summary = resumed.restore_kept(model.classifier)
     assert [p["epoch"] for p in summary["phases"]] == [0, 1, 2, 3]
-    assert summary["baseline"] == errors(10, 50) and summary["kept"] == 2
+    assert summary["baseline"] == {"clean": 10, "corrupted": 50} and summary["kept"] == 2
     assert_same_weights(model.classifier.get_weights(), weights[2])
     with open(tmp_path / STATE) as file:
         assert json.load(file)["kept"] == 2
