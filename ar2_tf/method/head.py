@@ -24,10 +24,19 @@ ConvNeXt's LayerNorm, VGG's ReLU stack) attention is Grad-CAM.
 
 `--feature-layer NAME` and `--dense-layer NAME` override steps 4 and 3.
 
-A model is refused when there is nothing before its head to repair: f is the input
-image itself (a model without convolutional layers), or, for refinement, every weight
-before f is frozen (`check_trainable`: a transfer-learning model saved with its base's
-`trainable = False`), where AR2 would silently train nothing but the head.
+Frozen layers (`trainable = False`, most often a transfer-learning base) are the
+user's explicit choice, and every method respects it: it trains only the trainable
+weights, and a frozen layer's weights, BatchNorm moving statistics included, end
+the run exactly as they began (Keras runs a frozen BatchNormalization in inference
+mode even under `training=True`). AR2's refinement trains the trainable weights
+before f, its fine-tuning and `--method finetune` all trainable weights. A run with
+frozen layers says so in one note at its start (`frozen_layers_note`); a run that
+would train nothing is refused (`check_trainable`): every weight frozen, or, for
+AR2, every weight before f (a base saved with `trainable = False`), where
+refinement would silently train nothing at all.
+
+A model is also refused when there is nothing before its head to repair: f is the
+input image itself (a model without convolutional layers).
 """
 
 import dataclasses
@@ -108,8 +117,77 @@ def check_trainable(classifier, head: Head, refines: bool) -> None:
                         "--method finetune.")
 
 
+def frozen_layers_note(classifier, head: Head, refines: bool):
+    """One line on what a run leaves frozen and what it trains, or None when no layer of `classifier` is frozen.
+
+    Layers are counted among those with weights, nested models' layers one by one; a layer is frozen when it or
+    a model around it has `trainable = False`. `refines`: the method runs AR2's refinement.
+    """
+    layers = _weighted_layers(classifier)
+    frozen = [layer for layer, is_frozen in layers if is_frozen]
+    if not frozen:
+        return None
+    trained = _layers_owning(layers, classifier.trainable_variables)
+    one = len(frozen) == 1
+    batchnorm = any(isinstance(layer, keras.layers.BatchNormalization) for layer in frozen)
+    kept = ("is frozen (trainable=False) and stays as it is" if one
+            else "are frozen (trainable=False) and stay as they are")
+    kept += ", BatchNorm moving statistics included" if batchnorm else ""
+    if refines:
+        before = _layers_owning(layers, backbone_variables(classifier, head))
+        trains = (f"AR2's refinement trains the {_count(before, 'trainable layer')} before the feature map "
+                  f"{head.feature_layer!r}, its fine-tuning the {_count(trained, 'trainable layer')} in all")
+    else:
+        trains = f"fine-tuning trains the {_count(trained, 'trainable layer')}"
+    roots = [repr(layer.name) for layer in _frozen_roots(classifier)]
+    named = ", ".join(roots[:3]) + (f" and {len(roots) - 3} more" if len(roots) > 3 else "")
+    return (f"note: {len(frozen)} of {_count(layers, 'layer')} with weights {kept}; {trains}; to repair "
+            f"{'it' if one else 'them'} too, set `trainable = True` on {named} and save the model again.")
+
+
 def describe(head: Head) -> str:
     return f"{head.feature_layer} -> {' -> '.join(head.layers)}"
+
+
+# --- Frozen layers -----------------------------------------------------------------------------------------------
+
+def _weighted_layers(model, frozen=False):
+    """[(layer, frozen)] for every layer with weights inside `model`, nested models walked into, each once."""
+    found, seen = [], set()
+    for layer in model.layers:
+        is_frozen = frozen or not layer.trainable
+        if isinstance(layer, keras.Model):
+            inner = _weighted_layers(layer, is_frozen)
+        else:
+            inner = [(layer, is_frozen)] if layer.weights else []
+        for entry in inner:
+            if id(entry[0]) not in seen:
+                seen.add(id(entry[0]))
+                found.append(entry)
+    return found
+
+
+def _layers_owning(layers, variables):
+    """The layers of `layers` that own one of `variables`."""
+    ids = {id(variable) for variable in variables}
+    return [layer for layer, _ in layers if any(id(variable) in ids for variable in layer.weights)]
+
+
+def _frozen_roots(model):
+    """The outermost frozen layers and models that hold weights: where `trainable = True` would free them."""
+    roots = []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if not layer.trainable:
+            roots.append(layer)
+        elif isinstance(layer, keras.Model):
+            roots.extend(_frozen_roots(layer))
+    return roots
+
+
+def _count(items, noun):
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 # --- The walk ----------------------------------------------------------------------------------------------------

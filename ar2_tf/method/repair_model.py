@@ -4,10 +4,17 @@
 callback in `ar2_tf.method.schedule` calls it between batches or epochs):
 
 - refinement ("refine"): the CAM alignment loss of Eq. 2, applied to the
-  convolutional backbone only, so the head (global pooling to logits) is untouched;
-  its maps are exact CAMs or, for non-linear heads, Grad-CAM (`ar2_tf.method.attention`);
+  trainable variables of the convolutional backbone only, so the head (global
+  pooling to logits) is untouched; its maps are exact CAMs or, for non-linear
+  heads, Grad-CAM (`ar2_tf.method.attention`);
 - fine-tuning ("finetune"): cross-entropy on clean and corrupted images, all
-  variables.
+  trainable variables.
+
+Frozen layers (`trainable = False`) stay exactly as they are in both phases:
+their weights are in no variable list, and Keras runs a frozen BatchNormalization
+in inference mode under `training=True`, so its moving statistics never update.
+Freezing is the user's choice, and undoing it would change layers they chose to
+keep (`ar2_tf.method.head` says which runs are refused and which get a note).
 
 Each phase is its own compiled function (`ar2_tf.method.trainer.PhasedTrainer`
 says which Keras behaviour that relies on). Batches are `((clean, corrupted),

@@ -26,7 +26,7 @@ from ar2_tf.evaluation.validation import ValidationSet
 from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.attention import resolve_attention
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
-from ar2_tf.method.head import check_trainable, find_head
+from ar2_tf.method.head import check_trainable, find_head, frozen_layers_note
 from ar2_tf.runs import (
     distributed_loop,
     distribution,
@@ -96,6 +96,8 @@ def check_repairable(classifier, config):
     method = methods.get_method(config.method)
     if not method.single_pass:  # bn-adapt sets BatchNorm statistics, trainable or not
         check_trainable(classifier, head, method.refines)
+        if note := frozen_layers_note(classifier, head, method.refines):
+            print(note)
 
 
 def check_input_scale(classifier, config, validation):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from ar2_tf.errors import UserError
 from ar2_tf.method.attention import HeadAttention, resolve_attention
-from ar2_tf.method.head import Head, backbone_variables, build_backbone, check_trainable, find_head
+from ar2_tf.method.head import Head, backbone_variables, build_backbone, check_trainable, find_head, frozen_layers_note
 from ar2_tf.runs.models import cifar_resnet
 from tests.helpers import frozen_base_classifier, tiny_classifier
 
@@ -129,5 +129,29 @@ def test_refinement_trains_the_trainable_backbone_and_refuses_a_frozen_one():
     check_trainable(model, head, refines=True)
 
     model.trainable = False
-    with pytest.raises(UserError, match="every layer of the model is frozen"):
+    with pytest.raises(UserError, match=r"every layer of the model is frozen.*`model.trainable = True`"):
         check_trainable(model, head, refines=False)
+
+
+def test_the_note_on_frozen_layers_says_what_stays_and_what_trains():
+    model = frozen_base_classifier()
+    head = find_head(model)
+    assert frozen_layers_note(model, head, refines=False) == (
+        "note: 3 of 4 layers with weights are frozen (trainable=False) and stay as they are, BatchNorm moving "
+        "statistics included; fine-tuning trains the 1 trainable layer; to repair them too, set `trainable = True` "
+        "on 'base' and save the model again.")
+
+    base = model.get_layer("base")
+    base.trainable = True
+    base.get_layer("conv1").trainable = False
+    model.get_layer("classes").trainable = False
+    assert frozen_layers_note(model, head, refines=True) == (
+        "note: 2 of 4 layers with weights are frozen (trainable=False) and stay as they are; AR2's refinement "
+        "trains the 2 trainable layers before the feature map 'base', its fine-tuning the 2 trainable layers in "
+        "all; to repair them too, set `trainable = True` on 'conv1', 'classes' and save the model again.")
+
+    model.get_layer("classes").trainable = True
+    assert frozen_layers_note(model, head, refines=True).startswith(
+        "note: 1 of 4 layers with weights is frozen (trainable=False) and stays as it is; AR2's refinement trains "
+        "the 2 trainable layers before the feature map 'base', its fine-tuning the 3 trainable layers in all;")
+    assert frozen_layers_note(tiny_classifier(), find_head(tiny_classifier()), refines=True) is None
