@@ -7,6 +7,10 @@ Methods (`--methods`, default all):
     augmix           AugMix + JSD loss, T·(N+M) epochs, one model for every corruption
     ar2              AR2, one model per corruption in --corruptions
     unified          AR2 on all 15 corruptions (one drawn per batch), one model
+    bn_adapt         BatchNorm statistics re-estimated on the corrupted training images, one pass per corruption
+    tent             TENT: the pretrained model adapted on each test set as it is evaluated; every fine-tuned and
+                     AR2 model is evaluated under TENT too (rows "AR2 + TENT", ...), so the tables answer
+                     "repair, then also adapt at test time?"
 
 Every run goes through `ar2_tf.runs.repair_run.run_repair` into OUT/runs/<method>_<corruption>
 (resumable: a finished run is reused, an interrupted one resumes); then every
@@ -50,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--severities", default="1-5", help="evaluated severities, e.g. 1-5")
     parser.add_argument("--cache-dir", help="opt-in cache of generated corrupted test sets (e.g. ~/.cache/ar2_tf/"
                                             "corrupted_sets); default: stream them, writing nothing")
-    parser.add_argument("--seeds", help="train every run once per seed, e.g. 0,1,2: tables give mean ± std and AR2 − "
-                                        "fine-tuning with a 95%% interval (default: --seed alone)")
+    parser.add_argument("--seeds", help="train every run once per seed, e.g. 0,1,2: tables give mean ± std and "
+                                        "AR2 − fine-tuning (with tent: AR2 + TENT against AR2, TENT and "
+                                        "fine-tuning + TENT) with a 95%% interval (default: --seed alone)")
     parser.add_argument("--out", required=True, help="benchmark folder (runs/, evaluation/, tables, report.md)")
     return parser
 

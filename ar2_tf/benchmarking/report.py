@@ -13,6 +13,10 @@
 - With several seeds (`ar2_tf.benchmarking.seeds`): Table 1's cells as mean ± std over
   the seeds, `table1_seeds` with every seed's cell, and `paired`: AR2 − fine-tuning
   (same epochs) per repaired-for corruption with its 95 % interval and verdict.
+- With "tent" among the methods, the trained per-corruption models under TENT
+  (`ar2_tf.benchmarking.adapted`): rows "AR2 + TENT", "fine-tune (same epochs) + TENT"
+  in Tables 1 and 2, and with several seeds `paired_tent`: the comparisons of
+  `adapted.COMPARISONS` in `paired`'s layout, with a first column naming each.
 
 CE is the unnormalised mean error (%) over severities (the CIFAR convention of
 `ar2_tf.evaluation.metrics`). The evaluation's own per-model tables are thin adapters
@@ -23,15 +27,19 @@ re-evaluates its runs; here both are rebuilt from the one shared evaluation.
 
 import os
 
+from ar2_tf.benchmarking import adapted
 from ar2_tf.benchmarking import seeds as seed_stats
 from ar2_tf.evaluation import tables, transfer
 from ar2_tf.runs.config import RepairConfig
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget, get_method
 
-# Rows in table order, and the per-corruption ones (one model per repaired-for corruption): from the registry.
-ROW_ORDER = tuple(BENCHMARK_ENTRIES)
-PER_CORRUPTION = tuple(key for key, entry in BENCHMARK_ENTRIES.items() if entry.per_corruption)
+# Rows in table order, and the per-corruption ones (one model per repaired-for corruption): the registry's,
+# then its trained per-corruption models under TENT.
+TRANSFERRED = tuple(key for key, entry in BENCHMARK_ENTRIES.items() if entry.per_corruption)
+ROW_ORDER = tuple(BENCHMARK_ENTRIES) + adapted.ROWS
+PER_CORRUPTION = TRANSFERRED + adapted.ROWS
 UNTRAINED = tuple(key for key, entry in BENCHMARK_ENTRIES.items() if entry.method is None)
+PAIRED_COLUMNS = ["corruption", "mean", "low", "high", "n", "verdict"]
 
 
 def _mean(values):
@@ -98,10 +106,11 @@ def table2(runs, entries, repaired_for, labels, vanilla_clean=None) -> tuple:
 
 
 def write_transfers(out, runs, entries, vanilla_key, evaluated) -> dict:
-    """transfer_<method>/transfer.{csv,md,json,png} for each per-corruption method with >= 2 models."""
+    """transfer_<method>/transfer.{csv,md,json,png} for each per-corruption entry with >= 2 models (the models
+    themselves: none under TENT)."""
     base_ce = entries[vanilla_key]["summary"]["unnormalized"]["ce"]
     written = {}
-    for method in PER_CORRUPTION:
+    for method in TRANSFERRED:
         chosen = [run for run in runs if run["method"] == method and run["key"] in entries]
         if len(chosen) < 2:
             continue
@@ -116,8 +125,26 @@ def write_transfers(out, runs, entries, vanilla_key, evaluated) -> dict:
     return written
 
 
+def paired_rows(cells, repaired_for, comparison) -> list:
+    """One dict per repaired-for corruption where both rows have a value per seed: the corruption and the
+    `seed_stats.paired_interval` of `comparison`'s seed-paired differences.
+
+    Args:
+        cells: {row key: {column: [value per seed]}}, the seeds in the same order in every row.
+        comparison: a `seed_stats.Comparison`.
+    """
+    rows = []
+    for corruption in repaired_for:
+        first, second = (cells.get(m, {}).get(corruption) for m in (comparison.first, comparison.second))
+        if first and second and len(first) == len(second):
+            differences = [a - b for a, b in zip(first, second) if a is not None and b is not None]
+            rows.append({"corruption": corruption, **seed_stats.paired_interval(differences, names=comparison.names)})
+    return rows
+
+
 def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
-    """({table1_repaired, table1, table1_seeds}, paired) over several seeds (module docstring)."""
+    """({table1_repaired, table1, table1_seeds}, {"paired": AR2 − fine-tuning rows, "paired_tent": the TENT
+    comparisons' rows, each with its "comparison"}) over several seeds (module docstring)."""
     columns = ["clean", *evaluated, f"mCE ({len(repaired_for)} repaired-for)", f"mCE (all {len(evaluated)})"]
     cells = {}  # method -> column -> [value per seed]
     for seed in seeds:
@@ -146,46 +173,48 @@ def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
                    ["method", "budget", *columns], aggregated),
         "table1_seeds": ("Table 1 per seed: every cell", ["method", "seed", "column", "value"], long_rows),
     }
-    paired = []
-    for corruption in repaired_for:
-        ar2, finetune = (cells.get(m, {}).get(corruption) for m in ("ar2", "finetune_epochs"))
-        if ar2 and finetune and len(ar2) == len(finetune):
-            differences = [a - f for a, f in zip(ar2, finetune) if a is not None and f is not None]
-            paired.append({"corruption": corruption, **seed_stats.paired_interval(differences)})
+    paired = {"paired": paired_rows(cells, repaired_for, seed_stats.AR2_VS_FINETUNE),
+              "paired_tent": [{"comparison": comparison.title, **row} for comparison in adapted.COMPARISONS
+                              for row in paired_rows(cells, repaired_for, comparison)]}
     return built, paired
 
 
 def paired_sentences(paired) -> list:
-    """One sentence per corruption: AR2 − fine-tuning (same epochs) with its interval and verdict."""
+    """One sentence per row: its comparison (AR2 − fine-tuning (same epochs) unless the row names one) for its
+    corruption, with the interval and verdict."""
     lines = []
     for row in paired:
+        what = f"- {row['corruption']}: {row.get('comparison', seed_stats.AR2_VS_FINETUNE.title)} {_fmt(row['mean'])}"
         if row["low"] is None:
-            lines.append(f"- {row['corruption']}: AR2 − fine-tuning (same epochs) {_fmt(row['mean'])} points "
-                         f"({row['verdict']}).")
+            lines.append(f"{what} points ({row['verdict']}).")
         else:
-            lines.append(f"- {row['corruption']}: AR2 − fine-tuning (same epochs) {_fmt(row['mean'])} points, 95 % "
-                         f"t-interval over {row['n']} seed pairs [{_fmt(row['low'])}, {_fmt(row['high'])}]: "
-                         f"{row['verdict']}.")
+            lines.append(f"{what} points, 95 % t-interval over {row['n']} seed pairs [{_fmt(row['low'])}, "
+                         f"{_fmt(row['high'])}]: {row['verdict']}.")
     return lines
 
 
 def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_key, seeds=(0,)) -> tuple:
-    """Writes the tables as .md/.csv/.json; returns ({name: (title, header, rows)}, paired comparisons).
+    """Writes the tables as .md/.csv/.json; returns ({name: (title, header, rows)}, {"paired": [...],
+    "paired_tent": [...]}, the seed-paired comparisons).
 
-    One seed: table1, table1_repaired and table2 (runs need a "seed" only with several seeds). Several
-    seeds: `seed_tables`, plus `paired` (also written) with AR2 − fine-tuning per corruption.
+    One seed: table1, table1_repaired and table2 (runs need a "seed" only with several seeds), and no
+    comparison. Several seeds: `seed_tables`, plus `paired` (also written) with AR2 − fine-tuning per
+    corruption, and `paired_tent` (written where the TENT rows were evaluated) with the TENT comparisons.
     """
+    paired = {"paired": [], "paired_tent": []}
     if len(seeds) > 1:
         built, paired = seed_tables(runs, entries, list(repaired_for), list(evaluated), labels, list(seeds))
-        built["paired"] = ("AR2 − fine-tuning (same epochs), CE points, seed-paired, 95 % Student-t interval",
-                           ["corruption", "mean", "low", "high", "n", "verdict"],
-                           [[row[k] for k in ("corruption", "mean", "low", "high", "n", "verdict")] for row in paired])
+        built["paired"] = (f"{seed_stats.AR2_VS_FINETUNE.title}, CE points, seed-paired, 95 % Student-t interval",
+                           PAIRED_COLUMNS, [[row[k] for k in PAIRED_COLUMNS] for row in paired["paired"]])
+        if paired["paired_tent"]:
+            columns = ["comparison", *PAIRED_COLUMNS]
+            built["paired_tent"] = ("Repaired models under TENT: CE points, seed-paired, 95 % Student-t interval",
+                                    columns, [[row[k] for k in columns] for row in paired["paired_tent"]])
     else:
         vanilla_clean = entries[vanilla_key]["clean"] if vanilla_key in entries else None
         built = {"table1_repaired": table1_repaired(runs, entries, repaired_for, labels),
                  "table1": table1(runs, entries, repaired_for, evaluated, labels),
                  "table2": table2(runs, entries, repaired_for, labels, vanilla_clean)}
-        paired = []
     for name, table in built.items():
         tables.write_table(out, name, table)
     return built, paired
@@ -201,6 +230,10 @@ def budget_lines(record):
             continue
         if entry.adaptation:
             lines.append(f"- {entry.label}: {entry.summary}.")
+            twins = [BENCHMARK_ENTRIES[k].label for k in adapted.ADAPTED if k in record["methods"]]
+            if twins:
+                lines.append(f"- {' + TENT, '.join(twins)} + TENT: each of their models adapted on each test set "
+                             "the same way, the rows answering \"repair, then also adapt at test time?\".")
         elif entry.method is not None:
             schedule = "" if get_method(entry.method).single_pass else f" (T={t}, N={n}, M={m})"
             lines.append(f"- {entry.label}: {budget(key, repair)}, {entry.summary}{schedule}.")
@@ -214,10 +247,10 @@ def write_markdown(path, record, built):
     seconds = record["wall_seconds"]
     lines = ["# Corruption-robustness benchmark", "", "Command:", "", "```", record["command"] or "(library call)",
              "```", ""]
-    for name in ("table1_repaired", "table1", "table2", "paired"):
+    for name in ("table1_repaired", "table1", "table2", "paired", "paired_tent"):
         if name in built:
             lines += [tables.to_markdown(*built[name]), ""]
-    lines += [*paired_sentences(record.get("paired", [])), ""]
+    lines += [*paired_sentences(record.get("paired", [])), *paired_sentences(record.get("paired_tent", [])), ""]
     for method, counts in record["transfer"].items():
         lines.append(f"Transfer matrix of `{method}` (transfer_{method}/transfer.md, .png): {counts['worse']} of "
                      f"{counts['off_diagonal_cells']} off-diagonal cells worse than vanilla; mean diagonal change "

@@ -5,7 +5,9 @@
 every model on the same corrupted test sets (`ar2_tf.evaluation.suite`) and
 writes the tables (`ar2_tf.benchmarking.report`), report.md and benchmark.json
 (command, config, package versions, seeds, wall times). The methods are those
-of the command's docstring (`ar2_tf/benchmark.py`).
+of the command's docstring (`ar2_tf/benchmark.py`). With "tent" among them,
+TENT adapts the pretrained model and every trained per-corruption model
+(`ar2_tf.benchmarking.adapted`) as they are evaluated.
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ import subprocess
 import time
 
 import ar2_tf
+from ar2_tf.benchmarking import adapted
 from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.choices import UNIFIED
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
@@ -49,8 +52,10 @@ def plan_runs(base, methods, corruptions, seeds=None) -> list:
 
 
 def method_labels(repair) -> dict:
-    """{entry: {"label": row name, "budget": '8 epochs'}} under the benchmark's AR2 settings."""
-    return {key: {"label": entry.label, "budget": budget(key, repair)} for key, entry in BENCHMARK_ENTRIES.items()}
+    """{row: {"label": row name, "budget": '8 epochs'}} under the benchmark's AR2 settings: every entry's, then
+    their models' under TENT ("ar2+tent": "AR2 + TENT")."""
+    labels = {key: {"label": entry.label, "budget": budget(key, repair)} for key, entry in BENCHMARK_ENTRIES.items()}
+    return labels | adapted.twin_labels(labels)
 
 
 def _git_state():
@@ -130,9 +135,10 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     setup = EvaluationSetup(dataset=base.dataset, data_dir=base.eval_data_dir or base.data_dir, corruptions=evaluated,
                             severities=tuple(severities), test_size=base.test_size, image_size=base.image_size,
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
-    tent = "tent" in methods  # the pretrained model under TENT, evaluated beside the others
+    tent = "tent" in methods  # the pretrained and the trained per-corruption models under TENT, beside the others
+    twins = adapted.adapted_runs(runs) if tent else []
     results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
-                             tent=[base.model] if tent else (),
+                             tent=[base.model, *(run["dir"] for run in twins)] if tent else (),
                              preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, unsafe_model_loading=base.unsafe_model_loading, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
@@ -142,12 +148,14 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     entries["vanilla"] = results["models"][results["baseline"]]
     if tent:
         entries["tent"] = by_source[os.path.abspath(base.model), "tent"]
+    for run in twins:
+        entries[adapted.twin(run["key"])] = by_source[RunFolder(run["dir"]).file(folder.MODEL), "tent"]
     untrained = ["vanilla", "tent"] if tent else ["vanilla"]  # evaluated once, the same for every seed
     table_runs = [{"key": key, "method": key, "corruption": UNIFIED, "seed": seed}
-                  for seed in seeds for key in untrained] + runs
+                  for seed in seeds for key in untrained] + runs + [adapted.twin_run(run) for run in twins]
     labels = method_labels(base.repair)
-    built, paired = benchmark_report.write_tables(out, table_runs, entries, corruptions, evaluated, labels, "vanilla",
-                                                  seeds)
+    built, comparisons = benchmark_report.write_tables(out, table_runs, entries, corruptions, evaluated, labels,
+                                                       "vanilla", seeds)
     first = [run for run in table_runs if run["seed"] == seeds[0]]  # transfer matrices: the first seed's models
     transfers = benchmark_report.write_transfers(out, first, entries, "vanilla", evaluated)
     record = {
@@ -165,7 +173,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                          "evaluation_this_call": evaluation_seconds,
                          "this_call": round(time.time() - started, 1)},
         "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
-        "paired": paired,
+        **comparisons,  # "paired" (AR2 − fine-tuning) and "paired_tent"
         "transfer": {method: info["counts"] for method, info in transfers.items()},
     }
     write_json_atomic(os.path.join(out, "benchmark.json"), record)

@@ -4,11 +4,15 @@
 test set (`python -m ar2_tf.evaluate` with the pretrained model as --baseline)
 through the evaluation's model fingerprints, then writes Table 1, Table 2 and
 the transfer matrices in the benchmark's layout. Nothing is trained or
-evaluated again; models changed since the evaluation are refused.
+evaluated again; models changed since the evaluation are refused. Models the
+evaluation also ran under TENT (`--tent`) fill the TENT rows: the pretrained
+model "TENT (test-time)", a fine-tuning or AR2 run its entry's "+ TENT" row
+(`ar2_tf.benchmarking.adapted`).
 """
 
 import os
 
+from ar2_tf.benchmarking import adapted
 from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.benchmarking.run import method_labels
 from ar2_tf.errors import UserError
@@ -26,13 +30,13 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     """The benchmark's runs that `results` evaluated: (table runs with vanilla first, {run key: entry}).
 
     A run matches the evaluated model whose fingerprint path is its model.keras; its size and
-    modification time must still be the evaluated ones. The evaluation's baseline is vanilla.
+    modification time must still be the evaluated ones. The evaluation's baseline is vanilla. A matched
+    run of an `adapted.ADAPTED` entry evaluated under TENT too adds its twin ("ar2_fog+tent").
     """
     if not results.get("baseline"):
         raise UserError("the evaluation has no baseline; evaluate again with --baseline <the benchmark's pretrained "
                         f"model> ({record['config']['model']}): it is the vanilla row and the CE reference.")
-    by_path = {entry["fingerprint"]["path"]: entry for entry in results["models"].values()
-               if not entry.get("adaptation")}
+    by_path = {(entry["fingerprint"]["path"], entry.get("adaptation")): entry for entry in results["models"].values()}
     seeds = record["seeds"].get("seeds", [record["config"]["seed"]])
     baseline = results["models"][results["baseline"]]
     entries = {"vanilla": baseline}
@@ -41,17 +45,26 @@ def match_runs(benchmark_dir, record, results) -> tuple:
             entries["tent"] = entry
     untrained = len(entries)
     runs = [{"key": key, "method": key, "corruption": "all", "seed": seed} for seed in seeds for key in entries]
+    twins = []
     for run in record["runs"]:
         model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(folder.MODEL)
-        entry = by_path.get(model)
+        entry = by_path.get((model, None))
         if entry is None:
             continue
+        twin = by_path.get((model, "tent")) if run["method"] in adapted.ADAPTED else None
         stat = os.stat(model)
-        if (entry["fingerprint"]["size"], entry["fingerprint"]["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
-            raise UserError(f"{model} changed after it was evaluated; re-run the same python -m ar2_tf.evaluate "
-                            "command (it re-evaluates changed models only), then this one.")
+        for evaluated in filter(None, (entry, twin)):
+            fingerprint = evaluated["fingerprint"]
+            if (fingerprint["size"], fingerprint["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
+                raise UserError(f"{model} changed after it was evaluated; re-run the same python -m ar2_tf.evaluate "
+                                "command (it re-evaluates changed models only), then this one.")
         runs.append(run)
         entries[run["key"]] = entry
+        if twin is not None:
+            # a run without its own seed is from a one-seed benchmark
+            twins.append(adapted.twin_run({"seed": record["config"]["seed"], **run}))
+            entries[twins[-1]["key"]] = twin
+    runs += twins
     if len(entries) == untrained:  # vanilla (and TENT) alone
         raise UserError(f"the evaluation holds none of the models in {os.path.join(benchmark_dir, 'runs')}; "
                         "evaluate the run folders themselves (--model <benchmark>/runs/<run>).")
@@ -75,8 +88,8 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     os.makedirs(out, exist_ok=True)
     labels = method_labels(RepairConfig(**record["config"]["repair"]))
     seeds = tuple(record["seeds"].get("seeds", [record["config"]["seed"]]))
-    built, paired = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, labels, "vanilla",
-                                                  seeds)
+    built, comparisons = benchmark_report.write_tables(out, runs, entries, repaired_for, evaluated, labels,
+                                                       "vanilla", seeds)
     first = [run for run in runs if run.get("seed", seeds[0]) == seeds[0]]
     transfers = benchmark_report.write_transfers(out, first, entries, "vanilla", evaluated)
     view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
@@ -84,6 +97,6 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
             "runs": {key: entry["source"] for key, entry in entries.items()},
             "missing_runs": [run["key"] for run in record["runs"] if run["key"] not in entries],
             "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
-            "paired": paired, "transfer": {method: info["counts"] for method, info in transfers.items()}}
+            **comparisons, "transfer": {method: info["counts"] for method, info in transfers.items()}}
     write_json_atomic(os.path.join(out, "view.json"), view)
     return view

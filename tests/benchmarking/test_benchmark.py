@@ -31,7 +31,11 @@ def test_plan_gives_every_method_its_budget_from_the_same_base():
     assert schedule_of(configs["finetune_epochs_fog"]).total_steps == 12
     assert {m: label["budget"] for m, label in benchmark.method_labels(base.repair).items()} == {
         "vanilla": "0 epochs", "finetune": "8 epochs", "finetune_epochs": "12 epochs", "augmix": "12 epochs",
-        "ar2": "12 epochs", "unified": "12 epochs", "bn_adapt": "1 epoch", "tent": "1 step per test batch"}
+        "ar2": "12 epochs", "unified": "12 epochs", "bn_adapt": "1 epoch", "tent": "1 step per test batch",
+        # the trained per-corruption models under TENT: BN adaptation's would be TENT on the pretrained model
+        "finetune+tent": "8 epochs + 1 step per test batch",
+        "finetune_epochs+tent": "12 epochs + 1 step per test batch", "ar2+tent": "12 epochs + 1 step per test batch"}
+    assert benchmark.method_labels(base.repair)["finetune_epochs+tent"]["label"] == "fine-tune (same epochs) + TENT"
     assert all(run["config"].model == "m.h5" and run["config"].dataset == "cifar10" for run in runs)
 
 
@@ -93,7 +97,8 @@ def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
     assert [run["key"] for run in record["runs"]] == ["finetune_gaussian_noise", "finetune_contrast",
                                                       "ar2_gaussian_noise", "ar2_contrast"]
     rows = {row[0]: row for row in record["tables"]["table1"]["rows"]}
-    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2", "TENT (test-time)"}
+    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2", "TENT (test-time)",
+                         "fine-tune (same phases) + TENT", "AR2 + TENT"}
     evaluation = json.load(open(os.path.join(out, "evaluation", "evaluation.json")))
     tent = next(entry for entry in evaluation["models"].values() if entry["adaptation"] == "tent")
     assert rows["TENT (test-time)"][2] == tent["clean"] and rows["TENT (test-time)"][1] == "1 step per test batch"
@@ -103,6 +108,36 @@ def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
     assert "- fine-tune (same phases): 1 batch, fine-tuning" in report
     assert "- TENT (test-time): the pretrained model adapted on each test set" in report
     assert "AugMix:" not in report and "unified" not in report
+
+
+def test_with_tent_every_repaired_model_is_also_evaluated_under_tent(tiny_benchmark):
+    _, out = tiny_benchmark
+    with open(os.path.join(out, "benchmark.json")) as file:
+        record = json.load(file)
+    with open(os.path.join(out, "evaluation", "evaluation.json")) as file:
+        evaluation = json.load(file)
+    adapted = {entry["source"]: entry for entry in evaluation["models"].values() if entry["adaptation"] == "tent"}
+    runs = {run["key"]: os.path.join(run["dir"], "model.keras") for run in record["runs"]}
+    pretrained = evaluation["models"][evaluation["baseline"]]["source"]
+    assert set(adapted) == {*runs.values(), pretrained}
+
+    def ce(key, corruption):
+        return adapted[runs[key]]["summary"]["unnormalized"]["ce"][corruption]
+
+    rows = {row[0]: row for row in record["tables"]["table1"]["rows"]}
+    ar2 = rows["AR2 + TENT"]  # method, budget, clean, gaussian_noise, contrast, mCE (2), mCE (all 2)
+    assert ar2[1] == "2 batches + 1 step per test batch"
+    assert ar2[3:5] == [ce("ar2_gaussian_noise", "gaussian_noise"), ce("ar2_contrast", "contrast")]
+    assert ar2[2] == pytest.approx((adapted[runs["ar2_gaussian_noise"]]["clean"]
+                                    + adapted[runs["ar2_contrast"]]["clean"]) / 2)
+    assert rows["fine-tune (same phases) + TENT"][4] == ce("finetune_contrast", "contrast")
+    table2 = {row[0]: row for row in record["tables"]["table2"]["rows"]}
+    assert table2["AR2 + TENT"][1] == adapted[runs["ar2_gaussian_noise"]]["clean"]
+    assert sorted(record["transfer"]) == ["ar2", "finetune"]  # the models' own transfer matrices only
+    assert record["paired"] == [] and record["paired_tent"] == []  # one seed: no paired interval
+    report = open(os.path.join(out, "report.md")).read()
+    assert "| AR2 + TENT | 2 batches + 1 step per test batch |" in report
+    assert "- fine-tune (same phases) + TENT, AR2 + TENT: each of their models adapted" in report
 
 
 def test_second_call_reuses_finished_runs(tiny_benchmark, capsys):

@@ -15,13 +15,14 @@ pytestmark = pytest.mark.xdist_group("tiny_benchmark")  # shares the session fix
 
 @pytest.fixture(scope="module")
 def second_view(tiny_benchmark, tmp_path_factory):
-    """The tiny benchmark's runs evaluated on another test subset (48 images, seed 7)."""
+    """The tiny benchmark's runs evaluated on another test subset (48 images, seed 7); the pretrained model and
+    the AR2 model repaired for contrast under TENT too."""
     argv, bench = tiny_benchmark
     model, corruptions = (argv[argv.index(flag) + 1] for flag in ("--model", "--corruptions"))
     runs = [os.path.join(bench, "runs", key) for key in
             ("finetune_gaussian_noise", "finetune_contrast", "ar2_gaussian_noise", "ar2_contrast")]
     evaluation = str(tmp_path_factory.mktemp("view") / "second")
-    argv = ["--baseline", model, "--tent", model, *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
+    argv = ["--baseline", model, "--tent", model, "--tent", runs[3], *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
             "--test-size", "48", "--seed", "7", "--corruptions", corruptions, "--severities", "1,5",
             "--cache-dir", "none", "--verbose", "0", "--out", evaluation]
     assert run_main(evaluate.main, argv) == 0
@@ -39,9 +40,12 @@ def test_tables_hold_the_second_evaluations_numbers_in_the_benchmarks_layout(sec
     results = _results(evaluation)
     models = results["models"]
     rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
-    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2", "TENT (test-time)"}
-    (tent,) = [entry for entry in models.values() if entry["adaptation"] == "tent"]
-    assert rows["TENT (test-time)"][2] == tent["clean"]
+    assert set(rows) == {"vanilla", "fine-tune (same phases)", "AR2", "TENT (test-time)", "AR2 + TENT"}
+    assert rows["TENT (test-time)"][2] == models["tiny + TENT"]["clean"]
+    # A run evaluated under TENT fills its entry's TENT row, in its own column only.
+    contrast = models["ar2:contrast + TENT"]
+    assert rows["AR2 + TENT"][2:] == [contrast["clean"], None, contrast["summary"]["unnormalized"]["ce"]["contrast"],
+                                      None]
 
     def ce(label, corruption):
         return models[label]["summary"]["unnormalized"]["ce"][corruption]
