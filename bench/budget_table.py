@@ -52,9 +52,10 @@ def benchmark_cells(folder) -> tuple:
     def cell(entry):
         return entry["clean"], entry["summary"]["unnormalized"]["ce"]
 
-    cells = {("vanilla", "all", None): cell(results["models"][results["baseline"]])}
-    for entry in results["models"].values():
-        if entry.get("adaptation") == "tent":
+    baseline = results["models"][results["baseline"]]
+    cells = {("vanilla", "all", None): cell(baseline)}
+    for entry in results["models"].values():  # the pretrained model under TENT, not a repaired one under TENT
+        if entry.get("adaptation") == "tent" and entry["fingerprint"] == baseline["fingerprint"]:
             cells["tent", "all", None] = cell(entry)
     for run in record["runs"]:
         entry = by_source.get((os.path.abspath(os.path.join(run["dir"], MODEL)), None))

@@ -15,15 +15,16 @@ pytestmark = pytest.mark.xdist_group("tiny_benchmark")  # shares the session fix
 
 @pytest.fixture(scope="module")
 def second_view(tiny_benchmark, tmp_path_factory):
-    """The tiny benchmark's runs evaluated on another test subset (48 images, seed 7); the pretrained model and
-    the AR2 model repaired for contrast under TENT too."""
+    """The tiny benchmark's runs evaluated on another test subset (37 images, seed 7: an error rate of 37 images
+    equals one of the benchmark's 32 only at 0 or 100 %, so the two views cannot agree by chance); the pretrained
+    model and the AR2 model repaired for contrast under TENT too."""
     argv, bench = tiny_benchmark
     model, corruptions = (argv[argv.index(flag) + 1] for flag in ("--model", "--corruptions"))
     runs = [os.path.join(bench, "runs", key) for key in
             ("finetune_gaussian_noise", "finetune_contrast", "ar2_gaussian_noise", "ar2_contrast")]
     evaluation = str(tmp_path_factory.mktemp("view") / "second")
     argv = ["--baseline", model, "--tent", model, "--tent", runs[3], *[arg for run in runs for arg in ("--model", run)], "--dataset", "demo",
-            "--test-size", "48", "--seed", "7", "--corruptions", corruptions, "--severities", "1,5",
+            "--test-size", "37", "--seed", "7", "--corruptions", corruptions, "--severities", "1,5",
             "--cache-dir", "none", "--verbose", "0", "--out", evaluation]
     assert run_main(evaluate.main, argv) == 0
     return bench, evaluation, argv
