@@ -12,13 +12,16 @@
 - `summary.json`, `summary.md`: every trial, the best one and its gain over the paper's defaults.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
+import tempfile
 
 import keras
 import keras_tuner
 import tensorflow as tf
+from keras_tuner.src import utils as keras_tuner_utils
 
 from ar2_tf.choices import TUNERS, UNIFIED
 from ar2_tf.data.sources import load_dataset
@@ -93,10 +96,60 @@ def make_tuner(search, hypermodel, out):
                                                    factor=search.hyperband_factor, **common),
     }
     try:
-        return tuners[search.tuner]()
+        tuner = tuners[search.tuner]()
     except ImportError as error:  # BayesianOptimization needs scikit-learn, an optional extra
         raise UserError(f"the {search.tuner} tuner needs a package that is not installed ({error}). Install it "
                         "(pip install scikit-learn) or use --tuner random/hyperband.") from None
+    _end_completed_trials(tuner.oracle)
+    # Keras Tuner reloads a project only when it finds the tuner's file (trials/tuner0.json), which it
+    # first writes after the first trial has ended: a search killed before that would start over and
+    # train its first trial again. Saved now, every later start reloads the project.
+    tuner.save()
+    return tuner
+
+
+def _end_completed_trials(oracle):
+    """Ends the reloaded trials that completed but that the oracle's state still has as running.
+
+    Keras Tuner 1.4.8's `Oracle.end_trial` writes the trial's trial.json (status COMPLETED, with its
+    metrics and score) before oracle.json, and oracle.json lists the trial as ongoing until the
+    tuner saves again after it. A search killed in between reloads the trial as ongoing and queues
+    it for a retry, which would train it again. Its trial.json is the complete record of a finished
+    trial, so the trial is ended here instead, as `end_trial` would have (end order, run count).
+    """
+    for trial_id in list(oracle._retry_queue):
+        if oracle.trials[trial_id].status != keras_tuner.engine.trial.TrialStatus.COMPLETED:
+            continue  # a trial that failed (INVALID) is retried as Keras Tuner intends
+        oracle._retry_queue.remove(trial_id)
+        if trial_id not in oracle.end_order:
+            oracle.end_order.append(trial_id)
+            oracle._run_times[trial_id] += 1
+
+
+def _save_json_atomic(path, obj):
+    """Keras Tuner's `utils.save_json` (the same text), written to a temporary file renamed into place."""
+    text = json.dumps(obj)
+    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path), prefix=os.path.basename(path) + ".",
+                                     suffix=".tmp", delete=False) as file:
+        file.write(text)
+    os.replace(file.name, path)
+    return text
+
+
+@contextlib.contextmanager
+def _atomic_keras_tuner_files():
+    """Within the block, Keras Tuner's trial.json, oracle.json and tuner0.json land whole or not at all.
+
+    Keras Tuner 1.4.8 writes them in place (truncate, then write), and it writes oracle.json right
+    after a trial's trial.json says COMPLETED: a search killed then can leave an empty oracle.json,
+    which its resume cannot read.
+    """
+    real = keras_tuner_utils.save_json
+    keras_tuner_utils.save_json = _save_json_atomic
+    try:
+        yield
+    finally:
+        keras_tuner_utils.save_json = real
 
 
 def _hparam(hp, hparams_api):
@@ -174,12 +227,13 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
                                train=source.train, train_size=source.train_size, objective=objective,
                                budget=search.epochs_budget, num_classes=source.num_classes, fixed=fixed,
                                preprocessing=preprocessing, unsafe_model_loading=config.unsafe_model_loading)
-    tuner = make_tuner(search, hypermodel, out)
     logdir = os.path.join(out, "logs")
-    write_hparams_config(logdir, tuner.oracle.get_space())
-    if verbose:
-        tuner.search_space_summary()
-    tuner.search(callbacks=[keras.callbacks.TensorBoard(logdir, write_graph=False)], verbose=verbose)
+    with _atomic_keras_tuner_files():
+        tuner = make_tuner(search, hypermodel, out)
+        write_hparams_config(logdir, tuner.oracle.get_space())
+        if verbose:
+            tuner.search_space_summary()
+        tuner.search(callbacks=[keras.callbacks.TensorBoard(logdir, write_graph=False)], verbose=verbose)
     if verbose:
         tuner.results_summary(num_trials=len(tuner.oracle.trials))
     defaults_path = os.path.join(out, "defaults.json")
