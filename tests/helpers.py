@@ -20,6 +20,8 @@ CIFAR10_JPEG = os.path.join(SHARED, "data", "cifar10", "cifar10_jpeg_bytes_offic
 needs_cifar10 = pytest.mark.skipif(not os.path.exists(CIFAR10_EXACT),
                                    reason=f"needs the real CIFAR-10 images in {CIFAR10_EXACT}")
 needs_resnet20 = pytest.mark.skipif(not os.path.exists(RESNET20), reason=f"needs the shared ResNet-20 {RESNET20}")
+ZOO_RESNET8 = os.path.join(SHARED, "models", "zoo", "resnet8_raw255.h5")  # third-party, raw 0-255 input
+needs_zoo = pytest.mark.skipif(not os.path.exists(ZOO_RESNET8), reason=f"needs the third-party models {ZOO_RESNET8}")
 
 # `python -m ar2_tf.train` flags of a run that takes seconds on the demo data.
 TINY_TRAIN_FLAGS = ["--dataset", "demo", "--train-size", "96", "--test-size", "48", "--batch-size", "32",
