@@ -28,6 +28,8 @@ def _add_data_flags(parser, cache_budget=True):
     data.add_argument("--severities", default="1-5", help="e.g. 1-5 or 1,3,5")
     data.add_argument("--test-size", type=int, help="seeded subset of the clean test split (first N per severity "
                                                     "of an official set)")
+    data.add_argument("--val-size", type=int, help="test images left out as the runs' validation images (default: "
+                                                   "what the first run folder on this data set aside; 0: none)")
     data.add_argument("--image-size", type=int, help="resize images to this square size")
     data.add_argument("--corruption-params", help="parameters of generated sets: cifar or imagenet "
                                                   "(default by dataset)")
@@ -88,7 +90,8 @@ def _setup(args, corruptions_default):
     return EvaluationSetup(dataset=args.dataset, data_dir=args.data_dir, corrupted_dir=args.corrupted_dir,
                            corruptions=corruptions, severities=tuple(parse_int_list(args.severities, "severities")),
                            test_size=args.test_size, image_size=args.image_size, params=args.corruption_params,
-                           backend=args.corruption_backend, seed=args.seed, batch_size=args.batch_size)
+                           backend=args.corruption_backend, seed=args.seed, batch_size=args.batch_size,
+                           validation=args.val_size)
 
 
 def _cache_budget_gb(args):

@@ -91,7 +91,7 @@ CASES = [
     # Regression: 0 was taken for "not given" and silently replaced by the default.
     ("batch size 0", ["--batch-size", "0"], "--batch-size must be positive, got 0"),
     ("negative val size", ["--val-size", "-1"], "--val-size must be 0 (no validation) or more, got -1"),
-    ("val size as large as the data", ["--val-size", "96"], "--val-size must be between 1 and 95"),
+    ("val size as large as the test split", ["--val-size", "600"], "has 600 images, too few to set 600 aside"),
     ("max clean drop nan", ["--max-clean-drop", "nan"], "--max-clean-drop must be a number of points >= 0"),
     ("alpha nan", ["--alpha", "nan"], "--alpha must be a finite number >= 0, got nan"),
     ("zero learning rate", ["--refine-lr", "0"], "--refine-lr must be a finite number > 0"),

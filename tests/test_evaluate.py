@@ -212,7 +212,7 @@ def test_all_models_share_one_pass_per_set_each_with_its_own_preprocessing(model
     monkeypatch.setattr(GeneratedSource, "stream", lambda self, c, s: made.append((c, s)) or stream(self, c, s))
     monkeypatch.setattr(GeneratedSource, "_generate", lambda *a: pytest.fail("wrote a set without --cache-dir"))
     common = ["--dataset", "demo", "--corruptions", "gaussian_noise,brightness", "--severities", "1,3",
-              "--test-size", str(TEST_SIZE)]
+              "--test-size", str(TEST_SIZE), "--val-size", "0"]  # the whole split, with or without the run
     _run(["--model", models[0], "--model", models[1], "--model", run, "--baseline", models[0],
           "--out", str(tmp_path / "together")] + common)
     assert made == [("gaussian_noise", 1), ("gaussian_noise", 3), ("brightness", 1), ("brightness", 3)]

@@ -85,6 +85,6 @@ def test_train_and_export_a_run_on_a_prepared_dataset(tmp_path):
     with open(tmp_path / "run" / "report.json") as file:
         report = json.load(file)
     assert report["class_names"] == ["rose", "tulip", "daisy"] and report["input_shape"] == [32, 32, 3]
-    assert report["train_size"] + report["val_size"] == 30
+    assert report["train_size"] == 30 and report["validation_source"]["source"] == "held_out"  # its test split
     assert folder.startswith(str(tmp_path / "tfds" / "tiny_flowers"))
     assert (tmp_path / "serving" / "ar2_folder_gaussian_noise" / "1" / "saved_model.pb").exists()

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from ar2_tf import train
 from ar2_tf.cli import run_main
+from ar2_tf.data.holdout import AUTO
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
 from export.exporter import METADATA_FILE, ExportOptions, export_runs
@@ -33,7 +34,8 @@ def meanstd_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_images():
-    images, labels = next(iter(load_dataset("demo", None, 1, TEST_SIZE).test.batch(1000)))
+    # The run's test images: the split less the part the run validated on (`ar2_tf.data.holdout`).
+    images, labels = next(iter(load_dataset("demo", None, 1, TEST_SIZE, validation=AUTO).test.batch(1000)))
     return images.numpy(), labels.numpy()
 
 
