@@ -30,6 +30,7 @@ import os
 import keras
 import tensorflow as tf
 
+from ar2_tf.errors import UserError
 from ar2_tf.evaluation import clean_rise as paired
 from ar2_tf.files import read_json, write_json_atomic
 
@@ -96,6 +97,9 @@ class PhaseSelection(keras.callbacks.Callback):
             self._log(0, self.state["baseline"])
         else:
             self.state = read_json(self.state_path, "delete the run's checkpoints/ folder, or re-run with --force.")
+            if "clean_correct" not in self.state["baseline"]:  # no per-image verdicts to pair the phases with
+                raise UserError(f"{self.state_path} was written by an older version of ar2-tf, which did not record "
+                                "the pretrained model's per-image verdicts; re-run with --force to start over.")
             # Phases after the restored checkpoint are trained again; the last completed one may be unrecorded
             # (killed between its checkpoint and this record): its weights are the restored ones.
             self.state["phases"] = [p for p in self.state["phases"] if p["epoch"] < completed_epochs]

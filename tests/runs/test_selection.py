@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from ar2_tf.errors import UserError
 from ar2_tf.method.schedule import Schedule, ScheduleCallback
 from ar2_tf.runs.selection import (
     PRETRAINED,
@@ -120,6 +121,17 @@ def test_a_resumed_run_keeps_its_selection_and_records_the_phase_it_restored(tmp
     assert_same_weights(model.classifier.get_weights(), weights[2])
     with open(tmp_path / STATE) as file:
         assert json.load(file)["kept"] == 2
+
+
+def test_a_selection_recorded_without_verdicts_is_refused_on_resume_with_the_fix(tmp_path):
+    model = tiny_repair_model()
+    with open(tmp_path / STATE, "w") as file:  # as an older version wrote it: errors, no per-image verdicts
+        json.dump({"max_clean_drop": 1.0, "baseline": {"clean": 10, "corrupted": 50}, "phases": [],
+                   "kept": PRETRAINED}, file)
+    resumed = PhaseSelection(ScriptedValidation(), model.classifier, str(tmp_path), max_clean_drop=1.0,
+                             initial_epoch=1)
+    with pytest.raises(UserError, match="older version of ar2-tf.*re-run with --force"):
+        resumed.on_train_begin()
 
 
 def test_the_clean_error_guard_reads_the_runs_own_limit():
