@@ -16,7 +16,8 @@ Every run goes through `ar2_tf.runs.repair_run.run_repair` into OUT/runs/<method
 (resumable: a finished run is reused, an interrupted one resumes); then every
 model is evaluated on the same corrupted test sets (`ar2_tf.evaluation.suite`,
 all 15 corruptions at severities 1-5 unless --eval-corruptions/--severities say
-otherwise) and OUT receives the tables (`ar2_tf.benchmarking.report`), report.md
+otherwise) and OUT receives the tables (`ar2_tf.benchmarking.report`; offtarget.*: each
+per-corruption model's mean CE change on the corruptions it was not repaired for), report.md
 and benchmark.json (command, config, package versions, seeds, wall times).
 
 Every flag of `python -m ar2_tf.train` except --method, --corruption and --out
@@ -55,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", help="opt-in cache of generated corrupted test sets (e.g. ~/.cache/ar2_tf/"
                                             "corrupted_sets); default: stream them, writing nothing")
     parser.add_argument("--seeds", help="train every run once per seed, e.g. 0,1,2: tables give mean ± std and "
-                                        "AR2 − fine-tuning (with tent: AR2 + TENT against AR2, TENT and "
-                                        "fine-tuning + TENT) with a 95%% interval (default: --seed alone)")
+                                        "AR2 − fine-tuning on target CE, clean error and off-target CE change "
+                                        "(with tent: AR2 + TENT against AR2, TENT and fine-tuning + TENT) with a "
+                                        "95%% interval (default: --seed alone)")
     parser.add_argument("--out", required=True, help="benchmark folder (runs/, evaluation/, tables, report.md)")
     return parser
 

@@ -17,6 +17,9 @@
   (`ar2_tf.benchmarking.adapted`): rows "AR2 + TENT", "fine-tune (same epochs) + TENT"
   in Tables 1 and 2, and with several seeds `paired_tent`: the comparisons of
   `adapted.COMPARISONS` in `paired`'s layout, with a first column naming each.
+- Collateral damage (`ar2_tf.benchmarking.offtarget`): `offtarget`, each per-corruption
+  model's mean CE change on the evaluated corruptions it was not repaired for, and with
+  several seeds `paired_columns`: AR2 − fine-tuning on target CE, clean error and that change.
 
 CE is the unnormalised mean error (%) over severities (the CIFAR convention of
 `ar2_tf.evaluation.metrics`). The evaluation's own per-model tables are thin adapters
@@ -27,7 +30,7 @@ re-evaluates its runs; here both are rebuilt from the one shared evaluation.
 
 import os
 
-from ar2_tf.benchmarking import adapted
+from ar2_tf.benchmarking import adapted, offtarget
 from ar2_tf.benchmarking import seeds as seed_stats
 from ar2_tf.evaluation import tables, transfer
 from ar2_tf.runs.config import RepairConfig
@@ -125,23 +128,6 @@ def write_transfers(out, runs, entries, vanilla_key, evaluated) -> dict:
     return written
 
 
-def paired_rows(cells, repaired_for, comparison) -> list:
-    """One dict per repaired-for corruption where both rows have a value per seed: the corruption and the
-    `seed_stats.paired_interval` of `comparison`'s seed-paired differences.
-
-    Args:
-        cells: {row key: {column: [value per seed]}}, the seeds in the same order in every row.
-        comparison: a `seed_stats.Comparison`.
-    """
-    rows = []
-    for corruption in repaired_for:
-        first, second = (cells.get(m, {}).get(corruption) for m in (comparison.first, comparison.second))
-        if first and second and len(first) == len(second):
-            differences = [a - b for a, b in zip(first, second) if a is not None and b is not None]
-            rows.append({"corruption": corruption, **seed_stats.paired_interval(differences, names=comparison.names)})
-    return rows
-
-
 def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
     """({table1_repaired, table1, table1_seeds}, {"paired": AR2 − fine-tuning rows, "paired_tent": the TENT
     comparisons' rows, each with its "comparison"}) over several seeds (module docstring)."""
@@ -173,18 +159,20 @@ def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
                    ["method", "budget", *columns], aggregated),
         "table1_seeds": ("Table 1 per seed: every cell", ["method", "seed", "column", "value"], long_rows),
     }
-    paired = {"paired": paired_rows(cells, repaired_for, seed_stats.AR2_VS_FINETUNE),
+    paired = {"paired": seed_stats.paired_rows(cells, repaired_for, seed_stats.AR2_VS_FINETUNE),
               "paired_tent": [{"comparison": comparison.title, **row} for comparison in adapted.COMPARISONS
-                              for row in paired_rows(cells, repaired_for, comparison)]}
+                              for row in seed_stats.paired_rows(cells, repaired_for, comparison)]}
     return built, paired
 
 
 def paired_sentences(paired) -> list:
     """One sentence per row: its comparison (AR2 − fine-tuning (same epochs) unless the row names one) for its
-    corruption, with the interval and verdict."""
+    corruption, and the compared column where the row names one ("clean error"), with the interval and verdict."""
     lines = []
     for row in paired:
-        what = f"- {row['corruption']}: {row.get('comparison', seed_stats.AR2_VS_FINETUNE.title)} {_fmt(row['mean'])}"
+        title = row.get("comparison", seed_stats.AR2_VS_FINETUNE.title) + (f", {row['column']}" if "column" in row
+                                                                             else "")
+        what = f"- {row['corruption']}: {title} {_fmt(row['mean'])}"
         if row["low"] is None:
             lines.append(f"{what} points ({row['verdict']}).")
         else:
@@ -195,11 +183,14 @@ def paired_sentences(paired) -> list:
 
 def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_key, seeds=(0,)) -> tuple:
     """Writes the tables as .md/.csv/.json; returns ({name: (title, header, rows)}, {"paired": [...],
-    "paired_tent": [...]}, the seed-paired comparisons).
+    "paired_tent": [...], "paired_columns": [...], "offtarget": [...]}, the seed-paired comparisons and the
+    off-target changes).
 
     One seed: table1, table1_repaired and table2 (runs need a "seed" only with several seeds), and no
     comparison. Several seeds: `seed_tables`, plus `paired` (also written) with AR2 − fine-tuning per
     corruption, and `paired_tent` (written where the TENT rows were evaluated) with the TENT comparisons.
+    Either way `offtarget` (with vanilla evaluated), and with several seeds `paired_columns`
+    (`ar2_tf.benchmarking.offtarget`).
     """
     paired = {"paired": [], "paired_tent": []}
     if len(seeds) > 1:
@@ -215,6 +206,10 @@ def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_ke
         built = {"table1_repaired": table1_repaired(runs, entries, repaired_for, labels),
                  "table1": table1(runs, entries, repaired_for, evaluated, labels),
                  "table2": table2(runs, entries, repaired_for, labels, vanilla_clean)}
+    collateral, records = offtarget.offtarget_tables(runs, entries, list(repaired_for), list(evaluated), labels,
+                                                     vanilla_key, list(seeds), PER_CORRUPTION, paired["paired"])
+    built |= collateral
+    paired |= records
     for name, table in built.items():
         tables.write_table(out, name, table)
     return built, paired
@@ -247,10 +242,13 @@ def write_markdown(path, record, built):
     seconds = record["wall_seconds"]
     lines = ["# Corruption-robustness benchmark", "", "Command:", "", "```", record["command"] or "(library call)",
              "```", ""]
-    for name in ("table1_repaired", "table1", "table2", "paired", "paired_tent"):
+    for name in ("table1_repaired", "table1", "table2", "offtarget", "paired", "paired_columns", "paired_tent"):
         if name in built:
             lines += [tables.to_markdown(*built[name]), ""]
-    lines += [*paired_sentences(record.get("paired", [])), *paired_sentences(record.get("paired_tent", [])), ""]
+    # paired_columns' target CE rows are `paired`'s, whose sentences come first
+    columns = [row for row in record.get("paired_columns", []) if row["column"] != offtarget.TARGET]
+    lines += [*paired_sentences(record.get("paired", [])), *paired_sentences(columns),
+              *paired_sentences(record.get("paired_tent", [])), ""]
     for method, counts in record["transfer"].items():
         lines.append(f"Transfer matrix of `{method}` (transfer_{method}/transfer.md, .png): {counts['worse']} of "
                      f"{counts['off_diagonal_cells']} off-diagonal cells worse than vanilla; mean diagonal change "

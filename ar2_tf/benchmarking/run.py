@@ -173,7 +173,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                          "evaluation_this_call": evaluation_seconds,
                          "this_call": round(time.time() - started, 1)},
         "tables": {name: {"title": t, "header": h, "rows": r} for name, (t, h, r) in built.items()},
-        **comparisons,  # "paired" (AR2 − fine-tuning) and "paired_tent"
+        **comparisons,  # "paired" (AR2 − fine-tuning), "paired_tent", "paired_columns" and "offtarget"
         "transfer": {method: info["counts"] for method, info in transfers.items()},
     }
     write_json_atomic(os.path.join(out, "benchmark.json"), record)

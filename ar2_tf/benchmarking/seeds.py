@@ -59,6 +59,23 @@ def paired_interval(differences, confidence=CONFIDENCE, names=AR2_VS_FINETUNE.na
     return {"mean": mean, "low": low, "high": high, "n": n, "verdict": verdict(low, high, names)}
 
 
+def paired_rows(cells, repaired_for, comparison) -> list:
+    """One dict per repaired-for corruption where both rows have a value per seed: the corruption and the
+    `paired_interval` of `comparison`'s seed-paired differences.
+
+    Args:
+        cells: {row key: {column: [value per seed]}}, the seeds in the same order in every row.
+        comparison: a `Comparison`.
+    """
+    rows = []
+    for corruption in repaired_for:
+        first, second = (cells.get(m, {}).get(corruption) for m in (comparison.first, comparison.second))
+        if first and second and len(first) == len(second):
+            differences = [a - b for a, b in zip(first, second) if a is not None and b is not None]
+            rows.append({"corruption": corruption, **paired_interval(differences, names=comparison.names)})
+    return rows
+
+
 def verdict(low, high, names=AR2_VS_FINETUNE.names) -> str:
     """'tie' when the interval of first − second contains 0, else who has the lower error ('AR2 lower')."""
     if low <= 0 <= high:

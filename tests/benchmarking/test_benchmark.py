@@ -110,6 +110,33 @@ def test_benchmark_runs_end_to_end_and_writes_every_table(tiny_benchmark):
     assert "AugMix:" not in report and "unified" not in report
 
 
+def test_benchmark_reports_each_models_offtarget_change_from_its_evaluation(tiny_benchmark):
+    _, out = tiny_benchmark
+    with open(os.path.join(out, "benchmark.json")) as file:
+        record = json.load(file)
+    for ext in ("md", "csv", "json"):
+        assert os.path.getsize(os.path.join(out, f"offtarget.{ext}")) > 50
+    with open(os.path.join(out, "evaluation", "evaluation.json")) as file:
+        evaluation = json.load(file)
+    by_source = {entry["source"]: entry["summary"]["unnormalized"]["ce"] for entry in evaluation["models"].values()
+                 if entry["adaptation"] is None}
+    vanilla = evaluation["models"][evaluation["baseline"]]["summary"]["unnormalized"]["ce"]
+    runs = {run["key"]: os.path.join(run["dir"], "model.keras") for run in record["runs"]}
+    # two evaluated corruptions: the change off gaussian_noise is the one on contrast, and the reverse
+    expected = {"gaussian_noise": by_source[runs["ar2_gaussian_noise"]]["contrast"] - vanilla["contrast"],
+                "contrast": by_source[runs["ar2_contrast"]]["gaussian_noise"] - vanilla["gaussian_noise"]}
+    ar2 = {row["corruption"]: row["values"] for row in record["offtarget"] if row["method"] == "ar2"}
+    assert ar2 == {c: [pytest.approx(value)] for c, value in expected.items()}
+    assert {row["method"] for row in record["offtarget"]} == {"finetune", "ar2", "finetune+tent", "ar2+tent"}
+    rows = {row[0]: row for row in record["tables"]["offtarget"]["rows"]}
+    table1 = {row[0]: row for row in record["tables"]["table1_repaired"]["rows"]}
+    assert rows["AR2"][2:4] == [table1["AR2"][2], table1["AR2"][-1]]  # beside Table 1's clean error and mCE
+    assert rows["AR2"][-1] == pytest.approx(sum(expected.values()) / 2)
+    assert record["paired_columns"] == []  # one seed
+    with open(os.path.join(out, "report.md")) as file:
+        assert "**Collateral damage: mean CE change" in file.read()
+
+
 def test_with_tent_every_repaired_model_is_also_evaluated_under_tent(tiny_benchmark):
     _, out = tiny_benchmark
     with open(os.path.join(out, "benchmark.json")) as file:

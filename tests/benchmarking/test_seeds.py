@@ -132,6 +132,13 @@ def test_two_seed_benchmark_trains_each_run_per_seed_and_reports_the_paired_inte
         report_text = file.read()
     assert "contrast: AR2 − fine-tuning (same epochs)" in report_text
     assert "- contrast: AR2 + TENT − fine-tune (same epochs) + TENT" in report_text
+    # one evaluated corruption: nothing off the target, so no off-target change, but the clean errors are paired
+    assert all(row["values"] == [None, None] for row in record["offtarget"])
+    assert [row["column"] for row in record["paired_columns"]] == ["target CE", "clean error"]
+    assert record["paired_columns"][0] == {"column": "target CE", **pair}
+    assert "- contrast: AR2 − fine-tuning (same epochs), clean error " in report_text
+    assert "(same epochs), off-target CE change" not in report_text
+    assert report_text.count("- contrast: AR2 − fine-tuning") == 2  # target CE and clean error, one sentence each
     # bench/budget_table.py rebuilds the same interval from the evaluation's cells
     (row,) = budget_table.rows_of(out)
     assert row[:3] == ["contrast", "2 batches", 2]
