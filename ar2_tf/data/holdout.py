@@ -70,6 +70,14 @@ def requested(val_size, val_data_dir) -> "int | str":
     return AUTO if val_size is None else int(val_size)
 
 
+def requested_by_run(run: dict, dataset: str, data_dir) -> "int | str":
+    """What an evaluation of `dataset` at `data_dir` leaves out of its test split for a run folder's `run` config:
+    the run's request (`requested`) when the run was tested on that data, else nothing."""
+    if run.get("dataset") != dataset or data_dir != (run.get("eval_data_dir") or run.get("data_dir")):
+        return 0
+    return requested(run.get("val_size"), run.get("val_data_dir"))
+
+
 def carve(split, count: int, validation, test_size=None, seed=0):
     """(validation split, its size, test split, its size): `validation` (a count or `AUTO`) images of the held-out
     `split` of `count` images set aside (`carve_masks`), the test split a `test_size` subset of the rest."""

@@ -154,12 +154,8 @@ class EvaluationSetup:
             image_size = image_size or run.get("image_size")
         params = default_params(dataset, self.params or run.get("corruption_params"))
         severities = tuple(check_severity(s) for s in self.severities)
-        validation = self.validation
-        if validation is None:
-            runs_data = run.get("dataset") == dataset and data_dir == (run.get("eval_data_dir") or run.get("data_dir"))
-            validation = holdout.requested(run.get("val_size"), run.get("val_data_dir")) if runs_data else 0
-        if self.corrupted_dir:  # official sets are indexed by position in the whole test split
-            validation = 0
+        validation = holdout.requested_by_run(run, dataset, data_dir) if self.validation is None else self.validation
+        validation = 0 if self.corrupted_dir else validation  # official sets: indexed by position in the whole split
         return dataclasses.replace(self, dataset=dataset, data_dir=data_dir, image_size=image_size, params=params,
                                    severities=severities, validation=validation,
                                    corruptions=tuple(check_corruption(c) for c in self.corruptions))
