@@ -3,7 +3,7 @@
 A command's `--out` folder is claimed with an identity (the config that makes
 its results): re-running the same command reopens it (resume or reuse), a
 different identity is refused with the fields that changed, unless `--force`
-discards the previous outputs. Run folders (`ar2_tf.runs.folder`), tuning
+discards the previous outputs. Run folders (`ar2_tf.runs.run_folder`), tuning
 searches and precomputed shards all claim their folders here.
 """
 

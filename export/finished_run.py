@@ -14,9 +14,10 @@ import re
 from ar2_tf.choices import LARGE_IMAGE_DATASETS, UNIFIED
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
-from ar2_tf.paths import safe_name, sanitize_name
-from ar2_tf.runs import folder, models
-from ar2_tf.runs.folder import RunFolder
+from ar2_tf.models import loading
+from ar2_tf.runs import run_folder
+from ar2_tf.runs.run_folder import RunFolder
+from ar2_tf.safe_paths import safe_name, sanitize_name
 
 # TF Serving puts model names in URLs (/v1/models/NAME:predict) and the base
 # path: letters, digits, '.', '_', '-', starting with a letter or digit (so a
@@ -58,18 +59,18 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
         UserError: the folder is missing, unfinished, or its model and report disagree.
     """
     run = RunFolder(path)
-    report_path, model_path = run.file(folder.REPORT), run.file(folder.MODEL)
+    report_path, model_path = run.file(run_folder.REPORT), run.file(run_folder.MODEL)
     if not os.path.isdir(path):
         raise UserError(f"--run {path!r} is not a folder; pass a run folder written by python -m ar2_tf.train --out.")
     report = run.read_report()
     if not os.path.isfile(model_path):
-        raise UserError(f"run {path!r} has no {folder.MODEL}: it is not a finished run. "
+        raise UserError(f"run {path!r} has no {run_folder.MODEL}: it is not a finished run. "
                         "Finish it with python -m ar2_tf.train --out (same arguments) first.")
     missing = [key for key in _REQUIRED if key not in report]
     if missing:
         raise UserError(f"{report_path!r} lacks {', '.join(missing)}; re-run training with this version of ar2-tf.")
     get_preprocessor(report["preprocessing"])  # an unknown name is a UserError naming the choices
-    model = models.load_model_file(model_path, unsafe=unsafe_model_loading)
+    model = loading.load_model_file(model_path, unsafe=unsafe_model_loading)
     input_shape = tuple(report["input_shape"])
     class_names = tuple(str(name) for name in report["class_names"])
     _check_agreement(path, model, input_shape, class_names)

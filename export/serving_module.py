@@ -20,9 +20,9 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
   (`ar2_tf.method.head`).
 
 The network is served with its BatchNorm layers folded into the convolutions before them
-(`ar2_tf.evaluation.folding`, as the evaluation does): the same function to float rounding, one op
+(`ar2_tf.models.batchnorm_folding`, as the evaluation does): the same function to float rounding, one op
 less per pair. Build the module once the weights are final: the folded copy does not follow later
-changes to the model. `python bench/bench_serving.py` measures the answer time.
+changes to the model. `python scripts/bench_serving.py` measures the answer time.
 
 Inputs are checked inside the graph, so TF Serving enforces the checks too:
 `tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
@@ -36,9 +36,9 @@ import tensorflow as tf
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation.folding import fold_batchnorm, folded_count
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import build_backbone, find_head
+from ar2_tf.models.batchnorm_folding import fold_batchnorm, folded_count
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
 TOP_K = 5

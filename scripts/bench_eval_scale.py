@@ -1,9 +1,9 @@
 """Benchmark: evaluation at scale. Peak memory against the number of models, one pass for many models,
 and streamed generation at 224 px against pure inference; every number a ratio measured in this run.
 
-    python bench/bench_eval_scale.py                    # 10,000 JPEG CIFAR-10 test images (about an hour)
-    python bench/bench_eval_scale.py --quick            # 1,000 images: a check in minutes
-    python bench/bench_eval_scale.py --write README.md  # also rewrite the table between the eval_scale markers
+    python scripts/bench_eval_scale.py                    # 10,000 JPEG CIFAR-10 test images (about an hour)
+    python scripts/bench_eval_scale.py --quick            # 1,000 images: a check in minutes
+    python scripts/bench_eval_scale.py --write README.md  # also rewrite the table between the eval_scale markers
 
 Each measurement is its own process (`python -m ar2_tf.evaluate`, or this
 script with `--child-224`), waited for with `os.wait4`, so the peak resident
@@ -127,7 +127,7 @@ def child_224(args):
     from ar2_tf.data.sources import load_dataset
     from ar2_tf.evaluation.multi_model import ErrorCounter
     from ar2_tf.evaluation.suite import EvaluationSetup, parse_corruptions, run_evaluation
-    from ar2_tf.runs.models import load_model_file
+    from ar2_tf.models.loading import load_model_file
 
     folder = tempfile.mkdtemp(prefix="bench224_")
     model_path = os.path.join(folder, "resnet50.keras")
@@ -211,7 +211,7 @@ def main():
     load = os.getloadavg()[0]
     table = "\n".join(["| measurement | images | result | target |", "| --- | --- | --- | --- |"]
                       + ["| " + " | ".join(row) + " |" for row in rows])
-    text = (f"Measured with `python bench/bench_eval_scale.py{' --quick' if args.quick else ''}` (corruptions "
+    text = (f"Measured with `python scripts/bench_eval_scale.py{' --quick' if args.quick else ''}` (corruptions "
             f"{CORRUPTIONS.replace(',', ', ')}; load average {load:.1f} at the end, {os.cpu_count()} CPU cores):\n\n{table}\n")
     print("\n" + text)
     if args.write:

@@ -1,7 +1,7 @@
 """Benchmark: the full corruption evaluation vs pure inference over the same number of images.
 
-    python bench/bench_evaluation.py                          # shared ResNet-20, 1,017 CIFAR-10 test images
-    python bench/bench_evaluation.py --corruptions fog,snow --severities 1-2
+    python scripts/bench_evaluation.py                          # shared ResNet-20, 1,017 CIFAR-10 test images
+    python scripts/bench_evaluation.py --corruptions fog,snow --severities 1-2
 
 Steps: (1) generate and cache the corrupted sets (timed apart: once per
 setup); (2) time the evaluation of cached sets exactly as `python -m
@@ -31,7 +31,7 @@ from ar2_tf.evaluation import corrupted_sets  # noqa: E402
 from ar2_tf.evaluation.error_rates import benchmark_errors, clean_pipeline, error_rate  # noqa: E402
 from ar2_tf.evaluation.multi_model import ErrorCounter  # noqa: E402
 from ar2_tf.evaluation.suite import parse_corruptions  # noqa: E402
-from ar2_tf.runs import models  # noqa: E402
+from ar2_tf.models import loading  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 
@@ -65,7 +65,7 @@ def main():
     severities = parse_int_list(args.severities, "severities")
 
     data = load_dataset(args.dataset, args.data_dir, 1, None)
-    classifier = models.load_model_file(args.model)
+    classifier = loading.load_model_file(args.model)
     source = corrupted_sets.GeneratedSource(data.test, params="cifar", backend=args.backend,
                                             cache_dir=args.cache_dir, verbose=0)
     start = time.perf_counter()

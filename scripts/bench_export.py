@@ -1,7 +1,7 @@
 """Benchmark: exporting a model for TF Serving, against Keras' own export, side by side in one process.
 
-    python bench/bench_export.py                    # keras.applications ResNet50 (weights=None) at 224 px
-    python bench/bench_export.py --model resnet20   # the CIFAR ResNet-20 architecture at 32 px
+    python scripts/bench_export.py                    # keras.applications ResNet50 (weights=None) at 224 px
+    python scripts/bench_export.py --model resnet20   # the CIFAR ResNet-20 architecture at 32 px
 
 Two SavedModels of the same model, written in alternating rounds:
 
@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ar2_tf.runs.models import build_model  # noqa: E402
+from ar2_tf.models.architectures import build_model  # noqa: E402
 from export.serving_module import ServingModule  # noqa: E402
 
 

@@ -1,8 +1,8 @@
 """Benchmark: inference with BatchNorm folded into the convolutions against the model as it is.
 
-    python bench/bench_folding.py              # shared ResNet-20 (1,017 CIFAR-10 test images), ResNet-50 and
+    python scripts/bench_folding.py              # shared ResNet-20 (1,017 CIFAR-10 test images), ResNet-50 and
                                                # MobileNetV2 at 224 px (weights none, 64 images)
-    python bench/bench_folding.py --rounds 5
+    python scripts/bench_folding.py --rounds 5
 
 Both run as the evaluation runs them (`ErrorCounter`: one compiled forward pass + error count per batch of
 uint8 images, `fold=True` or not), alternately in each round, on the same batches: the ratio of the two is
@@ -24,9 +24,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ar2_tf.evaluation.folding import fold_batchnorm  # noqa: E402
 from ar2_tf.evaluation.multi_model import ErrorCounter  # noqa: E402
-from ar2_tf.runs import models  # noqa: E402
+from ar2_tf.models import loading  # noqa: E402
+from ar2_tf.models.batchnorm_folding import fold_batchnorm  # noqa: E402
 from tests.helpers import with_batchnorm_statistics  # noqa: E402  (random statistics: the fold is no identity)
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
@@ -63,7 +63,7 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- |")
     with np.load(os.path.join(SHARED, "data", "cifar10", "cifar10_exact_official_subset.npz")) as data:
         images, labels = data["x_test"], data["y_test"].reshape(-1).astype(np.int64)
-    resnet20 = models.load_model_file(os.path.join(SHARED, "models", "cifar10_resnet20v1.h5"))
+    resnet20 = loading.load_model_file(os.path.join(SHARED, "models", "cifar10_resnet20v1.h5"))
     compare("shared ResNet-20, 32 px, batch 256", resnet20, images, labels, 256, args.rounds)
     large = tf.cast(tf.image.resize(images[:64], (224, 224)), tf.uint8).numpy()
     for build in (keras.applications.ResNet50, keras.applications.MobileNetV2):

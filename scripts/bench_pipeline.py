@@ -1,7 +1,7 @@
 """Benchmark: AR2 training throughput with on-the-fly native corruptions vs pre-corrupted data.
 
-    python bench/bench_pipeline.py                                  # ResNet-20, demo images, 4 corruptions
-    python bench/bench_pipeline.py --corruptions fog --model resnet50 --image-size 64 --batch-size 16 \\
+    python scripts/bench_pipeline.py                                  # ResNet-20, demo images, 4 corruptions
+    python scripts/bench_pipeline.py --corruptions fog --model resnet50 --image-size 64 --batch-size 16 \\
         --params imagenet
 
 Three input pipelines feed the same compiled AR2 steps (an iteration = one
@@ -39,7 +39,7 @@ from ar2_tf.data.preprocessing import default_preprocessing  # noqa: E402
 from ar2_tf.data.shards import static_pipeline, write_shards  # noqa: E402
 from ar2_tf.data.sources import load_dataset  # noqa: E402
 from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E402
-from ar2_tf.runs import models  # noqa: E402
+from ar2_tf.models import architectures  # noqa: E402
 
 
 def iteration(trainer, iterator):
@@ -73,7 +73,7 @@ def main():
     args = parser.parse_args()
     source = load_dataset("demo", train_size=args.train_size, test_size=1, image_size=args.image_size)
     keras.utils.set_random_seed(0)
-    classifier = models.build_model(args.model, source.num_classes, (args.image_size, args.image_size, 3), "none")
+    classifier = architectures.build_model(args.model, source.num_classes, (args.image_size, args.image_size, 3), "none")
     preprocessing = default_preprocessing(args.model, "cifar10")
     trainer = RepairModel(classifier, k=3)
     trainer.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9))

@@ -1,9 +1,9 @@
 """Benchmark: the exported serving graph's answer time, BatchNorm folded (what `python -m export` writes)
 against the model as it is, side by side in one process.
 
-    python bench/bench_serving.py              # shared ResNet-20 (CIFAR-10 test images, batch 64 and 1),
+    python scripts/bench_serving.py              # shared ResNet-20 (CIFAR-10 test images, batch 64 and 1),
                                                # ResNet-50 and MobileNetV2 at 224 px (weights none, batch 16)
-    python bench/bench_serving.py --rounds 20
+    python scripts/bench_serving.py --rounds 20
 
 Each model is wrapped twice (`export.serving_module.ServingModule(fold=True)` and `fold=False`), saved,
 reloaded with `tf.saved_model.load` as a server loads it, and its `serving_default` signature is timed on the
@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ar2_tf.runs import models  # noqa: E402
+from ar2_tf.models import loading  # noqa: E402
 from export.serving_module import ServingModule  # noqa: E402
 from tests.helpers import with_batchnorm_statistics  # noqa: E402  (random statistics: the fold is no identity)
 
@@ -71,7 +71,7 @@ def main():
     print("| --- | --- | --- | --- | --- | --- |")
     with np.load(os.path.join(SHARED, "data", "cifar10", "cifar10_exact_official_subset.npz")) as data:
         images = data["x_test"][:64]
-    resnet20 = models.load_model_file(os.path.join(SHARED, "models", "cifar10_resnet20v1.h5"))
+    resnet20 = loading.load_model_file(os.path.join(SHARED, "models", "cifar10_resnet20v1.h5"))
     for count in (64, 1):
         compare("shared ResNet-20, 32 px", resnet20, "unit", images[:count], args.rounds, folder, names)
     large = tf.cast(tf.image.resize(images[:16], (224, 224)), tf.uint8).numpy()

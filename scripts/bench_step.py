@@ -1,7 +1,7 @@
 """Benchmark: one AR2 iteration (N=1 refinement + M=1 fine-tuning batch) vs two fine-tuning batches.
 
-    python bench/bench_step.py                          # ResNet-20 @ 32 px and ResNet-50 @ 64 px
-    python bench/bench_step.py --models resnet20 --rounds 40
+    python scripts/bench_step.py                          # ResNet-20 @ 32 px and ResNet-50 @ 64 px
+    python scripts/bench_step.py --models resnet20 --rounds 40
 
 Both sides run the compiled per-phase step functions that `fit` runs
 (`RepairModel.make_train_function`) on the same synthetic in-memory batch
@@ -38,12 +38,13 @@ import tensorflow as tf  # noqa: E402
 
 from ar2_tf.method.head import find_head  # noqa: E402
 from ar2_tf.method.repair_model import FINETUNE, REFINE, RepairModel  # noqa: E402
-from ar2_tf.runs import models, precision  # noqa: E402
+from ar2_tf.models import architectures  # noqa: E402
+from ar2_tf.runs import precision  # noqa: E402
 
 # name -> (architecture, image size, batch size, classes)
 SETTINGS = {"resnet20": ("resnet20", 32, 128, 10), "resnet50": ("resnet50", 64, 16, 1000),
             "mobilenetv3small": ("MobileNetV3Small", 32, 128, 10),
-            "resnet50_224": ("resnet50", 224, 64, 1000)}  # the GPU check's setting (bench/gpu_check.sh)
+            "resnet50_224": ("resnet50", 224, 64, 1000)}  # the GPU check's setting (scripts/gpu_check.sh)
 
 
 def build(architecture, size, classes, k, attention="auto", policy=None):
@@ -52,7 +53,7 @@ def build(architecture, size, classes, k, attention="auto", policy=None):
     if callable(factory):
         classifier = factory(weights=None, classes=classes, input_shape=(size, size, 3))
     else:
-        classifier = models.build_model(architecture, classes, (size, size, 3), "none")
+        classifier = architectures.build_model(architecture, classes, (size, size, 3), "none")
     if policy:  # as a run trains: a half-precision copy with a float32 head, loss-scaled optimizers
         keep = precision.float32_layers(classifier, find_head(classifier))
         classifier = precision.with_policy(classifier, policy, keep_float32=keep)

@@ -1,13 +1,13 @@
 """The budget question: AR2 against fine-tuning with the same epochs, seed-paired, at each benchmark's budget.
 
-    python bench/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24
-    python bench/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24 --write README.md
+    python scripts/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24
+    python scripts/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24 --write README.md
 
 Each argument is the --out folder of a `python -m ar2_tf.benchmark --seeds ...` run. For every
 repaired-for corruption of each (optionally only those of --corruptions) one row: the budget,
 the CE (%, mean error over severities 1-5) of AR2 and of fine-tuning with the same epochs as
 mean ± std over the seeds, AR2 − fine-tuning seed by seed with its 95 % Student-t interval
-(`ar2_tf.benchmarking.seeds`, the benchmark's own rule), the clean errors of those models, and
+(`ar2_tf.benchmarking.seed_statistics`, the benchmark's own rule), the clean errors of those models, and
 the untrained references on that corruption: vanilla, BN adaptation (trained for that
 corruption, one pass) and TENT, where the benchmark ran them. Every number is read from the
 benchmark's evaluation (evaluation/evaluation.json), nothing is retrained. `--write` puts the
@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from readme_tables import write_into  # noqa: E402
 
-from ar2_tf.benchmarking import seeds as seed_stats  # noqa: E402
-from ar2_tf.runs.folder import MODEL  # noqa: E402
+from ar2_tf.benchmarking import seed_statistics  # noqa: E402
+from ar2_tf.runs.run_folder import MODEL  # noqa: E402
 
 HEADER = ["corruption", "budget (each)", "seeds", "AR2 CE", "fine-tune CE", "AR2 − fine-tune [95 % CI]", "verdict",
           "AR2 clean", "fine-tune clean", "vanilla CE", "BN adaptation CE", "TENT CE"]
@@ -81,7 +81,7 @@ def rows_of(folder, only=None) -> list:
         ar2 = [_ce(cells, "ar2", corruption, s) for s in seeds]
         tuned = [_ce(cells, "finetune_epochs", corruption, s) for s in seeds]
         pairs = [a - f for a, f in zip(ar2, tuned) if a is not None and f is not None]
-        interval = seed_stats.paired_interval(pairs)
+        interval = seed_statistics.paired_interval(pairs)
         clean = {m: [cells[m, corruption, s][0] for s in seeds if (m, corruption, s) in cells]
                  for m in ("ar2", "finetune_epochs")}
         bn = [_ce(cells, "bn_adapt", corruption, s) for s in seeds]
@@ -94,7 +94,7 @@ def rows_of(folder, only=None) -> list:
 
 
 def _cell(values):
-    return seed_stats.format_cell(*seed_stats.mean_std(values))
+    return seed_statistics.format_cell(*seed_statistics.mean_std(values))
 
 
 def _number(value):

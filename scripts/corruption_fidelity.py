@@ -1,9 +1,9 @@
 """Fidelity tables of the native corruptions, as in the README (Corruptions → Fidelity).
 
-    python bench/corruption_fidelity.py                      # both tables (minutes on 2 cores)
-    python bench/corruption_fidelity.py --write README.md    # refresh the README's tables
+    python scripts/corruption_fidelity.py                      # both tables (minutes on 2 cores)
+    python scripts/corruption_fidelity.py --write README.md    # refresh the README's tables
 
-The measurements are `ar2_tf.corruptions.fidelity`'s; this script only formats them.
+The measurements are `ar2_tf.evaluation.corruption_fidelity`'s; this script only formats them.
 """
 
 import argparse

@@ -1,8 +1,8 @@
 """Learning-rate sweep of AR2 on real CIFAR-10: the measurement behind the default learning rates.
 
-    python bench/lr_sweep.py --out results/lr_sweep                       # all settings, resumable
-    python bench/lr_sweep.py --out results/lr_sweep --seeds 0 --lrs 0.01   # a part of it
-    python bench/lr_sweep.py --out results/lr_sweep --write README.md      # the README's per-seed table
+    python scripts/lr_sweep.py --out results/lr_sweep                       # all settings, resumable
+    python scripts/lr_sweep.py --out results/lr_sweep --seeds 0 --lrs 0.01   # a part of it
+    python scripts/lr_sweep.py --out results/lr_sweep --write README.md      # the README's per-seed table
 
 Every run is `python -m ar2_tf.train` on the shared ResNet-20 with 5,000 of the 5,438 exact-pixel
 CIFAR-10 training images (10% of them carved off for validation) and the 1,017 exact-pixel test
@@ -118,7 +118,7 @@ def main(argv=None):
                     json.dump({"flags": FLAGS, "results": results, "recommended": best}, file, indent=2)
                 with open(os.path.join(args.out, "README.md"), "w") as file:
                     file.write("# AR2 learning-rate sweep (shared ResNet-20, exact-pixel CIFAR-10)\n\n"
-                               "Made by `python bench/lr_sweep.py --out results/lr_sweep` (see its docstring).\n\n"
+                               "Made by `python scripts/lr_sweep.py --out results/lr_sweep` (see its docstring).\n\n"
                                + "\n".join(lines) + "\n\nRecommended (lowest corrupted validation error with the "
                                f"clean validation error within 1 point): {best}\n")
     print("\n".join(table(results, corruptions, lrs)[0]))

@@ -6,8 +6,8 @@
 # train (BN adaptation: one pass; TENT: adapts while evaluated); then all of them and the pretrained
 # model on all 15 corruptions x 5 severities of the 1,017 exact-pixel test images. Prints Table 1.
 #
-#   bash bench/paper_cifar10.sh             # a machine with one GPU: sized for <= 9 minutes (below)
-#   bash bench/paper_cifar10.sh --dry-run   # a few batches on CPU: the same command end to end (a test)
+#   bash scripts/paper_cifar10.sh             # a machine with one GPU: sized for <= 9 minutes (below)
+#   bash scripts/paper_cifar10.sh --dry-run   # a few batches on CPU: the same command end to end (a test)
 #
 # OUT (default results/paper_cifar10_gpu) is a benchmark folder: re-running resumes it. LIMIT (seconds,
 # default 540) stops the run; what finished is kept and the next call continues.

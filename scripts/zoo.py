@@ -1,8 +1,8 @@
 """The clean-accuracy guard on models other people trained: does a repaired model keep its promise on test images?
 
-    python bench/zoo.py                                  # all models, resumable; writes results/zoo/
-    python bench/zoo.py --models resnet8 --corruptions fog
-    python bench/zoo.py --write README.md                # the table, between the README's zoo markers
+    python scripts/zoo.py                                  # all models, resumable; writes results/zoo/
+    python scripts/zoo.py --models resnet8 --corruptions fog
+    python scripts/zoo.py --write README.md                # the table, between the README's zoo markers
 
 Each model of ../shared/models/zoo/ and the shared ResNet-20 is repaired with AR2 and with fine-tuning given the
 same epochs, for gaussian_noise and for fog, with the defaults a user gets: 2,000 exact-pixel CIFAR-10 training
@@ -120,7 +120,7 @@ def main(argv=None):
     given = [a for a in (argv if argv is not None else sys.argv[1:])]
     if "--write" in given:  # where the table also goes does not change the measurement
         del given[given.index("--write"):given.index("--write") + 2]
-    command = "python bench/zoo.py" + "".join(f" {a}" for a in given)
+    command = "python scripts/zoo.py" + "".join(f" {a}" for a in given)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "zoo.json"), "w") as file:
         json.dump({"command": command, "rows": rows}, file, indent=1)

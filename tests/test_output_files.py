@@ -5,8 +5,8 @@ import json
 import pytest
 
 from ar2_tf.errors import UserError
-from ar2_tf.files import claim_folder
-from ar2_tf.runs.folder import RunFolder
+from ar2_tf.output_files import claim_folder
+from ar2_tf.runs.run_folder import RunFolder
 
 
 def test_same_identity_reopens_different_is_refused_and_force_discards_only_the_outputs(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of ar2_tf.paths: unsafe names are refused or sanitised, joins never leave their root."""
+"""Tests of ar2_tf.safe_paths: unsafe names are refused or sanitised, joins never leave their root."""
 
 import os
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 from ar2_tf.errors import UserError
-from ar2_tf.paths import MAX_NAME_LENGTH, safe_join, safe_name, sanitize_name
+from ar2_tf.safe_paths import MAX_NAME_LENGTH, safe_join, safe_name, sanitize_name
 
 UNSAFE = [
     ("", "empty"),

@@ -64,7 +64,7 @@ def shard_order_seeds(seed, epoch):
 
 
 def fidelity_noise_seed(seed, severity, start):
-    """Stateless seed of the fidelity check's batch starting at image `start` (`ar2_tf.corruptions.fidelity`)."""
+    """Stateless seed of the fidelity check's batch starting at image `start` (`ar2_tf.evaluation.corruption_fidelity`)."""
     return tf.stack([tf.constant(seed[0] * _EVAL_SEVERITY_STRIDE + int(severity), tf.int32),
                      seed[1] * 100_000 + tf.cast(start, tf.int32)])
 

@@ -9,7 +9,7 @@ distributional check for random corruptions).
 `model_errors` measures a classifier's top-1 error on natively corrupted images per
 corruption and severity (the CIFAR-10-C check against FIELD-NOTES' reference numbers).
 
-`python bench/corruption_fidelity.py` prints both as the README's tables.
+`python scripts/corruption_fidelity.py` prints both as the README's tables.
 """
 
 import dataclasses
@@ -18,9 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, corrupt
-from ar2_tf.data import seeds
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
-from ar2_tf.evaluation.folding import fold_batchnorm
+from ar2_tf.data import stateless_seeds
+from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
+from ar2_tf.models.batchnorm_folding import fold_batchnorm
 
 # Outputs are identical up to float round-off, interpolation details or JPEG codecs.
 DETERMINISTIC = ("brightness", "contrast", "saturate", "pixelate", "jpeg_compression",
@@ -64,7 +64,7 @@ def model_errors(model, images, labels, names=BENCHMARK_CORRUPTIONS, severities=
 
     Batch b (from image `start` = b·batch_size) of severity s is corrupted with the stateless seed
     (1000·seed[0] + s, 100000·seed[1] + start), in a parallel `tf.data` map; one compiled function
-    classifies every batch, with BatchNorm folded in (`ar2_tf.evaluation.folding`).
+    classifies every batch, with BatchNorm folded in (`ar2_tf.models.batchnorm_folding`).
     """
     labels = np.asarray(labels).reshape(-1)
     spec = tf.TensorSpec([None, *images.shape[1:]], tf.uint8)
@@ -79,7 +79,7 @@ def model_errors(model, images, labels, names=BENCHMARK_CORRUPTIONS, severities=
 
     def corrupted(name, severity):
         def transform(index, x):
-            batch_seed = seeds.fidelity_noise_seed(seed, severity, tf.cast(index, tf.int32) * batch_size)
+            batch_seed = stateless_seeds.fidelity_noise_seed(seed, severity, tf.cast(index, tf.int32) * batch_size)
             return corrupt(x, name, severity, batch_seed, params=params)
 
         return clean.enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)

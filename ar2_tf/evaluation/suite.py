@@ -29,14 +29,16 @@ from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data import holdout
 from ar2_tf.data.preprocessing import default_preprocessing
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.data.sources import check_test_split, load_dataset
+from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
 from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
-from ar2_tf.files import write_json_atomic
-from ar2_tf.runs import models, preprocessing_check
-from ar2_tf.runs.folder import MODEL, RunFolder
+from ar2_tf.models import preprocessing_check
+from ar2_tf.models.checks import check_compatible
+from ar2_tf.models.loading import load_model_file
+from ar2_tf.output_files import write_json_atomic
+from ar2_tf.runs.run_folder import MODEL, RunFolder
 
 RESULTS_FILE = "evaluation.json"
 # Setup fields that select cells without changing any cell's value.
@@ -195,7 +197,7 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
         out: results folder (None: write nothing).
         cache_dir: where generated corrupted sets are cached (opt-in); None streams them (nothing written).
         cache_budget_gb: disk the cached sets of this evaluation may take (refused with a UserError above it).
-        unsafe_model_loading: load model files holding Python lambdas (`ar2_tf.runs.models.load_model_file`).
+        unsafe_model_loading: load model files holding Python lambdas (`ar2_tf.models.loading.load_model_file`).
 
     Raises:
         UserError: bad input; or, after all results are written, the corruptions that failed.
@@ -275,7 +277,7 @@ def _open_data(setup, cache_dir, cache_budget_gb, verbose):
 
 
 def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
-    """`ar2_tf.runs.preprocessing_check` on the test sample; its refusal or warning names the model."""
+    """`ar2_tf.models.preprocessing_check` on the test sample; its refusal or warning names the model."""
     try:
         warning = preprocessing_check.check_preprocessing(classifier, *sample, preprocessing, explicit,
                                                           what="test images")
@@ -308,12 +310,12 @@ def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose,
         save: called after each result, so an interrupted evaluation keeps what it measured.
         unsafe: load model files holding Python lambdas.
         checks: {key: whether its preprocessing was passed} of the models whose preprocessing is checked first
-            (`ar2_tf.runs.preprocessing_check`).
+            (`ar2_tf.models.preprocessing_check`).
     """
     classifiers, counters, checks, sample = {}, {}, checks or {}, None
     for key, entry in entries.items():  # every model loaded once (a TENT copy apart), before the first pass
-        classifiers[key] = models.load_model_file(entry["source"], unsafe=unsafe)
-        models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
+        classifiers[key] = load_model_file(entry["source"], unsafe=unsafe)
+        check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
         if key in checks:
             sample = sample or preprocessing_check.sample(setup.dataset, setup.data_dir, setup.image_size, setup.seed,
                                                           "test")

@@ -16,7 +16,7 @@ import os
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import suite as evaluation_suite
 from ar2_tf.evaluation import tables
-from ar2_tf.files import write_json_atomic
+from ar2_tf.output_files import write_json_atomic
 
 
 def transfer_matrix(baseline_ce: dict, repaired_ce: dict, rows, columns) -> list:

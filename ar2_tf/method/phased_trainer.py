@@ -7,7 +7,7 @@ so switching never retraces and works under tf.distribute strategies (a
 `tf.cond` around `optimizer.apply` does not).
 
 The Keras behaviour this relies on (Keras 3, TensorFlow backend), each guarded
-by a test in tests/method/test_trainer.py:
+by a test in tests/method/test_phased_trainer.py:
 
 1. `fit` calls `make_train_function()` once, then calls `self.train_function`
    for every step, reading the attribute anew each time: a callback that

@@ -6,7 +6,7 @@ convolution's output and nothing else reads that output, the map folds into
 the convolution's kernel and bias: per output channel, `kernel' = kernel * s`
 and `bias' = (bias - mean) * s + beta` with `s = gamma / sqrt(var + eps)`. The
 folded model computes the same function with one op less per pair; measured
-on this project's CPU (`python bench/bench_folding.py`), inference takes
+on this project's CPU (`python scripts/bench_folding.py`), inference takes
 0.63-0.90x the time of the model as it is (README, "Speed" of the evaluation).
 
 `fold_batchnorm` returns a folded *copy* of the current weights: evaluation
@@ -20,7 +20,7 @@ is, and a model that is not functional or sequential is returned unchanged.
 import keras
 import numpy as np
 
-from ar2_tf.cloning import clone_layer, copy_model, is_graph_model
+from ar2_tf.models.cloning import clone_layer, copy_model, is_graph_model
 
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 

@@ -7,7 +7,7 @@ function as bytecode, which Keras 3 refuses to deserialize unless safe mode is o
 after its first evaluation. The copy takes no new trust decision: the bytecode is that of the function the
 model in memory already runs, taken from it a moment before. So `clone_layer` re-creates a Lambda with safe
 mode off for that one layer, and nothing else changes: files are still loaded in safe mode unless the user
-opts out (`ar2_tf.runs.models.load_model_file`).
+opts out (`ar2_tf.models.loading.load_model_file`).
 """
 
 import keras

@@ -1,6 +1,6 @@
 """The method registry: what each repair method trains, with which schedule and budget.
 
-The one owner of these rules: training (`ar2_tf.runs.trainers`), each run's
+The one owner of these rules: training (`ar2_tf.runs.method_parts`), each run's
 report, the benchmark and its tables all read them from here.
 
 Trainer methods (`--method`), all from the same pretrained classifier on the

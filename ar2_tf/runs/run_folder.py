@@ -15,7 +15,7 @@ different config in the same folder is refused unless `--force`.
 import os
 
 from ar2_tf.errors import UserError
-from ar2_tf.files import claim_folder, read_json, save_model_atomic, write_json_atomic
+from ar2_tf.output_files import claim_folder, read_json, save_model_atomic, write_json_atomic
 
 CONFIG = "config.json"
 PRETRAINED = "pretrained.keras"
@@ -44,7 +44,7 @@ class RunFolder:
 
     def claim(self, identity: dict, force=False, upgrade=None) -> "RunFolder":
         """Creates or reopens the folder for the run `identity`; refuses a different run unless `force`.
-        `upgrade` brings the recorded identity to today's terms first (`ar2_tf.files.claim_folder`)."""
+        `upgrade` brings the recorded identity to today's terms first (`ar2_tf.output_files.claim_folder`)."""
         claim_folder(self.path, CONFIG, identity, outputs=_OUTPUTS, force=force, what="run", key="config",
                      upgrade=upgrade)
         return self

@@ -8,29 +8,29 @@ import sys
 import pytest
 
 from ar2_tf import benchmark
-from ar2_tf.benchmarking import report, run, seeds
+from ar2_tf.benchmarking import report, run, seed_statistics
 from ar2_tf.cli import run_main
 from ar2_tf.runs.config import RepairConfig
 from ar2_tf.runs.methods import budget
 from tests.helpers import tiny_classifier
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-import budget_table  # noqa: E402  (bench/budget_table.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import budget_table  # noqa: E402  (scripts/budget_table.py)
 
 
 def test_mean_std_and_the_student_t_interval_by_hand():
-    assert seeds.mean_std([1.0, 2.0, None, 3.0]) == (2.0, 1.0, 3)
-    assert seeds.mean_std([4.0]) == (4.0, None, 1)
+    assert seed_statistics.mean_std([1.0, 2.0, None, 3.0]) == (2.0, 1.0, 3)
+    assert seed_statistics.mean_std([4.0]) == (4.0, None, 1)
     # d = 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.302653 -> 2 ± 4.302653 / sqrt(3)
-    row = seeds.paired_interval([1.0, 2.0, 3.0])
+    row = seed_statistics.paired_interval([1.0, 2.0, 3.0])
     half = 4.302652729911275 / math.sqrt(3)
     assert row["low"] == pytest.approx(2 - half) and row["high"] == pytest.approx(2 + half)
     assert row["verdict"] == "tie" and row["n"] == 3
-    assert seeds.paired_interval([-3.0, -3.2, -2.9])["verdict"] == "AR2 lower"
-    assert seeds.paired_interval([1.0, 1.1, 1.3])["verdict"] == "fine-tuning lower"
-    assert seeds.paired_interval([1.0])["low"] is None
-    assert seeds.paired_interval([1.0, 1.1, 1.3], names=("AR2 + TENT", "TENT"))["verdict"] == "TENT lower"
-    assert seeds.format_cell(16.54, 0.44, 3) == "16.5 ± 0.4" and seeds.format_cell(7.4, None, 1) == "7.4"
+    assert seed_statistics.paired_interval([-3.0, -3.2, -2.9])["verdict"] == "AR2 lower"
+    assert seed_statistics.paired_interval([1.0, 1.1, 1.3])["verdict"] == "fine-tuning lower"
+    assert seed_statistics.paired_interval([1.0])["low"] is None
+    assert seed_statistics.paired_interval([1.0, 1.1, 1.3], names=("AR2 + TENT", "TENT"))["verdict"] == "TENT lower"
+    assert seed_statistics.format_cell(16.54, 0.44, 3) == "16.5 ± 0.4" and seed_statistics.format_cell(7.4, None, 1) == "7.4"
 
 
 def _entry(clean, ce):
@@ -75,7 +75,7 @@ def test_repaired_models_under_tent_get_rows_and_seed_paired_comparisons(tmp_pat
     assert list(rows) == ["vanilla", "fine-tune (same epochs)", "AR2", "TENT (test-time)",
                           "fine-tune (same epochs) + TENT", "AR2 + TENT"]
     assert rows["AR2 + TENT"][1:4] == ["4 epochs + 1 step per test batch", "8.0 ± 0.0",
-                                       seeds.format_cell(*seeds.mean_std(fog["ar2+tent"]))]
+                                       seed_statistics.format_cell(*seed_statistics.mean_std(fog["ar2+tent"]))]
     assert rows["TENT (test-time)"][3] == "18.0"
     assert built["table1_repaired"][2][-1][:2] == ["AR2 + TENT", "4 epochs + 1 step per test batch"]
     # Seed by seed, AR2 + TENT − AR2: −5.0, −4.8, −5.1; − TENT (18, evaluated once): −3.0, −1.8, −1.1;
@@ -139,7 +139,7 @@ def test_two_seed_benchmark_trains_each_run_per_seed_and_reports_the_paired_inte
     assert "- contrast: AR2 − fine-tuning (same epochs), clean error " in report_text
     assert "(same epochs), off-target CE change" not in report_text
     assert report_text.count("- contrast: AR2 − fine-tuning") == 2  # target CE and clean error, one sentence each
-    # bench/budget_table.py rebuilds the same interval from the evaluation's cells
+    # scripts/budget_table.py rebuilds the same interval from the evaluation's cells
     (row,) = budget_table.rows_of(out)
     assert row[:3] == ["contrast", "2 batches", 2]
     assert row[5] == f"{pair['mean']:+.1f} [{pair['low']:+.1f}, {pair['high']:+.1f}]" and row[6] == pair["verdict"]

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt, geometry, spatter, weather
-from ar2_tf.corruptions.fidelity import (
+from ar2_tf.evaluation.corruption_fidelity import (
     DETERMINISTIC,
     REFERENCE_RESNET20_ERRORS,
     REFERENCE_RESNET20_MEAN,

@@ -1,4 +1,4 @@
-"""Run folders as export reads them (export.run_folder): checks, model names that stay in their folder."""
+"""Run folders as export reads them (export.finished_run): checks, model names that stay in their folder."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ar2_tf.errors import UserError
-from export.run_folder import check_model_name, model_name, read_run
+from export.finished_run import check_model_name, model_name, read_run
 from tests.helpers import RUN_CONFIG, tiny_classifier, write_run
 
 

@@ -16,7 +16,7 @@ from ar2_tf.data.holdout import AUTO
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
 from export.exporter import METADATA_FILE, ExportOptions, export_runs
-from export.run_folder import read_run
+from export.finished_run import read_run
 from tests.helpers import TINY_TRAIN_FLAGS
 
 MEAN, STD = np.array([125.3, 123.0, 113.9]), np.array([63.0, 62.1, 66.7])  # common CIFAR code, pixel units

@@ -1,12 +1,12 @@
-"""The phase switch's contract with Keras (`ar2_tf.method.trainer`): one compiled function per phase,
+"""The phase switch's contract with Keras (`ar2_tf.method.phased_trainer`): one compiled function per phase,
 selected between steps, and `steps_per_execution` only where phases change between Keras calls."""
 
 import keras
 import numpy as np
 import pytest
 
+from ar2_tf.method.phased_trainer import FINETUNE, REFINE
 from ar2_tf.method.schedule import Schedule, ScheduleCallback, check_steps_per_execution
-from ar2_tf.method.trainer import FINETUNE, REFINE
 from tests.helpers import repair_batches, tiny_repair_model
 
 

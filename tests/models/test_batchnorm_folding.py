@@ -5,7 +5,7 @@ keras.applications family folds to the same probabilities in tests/test_model_fa
 import keras
 import numpy as np
 
-from ar2_tf.evaluation.folding import FoldedBatchNorm, fold_batchnorm
+from ar2_tf.models.batchnorm_folding import FoldedBatchNorm, fold_batchnorm
 from tests.helpers import needs_resnet20, with_batchnorm_statistics
 
 L = keras.layers

@@ -8,11 +8,12 @@ import keras
 import numpy as np
 import pytest
 
-from ar2_tf.cloning import copy_model
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation.folding import fold_batchnorm
 from ar2_tf.method.repair_model import frozen_copy
-from ar2_tf.runs import models, precision
+from ar2_tf.models import loading
+from ar2_tf.models.batchnorm_folding import fold_batchnorm
+from ar2_tf.models.cloning import copy_model
+from ar2_tf.runs import precision
 from tests.helpers import with_batchnorm_statistics
 
 L = keras.layers
@@ -27,7 +28,7 @@ def _lambda_model(path):
     x = inner(L.Conv2D(4, 3, padding="same")(L.Lambda(lambda x: x * 2.0)(inputs)))
     model = keras.Model(inputs, L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(x)))
     with_batchnorm_statistics(model).save(path)
-    return models.load_model_file(path, unsafe=True)
+    return loading.load_model_file(path, unsafe=True)
 
 
 def test_models_with_lambda_layers_are_copied_for_every_use_and_files_stay_safe(tmp_path):
@@ -48,5 +49,5 @@ def test_models_with_lambda_layers_are_copied_for_every_use_and_files_stay_safe(
     np.testing.assert_allclose(mixed(x, training=False).numpy(), expected, atol=0.05)
 
     with pytest.raises(UserError, match="--unsafe-model-loading"):  # copying switched nothing off for files
-        models.load_model_file(path)
+        loading.load_model_file(path)
     assert os.path.exists(path)

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from ar2_tf.errors import UserError
-from ar2_tf.runs import models
+from ar2_tf.models import architectures, checks, loading, two_class
 from tests.helpers import RESNET20, needs_resnet20, tiny_classifier
 
 
 @pytest.mark.parametrize("name, layers", [("resnet8", 8), ("resnet20", 20), ("resnet32", 32)])
 def test_cifar_resnets_have_the_paper_depth(name, layers):
-    model = models.cifar_resnet(name, 10)
+    model = architectures.cifar_resnet(name, 10)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
              and not layer.name.endswith("proj")]
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
@@ -20,14 +20,14 @@ def test_cifar_resnets_have_the_paper_depth(name, layers):
 
 
 def test_resnet34_cifar_variant_shapes():
-    model = models.cifar_resnet("resnet34", 100)
+    model = architectures.cifar_resnet("resnet34", 100)
     assert model.get_layer("stage4_block3_out").output.shape[1:] == (4, 4, 512)
     assert model.output_shape == (None, 100)
 
 
 @needs_resnet20
 def test_loads_the_shared_h5_model():
-    model = models.load_model_file(RESNET20)
+    model = loading.load_model_file(RESNET20)
     assert model.output_shape == (None, 10)
 
 
@@ -36,21 +36,21 @@ def test_keras_file_round_trip(tmp_path):
     path = str(tmp_path / "m.keras")
     model.save(path)
     x = np.ones((1, 16, 16, 3), np.float32)
-    np.testing.assert_allclose(models.load_model_file(path)(x), model(x), rtol=1e-6)
+    np.testing.assert_allclose(loading.load_model_file(path)(x), model(x), rtol=1e-6)
 
 
 def test_bad_model_files(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        models.load_model_file(str(tmp_path / "missing.h5"))
+        loading.load_model_file(str(tmp_path / "missing.h5"))
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"not a zip file")
     with pytest.raises(UserError, match="could not load model file"):
-        models.load_model_file(str(corrupt))
+        loading.load_model_file(str(corrupt))
     saved = tmp_path / "saved"
     saved.mkdir()
     (saved / "saved_model.pb").write_bytes(b"")
     with pytest.raises(UserError, match="SavedModel"):
-        models.load_model_file(str(saved))
+        loading.load_model_file(str(saved))
 
 
 def test_not_a_classifier(tmp_path):
@@ -59,24 +59,24 @@ def test_not_a_classifier(tmp_path):
     path = str(tmp_path / "conv.keras")
     model.save(path)
     with pytest.raises(UserError, match="an image classifier maps"):
-        models.load_model_file(path)
+        loading.load_model_file(path)
 
 
 def test_compatibility_with_the_data():
     model = tiny_classifier(num_classes=4)
     with pytest.raises(UserError, match="predicts 4 classes but the dataset has 10"):
-        models.check_compatible(model, 10, (16, 16))
+        checks.check_compatible(model, 10, (16, 16))
     with pytest.raises(UserError, match="--image-size 16"):
-        models.check_compatible(model, 4, (32, 32))
-    models.check_compatible(model, 4, (16, 16))
+        checks.check_compatible(model, 4, (32, 32))
+    checks.check_compatible(model, 4, (16, 16))
     wide = tiny_classifier(num_classes=4, input_shape=(16, 24, 3))  # --image-size 16 would not fit it either
     with pytest.raises(UserError, match=r"takes 16x24 images, not square ones.*keras.Input\(\(None, None, 3\)\)"):
-        models.check_compatible(wide, 4, (16, 16))
+        checks.check_compatible(wide, 4, (16, 16))
 
 
 def test_unknown_architecture():
     with pytest.raises(UserError, match="unknown architecture"):
-        models.build_model("vgg", 10, (32, 32, 3))
+        architectures.build_model("vgg", 10, (32, 32, 3))
 
 
 def test_custom_objects_import_a_file_or_module_once_and_name_what_failed(tmp_path):
@@ -84,7 +84,7 @@ def test_custom_objects_import_a_file_or_module_once_and_name_what_failed(tmp_pa
     counter.write_text("import builtins\nbuiltins.ar2_imports = getattr(builtins, 'ar2_imports', 0) + 1\n")
     import builtins
 
-    models.import_custom_objects([str(counter), str(counter), "json"])  # a module name imports as usual
+    loading.import_custom_objects([str(counter), str(counter), "json"])  # a module name imports as usual
     assert builtins.ar2_imports == 1  # a file is imported once per process
     del builtins.ar2_imports
 
@@ -92,18 +92,18 @@ def test_custom_objects_import_a_file_or_module_once_and_name_what_failed(tmp_pa
     broken.write_text("raise RuntimeError('missing weights file')\n")
     with pytest.raises(UserError, match=r"--custom-objects .*broken_layers.py' could not be imported \(RuntimeError: "
                                         r"missing weights file\)"):
-        models.import_custom_objects([str(broken)])
+        loading.import_custom_objects([str(broken)])
     with pytest.raises(UserError, match="no such file"):
-        models.import_custom_objects([str(tmp_path / "absent.py")])
+        loading.import_custom_objects([str(tmp_path / "absent.py")])
     with pytest.raises(UserError, match="No module named 'no_such_module_here'"):
-        models.import_custom_objects(["no_such_module_here"])
+        loading.import_custom_objects(["no_such_module_here"])
 
 
 def test_the_input_shape_a_run_records_is_the_models_or_for_any_size_the_datas():
-    assert models.run_input_shape(tiny_classifier(input_shape=(16, 16, 3)), (16, 16)) == [16, 16, 3]
+    assert checks.run_input_shape(tiny_classifier(input_shape=(16, 16, 3)), (16, 16)) == [16, 16, 3]
     flexible = tiny_classifier(input_shape=(None, None, 3))
-    assert models.run_input_shape(flexible, (40, 48)) == [40, 48, 3]
-    assert models.run_input_shape(flexible, None) == [None, None, 3]  # image folders of mixed sizes
+    assert checks.run_input_shape(flexible, (40, 48)) == [40, 48, 3]
+    assert checks.run_input_shape(flexible, None) == [None, None, 3]  # image folders of mixed sizes
 
 
 @pytest.mark.parametrize("separate_sigmoid", [False, True])
@@ -119,15 +119,15 @@ def test_a_sigmoid_binary_classifier_converts_to_the_same_two_class_softmax(use_
     binary = keras.Model(inputs, outputs)
     dense = [layer for layer in binary.layers if isinstance(layer, keras.layers.Dense)][0]
     dense.set_weights([w + 0.7 for w in dense.get_weights()])  # no zero bias, clear p
-    with pytest.raises(UserError, match=r"one output unit .*models.as_two_class_softmax"):
-        models.check_compatible(binary, 2, (16, 16))
-    two = models.as_two_class_softmax(binary)
-    models.check_compatible(two, 2, (16, 16))
+    with pytest.raises(UserError, match=r"one output unit .*two_class.as_two_class_softmax"):
+        checks.check_compatible(binary, 2, (16, 16))
+    two = two_class.as_two_class_softmax(binary)
+    checks.check_compatible(two, 2, (16, 16))
     images = np.random.default_rng(1).uniform(0, 1, (5, 16, 16, 3)).astype(np.float32)
     p = binary(images).numpy()[:, 0]
     np.testing.assert_allclose(two(images).numpy(), np.stack([1 - p, p], axis=1), atol=1e-6)
     with pytest.raises(UserError, match="not a sigmoid binary classifier"):
-        models.as_two_class_softmax(two)
+        two_class.as_two_class_softmax(two)
     squashed = keras.layers.Activation("sigmoid")(keras.layers.Dense(1, activation="relu")(x))
     with pytest.raises(UserError, match="not a sigmoid binary classifier"):  # sigmoid(relu(z)) is no logit's
-        models.as_two_class_softmax(keras.Model(inputs, squashed))
+        two_class.as_two_class_softmax(keras.Model(inputs, squashed))

@@ -1,5 +1,5 @@
 """A model file fed inputs scaled otherwise than in its training is caught before any work
-(ar2_tf.runs.preprocessing_check): the shared ResNet-20 (x/255) on real CIFAR-10 images."""
+(ar2_tf.models.preprocessing_check): the shared ResNet-20 (x/255) on real CIFAR-10 images."""
 
 import os
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from ar2_tf.errors import UserError
-from ar2_tf.runs.preprocessing_check import MIN_SAMPLE, check_preprocessing, mismatch
+from ar2_tf.models.preprocessing_check import MIN_SAMPLE, check_preprocessing, mismatch
 from tests.helpers import RESNET20, needs_resnet20
 
 
