@@ -26,6 +26,7 @@ from ar2_tf.evaluation import corrupted_sets
 from ar2_tf.output_files import environment, write_json_atomic
 from ar2_tf.runs import repair_run, run_folder
 from ar2_tf.runs.config import TrainConfig, to_dict
+from ar2_tf.runs.evaluated_runs import model_spec
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
 from ar2_tf.runs.run_folder import RunFolder
 
@@ -137,8 +138,8 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
     tent = "tent" in methods  # the pretrained and the trained per-corruption models under TENT, beside the others
     twins = adapted.adapted_runs(runs) if tent else []
-    results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
-                             tent=[base.model, *(run["dir"] for run in twins)] if tent else (),
+    results = run_evaluation([model_spec(run["dir"]) for run in runs], setup, baseline=model_spec(base.model),
+                             tent=[model_spec(base.model), *(model_spec(run["dir"]) for run in twins)] if tent else (),
                              preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, unsafe_model_loading=base.unsafe_model_loading, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
