@@ -28,7 +28,7 @@ from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.head import check_trainable, find_head, frozen_layers_note
 from ar2_tf.models import architectures, checks, loading, preprocessing_check
 from ar2_tf.output_files import environment, save_model_atomic
-from ar2_tf.runs import distributed_loop, distribution, method_parts, methods, precision, run_folder
+from ar2_tf.runs import distributed_loop, distribution, methods, precision, run_folder
 from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
 from ar2_tf.runs.run_folder import RunFolder
 from ar2_tf.runs.selection import PhaseSelection
@@ -166,7 +166,8 @@ def _train(classifier, data, config, out, verbose, strategy=None, validation=Non
 
     Under a multi-worker strategy the schedule runs in `distributed_loop.fit` instead (same callbacks).
     """
-    trainer = method_parts.build_trainer(classifier, config)
+    method = methods.get_method(config.method)
+    trainer = method.build_trainer(classifier, config)
     precision.configure_trainer(trainer, policy=config.mixed_precision, jit_compile=config.jit_compile)
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, run_folder.CHECKPOINTS), trainer, guard)
@@ -174,10 +175,10 @@ def _train(classifier, data, config, out, verbose, strategy=None, validation=Non
     batches_per_epoch = check_one_batch(data.plan.train_size, config.batch_size)
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = model_preprocessing(config)
-    pipeline = method_parts.build_pipeline(data.train, config, preprocessing,
-                                      start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
-    schedule_callback, callbacks = method_parts.method_callbacks(
-        trainer, config, os.path.join(out, run_folder.LOGS), _cam_sample(data.test, config), preprocessing)
+    pipeline = method.pipeline(data.train, config, preprocessing,
+                               start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
+    schedule_callback, callbacks = method.callbacks(config, os.path.join(out, run_folder.LOGS),
+                                                    _cam_sample(data.test, config), preprocessing)
     callbacks += [guard, checkpoint]
     selection = None
     if validation is not None:  # after the checkpoint: its state always describes a checkpointed phase
