@@ -131,3 +131,26 @@ def test_a_sigmoid_binary_classifier_converts_to_the_same_two_class_softmax(use_
     squashed = keras.layers.Activation("sigmoid")(keras.layers.Dense(1, activation="relu")(x))
     with pytest.raises(UserError, match="not a sigmoid binary classifier"):  # sigmoid(relu(z)) is no logit's
         two_class.as_two_class_softmax(keras.Model(inputs, squashed))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_what_a_file_holds_is_read_from_its_recorded_architecture(tmp_path, suffix):
+    """Python code and unregistered custom classes are found in the file's config, before Keras loads it."""
+    @keras.saving.register_keras_serializable(package="test_recorded")
+    class Halver(keras.layers.Layer):
+        def call(self, x):
+            return 0.5 * x
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(Halver()(keras.layers.Lambda(lambda t: t + 1.0)(inputs)))
+    path = str(tmp_path / f"model{suffix}")
+    keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))).save(path)
+    config = loading.recorded_config(path)
+    assert loading.holds_python_code(config)
+    assert loading.unregistered_objects(config) == []
+    keras.saving.get_custom_objects().pop("test_recorded>Halver")
+    assert loading.unregistered_objects(config) == ["test_recorded>Halver"]
+    plain = str(tmp_path / f"plain{suffix}")
+    tiny_classifier().save(plain)
+    assert not loading.holds_python_code(loading.recorded_config(plain))
+    assert loading.recorded_config(str(tmp_path / "absent.keras")) is None
