@@ -15,11 +15,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 from readme_tables import SHARED, write_into  # noqa: E402
 
-from ar2_tf.corruptions import (  # noqa: E402
-    ALL_CORRUPTIONS,
-    BENCHMARK_CORRUPTIONS,
-    fidelity,  # noqa: E402
-)
+from ar2_tf.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS  # noqa: E402
+from ar2_tf.evaluation import corruption_fidelity as fidelity  # noqa: E402
 
 
 def comparison_table(rows) -> str:

@@ -142,12 +142,13 @@ class ModelResult:
 
     spec: ModelSpec
     measurement: Measurement
+    fingerprint: dict  # the model file's path, size and modification time when the evaluation started
     summary: dict = None  # every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`)
 
     def record(self) -> dict:
         """The model's entry in evaluation.json."""
         measured = self.measurement
-        entry = {"source": self.spec.path, "fingerprint": self.spec.fingerprint, "config": self.spec.config,
+        entry = {"source": self.spec.path, "fingerprint": self.fingerprint, "config": self.spec.config,
                  "adaptation": self.spec.adaptation, "preprocessing": measured.preprocessing,
                  "errors": measured.errors, "failed": measured.failed}
         if measured.clean is not None:
@@ -192,21 +193,21 @@ def run_evaluation(models, setup: EvaluationSetup, *, baseline=None, tent=(), pr
     path = os.path.join(out, RESULTS_FILE) if out else None
     if out:
         os.makedirs(out, exist_ok=True)
-    models = _model_results(specs, _load_results(path, setup_record) if path else {}, preprocessing, setup.dataset)
+    evaluated = _model_results(specs, _load_results(path, setup_record) if path else {}, preprocessing, setup.dataset)
 
     def results(complete=False):
         # "order": the models in command-line order (the JSON file stores "models" with sorted keys)
-        return {"setup": setup_record, "baseline": base_label, "order": [model.spec.label for model in models],
-                "models": {model.spec.label: model.record() for model in models}, "complete": complete}
+        return {"setup": setup_record, "baseline": base_label, "order": [model.spec.label for model in evaluated],
+                "models": {model.spec.label: model.record() for model in evaluated}, "complete": complete}
 
     def save():
         if path:
             write_json_atomic(path, results())
 
-    measurements = list({id(model.measurement): model.measurement for model in models}.values())
+    measurements = list({id(model.measurement): model.measurement for model in evaluated}.values())
     _measure(measurements, setup, source, source_data, save, unsafe_model_loading, verbose)
-    _summarize(models, base_label, setup)
-    failed = {f"{model.spec.label}: {c}": m for model in models for c, m in model.measurement.failed.items()}
+    _summarize(evaluated, base_label, setup)
+    failed = {f"{model.spec.label}: {c}": m for model in evaluated for c, m in model.measurement.failed.items()}
     final = results(complete=not failed)
     if path:
         write_json_atomic(path, final)
@@ -229,15 +230,15 @@ def _model_results(specs, previous, preprocessing, dataset) -> list:
     measurements, models = {}, []
     for spec in specs:
         chosen = preprocessing or spec.preprocessing or default_preprocessing(spec.path, dataset)
-        key = os.path.abspath(spec.path), chosen, spec.adaptation
+        key, fingerprint = (os.path.abspath(spec.path), chosen, spec.adaptation), spec.fingerprint
         if key not in measurements:
             measurements[key] = Measurement(spec.path, chosen, spec.adaptation, title=spec.label)
             earlier = previous.get(spec.label, {})
-            if earlier.get("fingerprint") == spec.fingerprint:
+            if earlier.get("fingerprint") == fingerprint:
                 measurements[key].errors, measurements[key].clean = earlier.get("errors", {}), earlier.get("clean")
         if preprocessing or not spec.preprocessing:  # not a run's own: a model file's input scale is a guess
             measurements[key].check = preprocessing is not None
-        models.append(ModelResult(spec, measurements[key]))
+        models.append(ModelResult(spec, measurements[key], fingerprint))
     return models
 
 
