@@ -49,8 +49,8 @@ class RepairResult:
 
     @property
     def model(self):
-        from ar2_tf.runs.folder import MODEL
-        from ar2_tf.runs.models import load_model_file
+        from ar2_tf.models.loading import load_model_file
+        from ar2_tf.runs.run_folder import MODEL
 
         return load_model_file(os.path.join(self.out, MODEL), unsafe=self.unsafe_model_loading)
 
@@ -120,7 +120,7 @@ def _tidy_inputs(out, made):
     """Removes the files of `<out>/inputs/` that the run folder's config does not name: those of a call
     refused before its run started (a wrong option, or a different run in `out`), or of the run that
     `force=True` replaced; then `inputs/` if that leaves it empty, and `out` too if this call `made` it."""
-    from ar2_tf.runs.folder import CONFIG
+    from ar2_tf.runs.run_folder import CONFIG
 
     inputs = os.path.join(out, INPUTS)
     if not os.path.isdir(inputs):
@@ -164,7 +164,7 @@ def _model_path(inputs, model) -> str:
         digest.update(np.ascontiguousarray(weights).tobytes())
     path = os.path.join(inputs, f"model-{digest.hexdigest()[:16]}.keras")
     if not os.path.exists(path):  # the same model, the same file: a later call resumes the run
-        from ar2_tf.files import save_model_atomic
+        from ar2_tf.output_files import save_model_atomic
 
         os.makedirs(inputs, exist_ok=True)
         save_model_atomic(model, path)

@@ -41,7 +41,7 @@ def start_tensorflow(custom_objects=()):
     if quiet.launched():
         quiet.quiet_start()
     if custom_objects:
-        from ar2_tf.runs.models import import_custom_objects
+        from ar2_tf.models.loading import import_custom_objects
 
         import_custom_objects(custom_objects)
 

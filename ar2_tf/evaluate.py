@@ -118,9 +118,12 @@ def main(argv=None):
     start_tensorflow(args.custom_objects)
     from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
     from ar2_tf.evaluation.tables import table1, to_markdown
+    from ar2_tf.runs.evaluated_runs import model_spec
 
     setup = _setup(args, parse_corruptions("all"))
-    results = run_evaluation(args.model, setup, baseline=args.baseline, tent=args.tent, preprocessing=preprocessing,
+    specs, tent = [model_spec(path) for path in args.model], [model_spec(path) for path in args.tent]
+    baseline = model_spec(args.baseline) if args.baseline else None
+    results = run_evaluation(specs, setup, baseline=baseline, tent=tent, preprocessing=preprocessing,
                              out=args.out, cache_dir=_cache_dir(args), cache_budget_gb=_cache_budget_gb(args),
                              unsafe_model_loading=bool(args.unsafe_model_loading), verbose=args.verbose)
     corruptions = list(results["setup"]["corruptions"])
@@ -143,8 +146,10 @@ def transfer_main(argv):
     start_tensorflow(args.custom_objects)
     from ar2_tf.evaluation.tables import to_markdown
     from ar2_tf.evaluation.transfer import run_transfer
+    from ar2_tf.runs.evaluated_runs import model_spec
 
-    result = run_transfer(args.runs, args.baseline, _setup(args, None), out=args.out, cache_dir=_cache_dir(args),
+    specs = [model_spec(path) for path in args.runs]
+    result = run_transfer(specs, model_spec(args.baseline), _setup(args, None), out=args.out, cache_dir=_cache_dir(args),
                           unsafe_model_loading=bool(args.unsafe_model_loading), verbose=args.verbose)
     header = ["evaluated \\ repaired for", *result["columns"]]
     print(to_markdown("CE change vs vanilla (points)", header,

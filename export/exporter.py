@@ -21,12 +21,12 @@ import tensorflow as tf
 
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
-from ar2_tf.files import environment
-from ar2_tf.paths import safe_join
+from ar2_tf.output_files import environment
 from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise
+from ar2_tf.safe_paths import safe_join
 from export import layout, model_config
+from export.finished_run import check_model_name, model_name, read_run
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
-from export.run_folder import check_model_name, model_name, read_run
 from export.serving_module import CLASS_NAMES_FILE, ServingModule
 from export.verify import ExportVerificationError, signature_summary, verify_export
 
@@ -62,7 +62,7 @@ def export_runs(run_paths, out, names=None, options=ExportOptions(), log=print) 
     Args:
         run_paths: run folders written by `python -m ar2_tf.train --out`.
         out: the serving folder (created if missing).
-        names: optional model names, one per run; default `export.run_folder.model_name`.
+        names: optional model names, one per run; default `export.finished_run.model_name`.
         options: `ExportOptions`.
         log: where progress and signature summaries go.
 

@@ -20,9 +20,9 @@ Signatures (all outputs named; B = batch, C = classes, k = min(5, C)):
   (`ar2_tf.method.head`).
 
 The network is served with its BatchNorm layers folded into the convolutions before them
-(`ar2_tf.evaluation.folding`, as the evaluation does): the same function to float rounding, one op
+(`ar2_tf.models.batchnorm_folding`, as the evaluation does): the same function to float rounding, one op
 less per pair. Build the module once the weights are final: the folded copy does not follow later
-changes to the model. `python bench/bench_serving.py` measures the answer time.
+changes to the model. `python scripts/bench_serving.py` measures the answer time.
 
 Inputs are checked inside the graph, so TF Serving enforces the checks too:
 `tf.ensure_shape` rejects the wrong rank or channel count (without it a rank-3
@@ -36,9 +36,9 @@ import tensorflow as tf
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.data.sources import center_crop, resize_uint8
 from ar2_tf.errors import UserError
-from ar2_tf.evaluation.folding import fold_batchnorm, folded_count
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import build_backbone, find_head
+from ar2_tf.models.batchnorm_folding import fold_batchnorm, folded_count
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
 TOP_K = 5
@@ -51,6 +51,25 @@ class _KerasParts:
     traced copy of the network (Keras' default serving function) to the SavedModel: for ResNet-50 at
     224 px that took saving from 4.4-5.1 s to 7.5-9.4 s and saved_model.pb from 1.4 to 2.5 MB. Their
     variables are saved through `ServingModule.model_variables`."""
+
+
+def _serving_shape(model, resize, input_shape) -> tuple:
+    """The [H, W, 3] the module serves at: `input_shape`, else the model's own input size."""
+    if resize not in ("center_crop", "resize"):
+        raise ValueError(f"resize must be 'center_crop' or 'resize', got {resize!r}")
+    shape = tuple(model.inputs[0].shape[1:] if input_shape is None else input_shape)
+    if None in shape:
+        raise ValueError(f"the model takes images of any size {shape}; pass input_shape, the "
+                         "[H, W, 3] it was trained at, to serve at that size")
+    return shape
+
+
+def _class_names_table(class_names_path):
+    """(the class-names file as a SavedModel asset, a table from class index to name read from it)."""
+    asset = tf.saved_model.Asset(class_names_path)
+    initializer = tf.lookup.TextFileInitializer(asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                                                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE)
+    return asset, tf.lookup.StaticHashTable(initializer, default_value="")
 
 
 class ServingModule(tf.Module):
@@ -79,12 +98,7 @@ class ServingModule(tf.Module):
                  max_batch_size=MAX_BATCH_SIZE, feature_layer=None, dense_layer=None, attention="auto",
                  input_shape=None, fold=True):
         super().__init__(name="ar2_serving")
-        if resize not in ("center_crop", "resize"):
-            raise ValueError(f"resize must be 'center_crop' or 'resize', got {resize!r}")
-        self.input_shape = tuple(model.inputs[0].shape[1:] if input_shape is None else input_shape)
-        if None in self.input_shape:
-            raise ValueError(f"the model takes images of any size {self.input_shape}; pass input_shape, the "
-                             "[H, W, 3] it was trained at, to serve at that size")
+        self.input_shape = _serving_shape(model, resize, input_shape)
         self.num_classes = int(model.outputs[0].shape[-1])
         self.resize_mode = resize
         self.max_image_size = int(max_image_size)
@@ -93,11 +107,19 @@ class ServingModule(tf.Module):
         if fold:
             model = fold_batchnorm(model)
         self.folded_batchnorms = folded_count(model)  # 0 unless folded
+        self._softmax = not _ends_in_softmax(model)
+        self._wrap_model(model, feature_layer, dense_layer, attention)
+        self.model_variables = [variable.value for variable in model.weights]  # what the SavedModel stores
+        self.class_names_asset, self.class_table = _class_names_table(class_names_path)
+        self._trace_signatures()
+
+    def _wrap_model(self, model, feature_layer, dense_layer, attention):
+        """The Keras parts the signatures call: the classifier and, when its head is found, the network that
+        also returns the last feature map, and the head's attention (else `cam_unavailable` says why not)."""
         self._keras = _KerasParts()
         # Single-input wrappers share the (folded) model's weights; calling them with a
         # plain tensor matches their input structure (legacy .h5 models expect a list).
         self._keras.classifier = keras.Model(model.inputs[0], model.outputs[0])
-        self._softmax = not _ends_in_softmax(model)
         self.cam_unavailable = None  # why there is no cam signature, if there is none
         try:
             head = find_head(model, feature_layer, dense_layer)
@@ -108,12 +130,9 @@ class ServingModule(tf.Module):
             features = build_backbone(model, head).outputs[0]
             self._keras.cam_network = keras.Model(model.inputs[0], [features, model.outputs[0]])
         self.has_cam = head is not None
-        self.model_variables = [variable.value for variable in model.weights]  # what the SavedModel stores
-        self.class_names_asset = tf.saved_model.Asset(class_names_path)
-        initializer = tf.lookup.TextFileInitializer(
-            self.class_names_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-            tf.string, tf.lookup.TextFileIndex.WHOLE_LINE)
-        self.class_table = tf.lookup.StaticHashTable(initializer, default_value="")
+
+    def _trace_signatures(self):
+        """The network and the signatures as `tf.function`s with fixed input signatures."""
         height, width = self.input_shape[:2]
         images = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
         inputs = tf.TensorSpec([None, height, width, self.input_shape[2]], tf.float32, name="inputs")

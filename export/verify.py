@@ -46,7 +46,7 @@ def verify_export(path, run, images, tolerance=TOLERANCE, max_image_size=None) -
 
     Args:
         path: the SavedModel folder.
-        run: the exported `export.run_folder.Run` (its Keras model is the reference).
+        run: the exported `export.finished_run.Run` (its Keras model is the reference).
         images: uint8 [B, H, W, 3] real images.
         tolerance: largest accepted absolute difference of probabilities.
         max_image_size: the export's size bound; images are also sent at 2x size when it allows.

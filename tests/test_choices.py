@@ -26,7 +26,7 @@ def test_explicit_choices_win_over_the_dataset_defaults():
 def test_a_run_folder_gives_the_evaluation_its_data_and_image_size():
     """Evaluating a run folder reads its data at the size it trained at (it was refused: "the model takes 32x32
     images but the data is 224x224")."""
-    from ar2_tf.evaluation.suite import ModelSpec
+    from ar2_tf.evaluation.model_spec import ModelSpec
 
     run = ModelSpec("m.keras", "m", config={"dataset": "folder", "data_dir": "flowers", "image_size": 32})
     setup = EvaluationSetup().resolve([run])

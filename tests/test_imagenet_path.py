@@ -16,7 +16,7 @@ from ar2_tf.cli import run_main
 from ar2_tf.data.pipelines import clean_pipeline
 from ar2_tf.data.shards import MANIFEST, shard_name, static_pipeline
 from ar2_tf.data.sources import load_dataset
-from ar2_tf.runs.models import build_model
+from ar2_tf.models.architectures import build_model
 from tests.helpers import tiny_classifier
 
 SIZE = 32

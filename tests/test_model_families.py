@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf.evaluation.folding import fold_batchnorm
 from ar2_tf.method.repair_model import RepairModel
+from ar2_tf.models.batchnorm_folding import fold_batchnorm
 from export.serving_module import ServingModule
 from tests.helpers import with_batchnorm_statistics
 
@@ -79,7 +79,7 @@ def test_family_repairs_and_exports(family, tmp_path):
     maps = module.cam(tf.constant(images))["cam"].numpy()
     assert maps.shape == (4, side, side) and np.isfinite(maps).all()
 
-    # What the evaluation runs (`ar2_tf.evaluation.folding`): the same probabilities with BatchNorm folded. Raw
+    # What the evaluation runs (`ar2_tf.models.batchnorm_folding`): the same probabilities with BatchNorm folded. Raw
     # 0-255 pixels through 50 untrained layers with random statistics: float32 rounding reaches 7e-5 (ResNet50V2);
     # a wrong fold moves probabilities by tenths.
     np.testing.assert_allclose(fold_batchnorm(classifier)(clean, training=False).numpy(), expected, atol=2e-4)

@@ -11,7 +11,7 @@ from ar2_tf import evaluate, train
 from ar2_tf.cli import run_main
 from ar2_tf.data import image_folder
 from ar2_tf.errors import UserError
-from ar2_tf.runs import models
+from ar2_tf.models import loading
 from export.__main__ import main as export_main
 from tests.helpers import TINY_TRAIN_FLAGS
 
@@ -36,9 +36,9 @@ def test_lambda_layers_are_refused_by_default_and_load_only_when_opted_in(tmp_pa
     marker = str(tmp_path / "pwned")
     path = lambda_model(str(tmp_path / f"lambda{suffix}"), marker)
     with pytest.raises(UserError, match="--unsafe-model-loading"):
-        models.load_model_file(path)
+        loading.load_model_file(path)
     assert not os.path.exists(marker)
-    model = models.load_model_file(path, unsafe=True)
+    model = loading.load_model_file(path, unsafe=True)
     model(np.zeros((1, 8, 8, 3), np.float32))
     assert os.path.exists(marker)  # the opt-out really runs the file's code
 
@@ -72,7 +72,7 @@ class Doubler(keras.layers.Layer):
 def test_a_model_with_custom_layers_runs_with_the_file_that_registers_them(tmp_path, capsys):
     source = tmp_path / "doubler_layers.py"
     source.write_text(CUSTOM_LAYERS)
-    models.import_custom_objects([str(source)])
+    loading.import_custom_objects([str(source)])
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(4, 3)(keras.saving.get_registered_object("ar2_security_test>Doubler")()(inputs))
     path = str(tmp_path / "custom.keras")
@@ -107,7 +107,7 @@ def test_unregistered_custom_objects_are_refused(tmp_path):
     keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))).save(path)
     keras.saving.get_custom_objects().pop("test_only>Doubler")
     with pytest.raises(UserError, match="custom class or function that is not registered"):
-        models.load_model_file(path)
+        loading.load_model_file(path)
 
 
 @pytest.mark.parametrize("name", ["~root", "bad\x01name"])

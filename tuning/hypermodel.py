@@ -27,7 +27,8 @@ import tensorflow as tf
 
 from ar2_tf.errors import UserError
 from ar2_tf.method.schedule import ScheduleCallback
-from ar2_tf.runs import methods, models, trainers
+from ar2_tf.models import loading
+from ar2_tf.runs import methods
 from ar2_tf.runs.config import RepairConfig
 
 # RepairConfig field -> how Keras Tuner samples it, given the number of classes.
@@ -132,8 +133,8 @@ class AR2HyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        classifier = models.load_model_file(self.model_path, unsafe=self.unsafe)
-        trainer = trainers.build_trainer(classifier, config)
+        classifier = loading.load_model_file(self.model_path, unsafe=self.unsafe)
+        trainer = methods.get_method(config.method).build_trainer(classifier, config)
         # Keras Tuner saves the weights after every epoch; a subclassed model must be built for that.
         trainer.build(classifier.inputs[0].shape)
         return trainer
@@ -158,7 +159,7 @@ class AR2HyperModel(keras_tuner.HyperModel):
         start = dataclasses.replace(schedule, iterations=done).fit_arguments(batches_per_epoch)["epochs"]
         guard = _StopOnNonFinite()
         if end["epochs"] > start:
-            pipeline = trainers.build_pipeline(self.train, config, self.preprocessing)
+            pipeline = methods.get_method(config.method).pipeline(self.train, config, self.preprocessing)
             model.fit(pipeline, initial_epoch=start, callbacks=[ScheduleCallback(schedule), guard, *callbacks],
                       verbose=verbose, shuffle=False, **end)
         weights_finite = all(np.all(np.isfinite(w)) for w in model.classifier.get_weights())

@@ -27,8 +27,9 @@ from ar2_tf.choices import TUNERS, UNIFIED
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.evaluation.validation import ValidationSet, split_validation
-from ar2_tf.files import claim_folder, write_json_atomic
-from ar2_tf.runs import models, repair_run
+from ar2_tf.models import checks
+from ar2_tf.output_files import claim_folder, write_json_atomic
+from ar2_tf.runs import repair_run
 from ar2_tf.runs.config import RepairConfig, to_dict
 from tuning import report
 from tuning.config import SearchConfig
@@ -212,7 +213,7 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
         raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
                         f"{config.batch_size}; lower --batch-size or raise --train-size.")
     classifier = repair_run.prepare_classifier(config, source, out, verbose)
-    models.check_compatible(classifier, source.num_classes, source.image_shape)
+    checks.check_compatible(classifier, source.num_classes, source.image_shape)
     repair_run.check_repairable(classifier, config)
     model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
     preprocessing = repair_run.model_preprocessing(config)

@@ -43,7 +43,7 @@ import math
 
 import tensorflow as tf
 
-from ar2_tf.data import seeds
+from ar2_tf.data import stateless_seeds
 from ar2_tf.data.pipelines import SHUFFLE_BUFFER, epoch_batches
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
@@ -294,7 +294,7 @@ def augmix_pipeline(split, *, batch_size, preprocessing, total_batches, seed=0,
 
     def views(epoch, index, batch):
         images, labels = batch
-        first, second = augmix_views(images, seeds.training_noise_seed(seed, epoch, index), config)
+        first, second = augmix_views(images, stateless_seeds.training_noise_seed(seed, epoch, index), config)
         return (preprocess(images), preprocess(first), preprocess(second)), labels
 
     # Batches are chosen (and skipped when resuming) before the augmentation map.

@@ -14,7 +14,7 @@ of `ar2_tf.runs.repair_run` drives it like `RepairModel`.
 import keras
 import tensorflow as tf
 
-from ar2_tf.method.trainer import PhasedTrainer, scale_for_replicas
+from ar2_tf.method.phased_trainer import PhasedTrainer, scale_for_replicas
 
 MIXTURE_FLOOR = 1e-7  # the original's clamp of the mixture distribution before its log
 

@@ -26,9 +26,9 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from ar2_tf.cloning import is_graph_model
 from ar2_tf.errors import UserError
-from ar2_tf.method.trainer import FINETUNE, PhasedTrainer
+from ar2_tf.method.phased_trainer import FINETUNE, PhasedTrainer
+from ar2_tf.models.cloning import is_graph_model
 
 
 def batchnorm_layers(classifier):
@@ -50,7 +50,7 @@ def batchnorm_probe(classifier, norms):
     `classifier`'s input can return. Such a classifier is run through once more on a new input with every
     nested model's layers called in that one graph (`_inlined`), so each BatchNorm input is a tensor of it.
     Those layers then have a second call node, so the BatchNorm folding of a later evaluation in the same
-    process leaves them as they are (same results, unfolded speed; `ar2_tf.evaluation.folding`).
+    process leaves them as they are (same results, unfolded speed; `ar2_tf.models.batchnorm_folding`).
     """
     if all(any(layer is norm for layer in classifier.layers) for norm in norms):  # all at the top level
         return keras.Model(classifier.inputs, [norm.input for norm in norms])

@@ -13,7 +13,7 @@ which replace exactly the statistics BN adaptation re-estimates, so its model
 under TENT is the pretrained model under TENT.
 """
 
-from ar2_tf.benchmarking.seeds import Comparison
+from ar2_tf.benchmarking.seed_statistics import Comparison
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, get_method
 
 SUFFIX = "+tent"  # a twin row's key: its entry's key and this

@@ -16,12 +16,12 @@ column is missing: a mean over fewer corruptions would not compare with the othe
   "mCE"), so what a repair gains and what it costs read on one line. With several seeds each
   cell is mean ± std over the seeds.
 - `paired_columns` (several seeds): AR2 − fine-tuning (same epochs), seed-paired per
-  repaired-for corruption with its 95 % Student-t interval (`ar2_tf.benchmarking.seeds`), on
+  repaired-for corruption with its 95 % Student-t interval (`ar2_tf.benchmarking.seed_statistics`), on
   three columns: target CE (the `paired` table's rows), the two models' clean error and their
   off-target CE change.
 """
 
-from ar2_tf.benchmarking import seeds as seed_stats
+from ar2_tf.benchmarking import seed_statistics
 from ar2_tf.evaluation import transfer
 
 TARGET, CLEAN, OFF_TARGET = "target CE", "clean error", "off-target CE change"  # compared columns, in order
@@ -86,7 +86,7 @@ def offtarget_table(cells, repaired_for, labels, seeds) -> tuple:
                          for i in range(n)] for column in COLUMNS}
         values = [mean[CLEAN], mean[TARGET], *grid[OFF_TARGET], mean[OFF_TARGET]]
         rows.append([labels[method]["label"], labels[method]["budget"],
-                     *(v[0] if n == 1 else seed_stats.format_cell(*seed_stats.mean_std(v)) for v in values)])
+                     *(v[0] if n == 1 else seed_statistics.format_cell(*seed_statistics.mean_std(v)) for v in values)])
     title = ("Collateral damage: mean CE change (points, vs vanilla; negative: better) on the evaluated corruptions "
              "each model was not repaired for, per repaired-for corruption, beside clean error and mCE (%) on the "
              "targets")
@@ -99,7 +99,7 @@ def offtarget_values(cells, repaired_for, labels, seeds) -> list:
     """One dict per method and repaired-for corruption it has a model for: off(t) per seed, their mean, std and
     n (benchmark.json)."""
     return [{"method": method, "label": labels[method]["label"], "corruption": corruption, "seeds": list(seeds),
-             "values": values, **dict(zip(("mean", "std", "n"), seed_stats.mean_std(values)))}
+             "values": values, **dict(zip(("mean", "std", "n"), seed_statistics.mean_std(values)))}
             for method, by_column in cells.items() for corruption in repaired_for
             if (values := by_column[OFF_TARGET].get(corruption)) is not None]
 
@@ -112,7 +112,7 @@ def paired_columns(cells, target_rows, repaired_for) -> list:
     for column in (CLEAN, OFF_TARGET):
         by_row = {method: by_column[column] for method, by_column in cells.items()}
         rows += [{"column": column, **row} for row in
-                 seed_stats.paired_rows(by_row, repaired_for, seed_stats.AR2_VS_FINETUNE) if row["n"]]
+                 seed_statistics.paired_rows(by_row, repaired_for, seed_statistics.AR2_VS_FINETUNE) if row["n"]]
     order = list(repaired_for)
     return sorted(rows, key=lambda row: (order.index(row["corruption"]), COLUMNS.index(row["column"])))
 
@@ -131,7 +131,7 @@ def offtarget_tables(runs, entries, repaired_for, evaluated, labels, vanilla_key
     records = {"offtarget": offtarget_values(cells, repaired_for, labels, seeds), "paired_columns": []}
     if len(seeds) > 1:
         records["paired_columns"] = paired_columns(cells, target_rows, repaired_for)
-        built["paired_columns"] = (f"{seed_stats.AR2_VS_FINETUNE.title} on the target CE, the clean error and the "
+        built["paired_columns"] = (f"{seed_statistics.AR2_VS_FINETUNE.title} on the target CE, the clean error and the "
                                    "mean off-target CE change (points), seed-paired, 95 % Student-t interval",
                                    PAIRED_COLUMNS, [[row[k] for k in PAIRED_COLUMNS]
                                                     for row in records["paired_columns"]])

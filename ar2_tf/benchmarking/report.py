@@ -10,7 +10,7 @@
 - Table 2 (paper Table 2 style): the clean error of each per-corruption model.
 - Transfer matrices (paper Figure 3) of the per-corruption methods, through
   `ar2_tf.evaluation.transfer`.
-- With several seeds (`ar2_tf.benchmarking.seeds`): Table 1's cells as mean ± std over
+- With several seeds (`ar2_tf.benchmarking.seed_statistics`): Table 1's cells as mean ± std over
   the seeds, `table1_seeds` with every seed's cell, and `paired`: AR2 − fine-tuning
   (same epochs) per repaired-for corruption with its 95 % interval and verdict.
 - With "tent" among the methods, the trained per-corruption models under TENT
@@ -30,8 +30,7 @@ re-evaluates its runs; here both are rebuilt from the one shared evaluation.
 
 import os
 
-from ar2_tf.benchmarking import adapted, offtarget
-from ar2_tf.benchmarking import seeds as seed_stats
+from ar2_tf.benchmarking import adapted, offtarget, seed_statistics
 from ar2_tf.evaluation import tables, transfer
 from ar2_tf.runs.config import RepairConfig
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget, get_method
@@ -145,7 +144,7 @@ def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
         # vanilla and TENT train nothing: evaluated once, listed once
         values = {c: v[:1] if method in UNTRAINED else v for c, v in by_column.items()}
         aggregated.append([labels[method]["label"], labels[method]["budget"],
-                           *(seed_stats.format_cell(*seed_stats.mean_std(values[c])) for c in columns)])
+                           *(seed_statistics.format_cell(*seed_statistics.mean_std(values[c])) for c in columns)])
         long_rows += [[labels[method]["label"], seed, c, value] for c in columns
                       for seed, value in zip(seeds, values[c])]
     n = f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})"
@@ -159,9 +158,9 @@ def seed_tables(runs, entries, repaired_for, evaluated, labels, seeds) -> tuple:
                    ["method", "budget", *columns], aggregated),
         "table1_seeds": ("Table 1 per seed: every cell", ["method", "seed", "column", "value"], long_rows),
     }
-    paired = {"paired": seed_stats.paired_rows(cells, repaired_for, seed_stats.AR2_VS_FINETUNE),
+    paired = {"paired": seed_statistics.paired_rows(cells, repaired_for, seed_statistics.AR2_VS_FINETUNE),
               "paired_tent": [{"comparison": comparison.title, **row} for comparison in adapted.COMPARISONS
-                              for row in seed_stats.paired_rows(cells, repaired_for, comparison)]}
+                              for row in seed_statistics.paired_rows(cells, repaired_for, comparison)]}
     return built, paired
 
 
@@ -170,7 +169,7 @@ def paired_sentences(paired) -> list:
     corruption, and the compared column where the row names one ("clean error"), with the interval and verdict."""
     lines = []
     for row in paired:
-        title = row.get("comparison", seed_stats.AR2_VS_FINETUNE.title) + (f", {row['column']}" if "column" in row
+        title = row.get("comparison", seed_statistics.AR2_VS_FINETUNE.title) + (f", {row['column']}" if "column" in row
                                                                              else "")
         what = f"- {row['corruption']}: {title} {_fmt(row['mean'])}"
         if row["low"] is None:
@@ -195,7 +194,7 @@ def write_tables(out, runs, entries, repaired_for, evaluated, labels, vanilla_ke
     paired = {"paired": [], "paired_tent": []}
     if len(seeds) > 1:
         built, paired = seed_tables(runs, entries, list(repaired_for), list(evaluated), labels, list(seeds))
-        built["paired"] = (f"{seed_stats.AR2_VS_FINETUNE.title}, CE points, seed-paired, 95 % Student-t interval",
+        built["paired"] = (f"{seed_statistics.AR2_VS_FINETUNE.title}, CE points, seed-paired, 95 % Student-t interval",
                            PAIRED_COLUMNS, [[row[k] for k in PAIRED_COLUMNS] for row in paired["paired"]])
         if paired["paired_tent"]:
             columns = ["comparison", *PAIRED_COLUMNS]

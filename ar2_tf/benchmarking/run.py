@@ -23,11 +23,12 @@ from ar2_tf.choices import UNIFIED
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
-from ar2_tf.files import environment, write_json_atomic
-from ar2_tf.runs import folder, repair_run
+from ar2_tf.output_files import environment, write_json_atomic
+from ar2_tf.runs import repair_run, run_folder
 from ar2_tf.runs.config import TrainConfig, to_dict
-from ar2_tf.runs.folder import RunFolder
+from ar2_tf.runs.evaluated_runs import model_spec
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
+from ar2_tf.runs.run_folder import RunFolder
 
 METHODS = tuple(BENCHMARK_ENTRIES)  # the --methods choices, in table order
 DEFAULT_SEED = TrainConfig.seed  # its runs keep plain keys (plan_runs)
@@ -95,7 +96,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
         cache_dir: cache of generated corrupted test sets (opt-in; None: streamed, each set made once for all
             models: `ar2_tf.evaluation.suite.run_evaluation`).
         seeds: train every run once per seed (default: `base.seed` alone); the test sets are the first
-            seed's for every model, and the tables give mean ± std (`ar2_tf.benchmarking.seeds`).
+            seed's for every model, and the tables give mean ± std (`ar2_tf.benchmarking.seed_statistics`).
     """
     from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
 
@@ -137,19 +138,19 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
                             params=base.params, backend=base.corruption_backend, seed=base.seed)
     tent = "tent" in methods  # the pretrained and the trained per-corruption models under TENT, beside the others
     twins = adapted.adapted_runs(runs) if tent else []
-    results = run_evaluation([run["dir"] for run in runs], setup, baseline=base.model,
-                             tent=[base.model, *(run["dir"] for run in twins)] if tent else (),
+    results = run_evaluation([model_spec(run["dir"]) for run in runs], setup, baseline=model_spec(base.model),
+                             tent=[model_spec(base.model), *(model_spec(run["dir"]) for run in twins)] if tent else (),
                              preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, unsafe_model_loading=base.unsafe_model_loading, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
     by_source = {(os.path.abspath(entry["source"]), entry.get("adaptation")): entry
                  for entry in results["models"].values()}
-    entries = {run["key"]: by_source[RunFolder(run["dir"]).file(folder.MODEL), None] for run in runs}
+    entries = {run["key"]: by_source[RunFolder(run["dir"]).file(run_folder.MODEL), None] for run in runs}
     entries["vanilla"] = results["models"][results["baseline"]]
     if tent:
         entries["tent"] = by_source[os.path.abspath(base.model), "tent"]
     for run in twins:
-        entries[adapted.twin(run["key"])] = by_source[RunFolder(run["dir"]).file(folder.MODEL), "tent"]
+        entries[adapted.twin(run["key"])] = by_source[RunFolder(run["dir"]).file(run_folder.MODEL), "tent"]
     untrained = ["vanilla", "tent"] if tent else ["vanilla"]  # evaluated once, the same for every seed
     table_runs = [{"key": key, "method": key, "corruption": UNIFIED, "seed": seed}
                   for seed in seeds for key in untrained] + runs + [adapted.twin_run(run) for run in twins]

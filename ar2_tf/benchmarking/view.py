@@ -17,10 +17,10 @@ from ar2_tf.benchmarking import report as benchmark_report
 from ar2_tf.benchmarking.run import method_labels
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.suite import RESULTS_FILE
-from ar2_tf.files import read_json, write_json_atomic
-from ar2_tf.runs import folder
+from ar2_tf.output_files import read_json, write_json_atomic
+from ar2_tf.runs import run_folder
 from ar2_tf.runs.config import RepairConfig
-from ar2_tf.runs.folder import RunFolder
+from ar2_tf.runs.run_folder import RunFolder
 
 BENCHMARK_FILE = "benchmark.json"
 VIEW_FOLDER = "benchmark_tables"
@@ -47,7 +47,7 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     runs = [{"key": key, "method": key, "corruption": "all", "seed": seed} for seed in seeds for key in entries]
     twins = []
     for run in record["runs"]:
-        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(folder.MODEL)
+        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(run_folder.MODEL)
         entry = by_path.get((model, None))
         if entry is None:
             continue

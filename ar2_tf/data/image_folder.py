@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from ar2_tf.data import image_scan
 from ar2_tf.errors import UserError
-from ar2_tf.paths import safe_name
+from ar2_tf.safe_paths import safe_name
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TEST_FOLDERS = ("val", "validation", "test")

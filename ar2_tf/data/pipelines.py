@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from ar2_tf.choices import UNIFIED
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, corrupt
-from ar2_tf.data import seeds
+from ar2_tf.data import stateless_seeds
 from ar2_tf.data.preprocessing import get_preprocessor
 
 SHUFFLE_BUFFER = 20_000
@@ -55,7 +55,7 @@ def epoch_batches(split, *, batch_size, seed, total_batches, start_batch=0, shuf
     seed = int(seed)
 
     def one_epoch(epoch):
-        shuffled = split.shuffle(shuffle_buffer, seed=seeds.shuffle_seed(seed, epoch), reshuffle_each_iteration=False)
+        shuffled = split.shuffle(shuffle_buffer, seed=stateless_seeds.shuffle_seed(seed, epoch), reshuffle_each_iteration=False)
         batches = shuffled.batch(batch_size, drop_remainder=True).enumerate()
         return batches.map(lambda index, batch: (tf.constant(epoch, tf.int64), index, batch))
 
@@ -84,7 +84,7 @@ def repair_pipeline(split, *, corruption, severity, batch_size, preprocessing, t
 
     def views(epoch, index, batch):
         images, labels = batch
-        noise_seed = seeds.training_noise_seed(seed, epoch, index)
+        noise_seed = stateless_seeds.training_noise_seed(seed, epoch, index)
         corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return (preprocess(images), preprocess(corrupted)), labels
 
@@ -107,8 +107,8 @@ def clean_pipeline(split, *, batch_size, preprocessing, shuffle=False, seed=0):
 def corrupted_pipeline(split, *, corruption, severity, preprocessing, seed=0, params="cifar", backend="native"):
     """`(images, labels)` batches of one corruption at one severity, in split order.
 
-    Batches hold `seeds.EVAL_BATCH_SIZE` images and batch i uses
-    `seeds.evaluation_noise_seed(seed, severity, i)`: the same images get the
+    Batches hold `stateless_seeds.EVAL_BATCH_SIZE` images and batch i uses
+    `stateless_seeds.evaluation_noise_seed(seed, severity, i)`: the same images get the
     same noise for every model evaluated and in every generated test set, so
     errors compare like for like.
     """
@@ -116,9 +116,9 @@ def corrupted_pipeline(split, *, corruption, severity, preprocessing, seed=0, pa
 
     def corrupt_batch(index, batch):
         images, labels = batch
-        noise_seed = seeds.evaluation_noise_seed(seed, severity, index)
+        noise_seed = stateless_seeds.evaluation_noise_seed(seed, severity, index)
         corrupted = corrupt(images, corruption, severity, noise_seed, params=params, backend=backend)
         return preprocess(corrupted), labels
 
-    batches = split.batch(seeds.EVAL_BATCH_SIZE).enumerate()
+    batches = split.batch(stateless_seeds.EVAL_BATCH_SIZE).enumerate()
     return batches.map(corrupt_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -21,11 +21,11 @@ import os
 import tensorflow as tf
 
 from ar2_tf.choices import ENCODINGS, default_image_size
-from ar2_tf.data import seeds
+from ar2_tf.data import stateless_seeds
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError, check_choice
-from ar2_tf.files import claim_folder
+from ar2_tf.output_files import claim_folder
 
 MANIFEST = "manifest.json"
 _JPEG_QUALITY = 95
@@ -95,7 +95,7 @@ def write_shards(split, directory, *, num_examples, class_names, corruption, sev
 
     def corrupt_batch(index, batch):
         images, labels = batch
-        noise_seed = seeds.shard_noise_seed(seed, severity, index)
+        noise_seed = stateless_seeds.shard_noise_seed(seed, severity, index)
         corrupted = corrupt_views(images, corruption, severity, noise_seed, params=params, backend=backend)
         return index, _encode(images, encoding), _encode(corrupted, encoding), labels
 
@@ -193,7 +193,7 @@ def static_pipeline(directory, *, batch_size, preprocessing, seed=0, start_batch
     decode, preprocess, seed = _decoder(manifest), get_preprocessor(preprocessing), int(seed)
 
     def one_epoch(epoch):
-        order_seed, window_seed = seeds.shard_order_seeds(seed, epoch)
+        order_seed, window_seed = stateless_seeds.shard_order_seeds(seed, epoch)
         order = tf.random.experimental.stateless_shuffle(files, seed=order_seed)
         records = tf.data.Dataset.from_tensor_slices(order).interleave(
             tf.data.TFRecordDataset, cycle_length=min(_INTERLEAVE, count), block_length=1,

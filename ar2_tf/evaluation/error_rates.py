@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from ar2_tf.data.pipelines import clean_pipeline, corrupted_pipeline
 from ar2_tf.data.preprocessing import get_preprocessor
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
+from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
 from ar2_tf.evaluation.multi_model import ErrorCounter, evaluate_cells
 
 # One compiled counter per classifier (of already preprocessed batches). The counter holds its classifier

@@ -1,8 +1,8 @@
 """Corrupted test sets generated from the clean test split: streamed by default, cached on request.
 
 The pixels of a generated set have one definition, `GeneratedSource.stream`:
-the clean split in batches of `ar2_tf.data.seeds.EVAL_BATCH_SIZE`, batch i
-corrupted with `seeds.evaluation_noise_seed(seed, severity, i)` (exactly as
+the clean split in batches of `ar2_tf.data.stateless_seeds.EVAL_BATCH_SIZE`, batch i
+corrupted with `stateless_seeds.evaluation_noise_seed(seed, severity, i)` (exactly as
 `ar2_tf.data.pipelines.corrupted_pipeline`, so a run's before/after report and
 `python -m ar2_tf.evaluate` see the same images).
 
@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf import corruptions
-from ar2_tf.data import seeds
+from ar2_tf.data import stateless_seeds
 from ar2_tf.errors import UserError, check_severity
 
 # A folder to pass as `--cache-dir` (caching is opt-in: without one, every generated set is streamed).
@@ -122,7 +122,7 @@ class GeneratedSource:
         self.cache_dir, self.cache_budget_gb, self.verbose = cache_dir, float(cache_budget_gb), verbose
         self._source = None
         self.description = {"kind": "generated", "params": params, "backend": backend, "seed": self.seed,
-                            "code": corruption_code_version(), "seeds": seeds.formula_fingerprint()}
+                            "code": corruption_code_version(), "seeds": stateless_seeds.formula_fingerprint()}
 
     def source(self):
         """(fingerprint, count) of the clean split, computed once (one pass over the clean images)."""
@@ -139,8 +139,8 @@ class GeneratedSource:
         """Hash of everything the corrupted pixels depend on."""
         fields = {"corruption": corruption, "severity": int(severity), "params": self.params,
                   "backend": self.backend, "seed": self.seed, "source": self.source()[0],
-                  "code": corruption_code_version(), "seeds": seeds.formula_fingerprint(),
-                  "generation_batch": seeds.EVAL_BATCH_SIZE}
+                  "code": corruption_code_version(), "seeds": stateless_seeds.formula_fingerprint(),
+                  "generation_batch": stateless_seeds.EVAL_BATCH_SIZE}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
 
     def path(self, corruption, severity):
@@ -183,9 +183,9 @@ class GeneratedSource:
                     break
 
     def stream(self, corruption, severity):
-        """The set as `(uint8 images, labels)` batches of `seeds.EVAL_BATCH_SIZE`, corrupted as they are read.
+        """The set as `(uint8 images, labels)` batches of `stateless_seeds.EVAL_BATCH_SIZE`, corrupted as they are read.
 
-        Batch i gets `seeds.evaluation_noise_seed(seed, severity, i)`: the one
+        Batch i gets `stateless_seeds.evaluation_noise_seed(seed, severity, i)`: the one
         definition of the set's pixels, which the cache writes and the stream
         yields, so both give the same errors.
         """
@@ -194,12 +194,12 @@ class GeneratedSource:
 
         def corrupt_batch(index, batch):
             images, labels = batch
-            noise_seed = seeds.evaluation_noise_seed(self.seed, severity, index)
+            noise_seed = stateless_seeds.evaluation_noise_seed(self.seed, severity, index)
             corrupted = corruptions.corrupt(images, corruption, severity, noise_seed,
                                             params=self.params, backend=self.backend)
             return corrupted, labels
 
-        batches = self.split.batch(seeds.EVAL_BATCH_SIZE).enumerate()
+        batches = self.split.batch(stateless_seeds.EVAL_BATCH_SIZE).enumerate()
         return batches.map(corrupt_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def batches(self, corruption, severity, batch_size):
@@ -207,7 +207,7 @@ class GeneratedSource:
         _check_cell(corruption, severity)
         if self.cache_dir is None:
             batches = self.stream(corruption, severity)
-            if batch_size != seeds.EVAL_BATCH_SIZE:
+            if batch_size != stateless_seeds.EVAL_BATCH_SIZE:
                 batches = batches.rebatch(batch_size)
             return batches.prefetch(STREAM_PREFETCH)
         folder = self._cached(corruption, severity)

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError, first_line
-from ar2_tf.evaluation.folding import fold_batchnorm
+from ar2_tf.models.batchnorm_folding import fold_batchnorm
 
 
 class ErrorCounter:
@@ -45,7 +45,7 @@ class ErrorCounter:
         preprocessing: a preprocessing spec applied inside the compiled function (uint8 batches in);
             None feeds the batches unchanged (already preprocessed).
         fold: count with a copy of the classifier's current weights with BatchNorm folded into the
-            convolutions (`ar2_tf.evaluation.folding`, faster inference), kept by the counter: for a model
+            convolutions (`ar2_tf.models.batchnorm_folding`, faster inference), kept by the counter: for a model
             that no longer changes (an evaluation), never for one in training.
     """
 

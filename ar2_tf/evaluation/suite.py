@@ -14,8 +14,9 @@ are streamed unless a cache folder is given, see
 - `table1*.{md,csv,json}`, `errors_<model>.{md,csv,json}` and, for
   per-corruption run folders, `table2.{md,csv,json}` (see `ar2_tf.evaluation.tables`).
 
-A model is a `.keras`/`.h5` file or a run folder of `python -m ar2_tf.train`
-(its `model.keras` and `report.json`: preprocessing, dataset, corruption, method).
+A model is a `ModelSpec` (`ar2_tf.evaluation.model_spec`): a `.keras`/`.h5` file, or the model of a run
+folder of `python -m ar2_tf.train` with what its `report.json` says (preprocessing, dataset, corruption,
+method), read by the runs layer above (`ar2_tf.runs.evaluated_runs.model_spec`).
 A model can also be evaluated under TENT (`tent=`, `--tent`): a copy of its own
 adapts on every test set from a reset (`ar2_tf.baselines.tent`), labelled
 "<model> + TENT".
@@ -29,84 +30,20 @@ from ar2_tf.choices import DATASETS, default_params
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data import holdout
 from ar2_tf.data.preprocessing import default_preprocessing
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
 from ar2_tf.data.sources import check_test_split, load_dataset
+from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError, check_severity
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
+from ar2_tf.evaluation.model_spec import ModelSpec, as_baseline, under_tent, unique_labels
 from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
-from ar2_tf.files import write_json_atomic
-from ar2_tf.runs import models, preprocessing_check
-from ar2_tf.runs.folder import MODEL, RunFolder
+from ar2_tf.models import preprocessing_check
+from ar2_tf.models.checks import check_compatible
+from ar2_tf.models.loading import load_model_file
+from ar2_tf.output_files import write_json_atomic
 
 RESULTS_FILE = "evaluation.json"
 # Setup fields that select cells without changing any cell's value.
 _CELL_INDEPENDENT = ("corruptions", "severities")
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """A model to evaluate and what its run folder says about it.
-
-    Attributes:
-        path: the model file.
-        label: its name in tables and file names (unique within an evaluation).
-        preprocessing: from the run's report.json, else None.
-        config: the run's config (dataset, corruption, method, ...), else {}.
-        adaptation: None, or "tent": adapted on each test set at test time (`ar2_tf.baselines.tent`).
-    """
-
-    path: str
-    label: str
-    preprocessing: str = None
-    config: dict = dataclasses.field(default_factory=dict)
-    adaptation: str = None
-
-    @property
-    def fingerprint(self) -> dict:
-        stat = os.stat(self.path)
-        return {"path": os.path.abspath(self.path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def resolve_model(path) -> ModelSpec:
-    """A model file, or a run folder (its model.keras and report.json)."""
-    run = RunFolder(path)
-    if os.path.isdir(path) and run.finished:
-        report = run.read_report()
-        model_path = run.file(MODEL)
-        if not os.path.exists(model_path):
-            raise UserError(f"run folder {path!r} has a report.json but no model.keras; was the run finished?")
-        config = report.get("config", {})
-        label = f"{config.get('method', 'run')}:{config.get('corruption', os.path.basename(os.path.normpath(path)))}"
-        return ModelSpec(model_path, label, report.get("preprocessing"), config)
-    if os.path.isdir(path):
-        raise UserError(f"{path!r} is a folder without report.json; pass a .keras/.h5 file or a finished run "
-                        "folder of python -m ar2_tf.train.")
-    if not os.path.exists(path):
-        raise UserError(f"model {path!r} does not exist; pass a .keras/.h5 file or a run folder.")
-    return ModelSpec(path, os.path.splitext(os.path.basename(path))[0])
-
-
-def under_tent(spec) -> ModelSpec:
-    """`spec` evaluated with TENT test-time adaptation."""
-    return dataclasses.replace(spec, label=f"{spec.label} + TENT", adaptation="tent")
-
-
-def _counter(classifier, entry):
-    """The entry's error counter: the model as it is, or adapted by TENT on each test set."""
-    if entry.get("adaptation") == "tent":
-        from ar2_tf.baselines.tent import TentCounter
-
-        return TentCounter(classifier, entry["preprocessing"])
-    return ErrorCounter(classifier, entry["preprocessing"], fold=True)
-
-
-def _unique_labels(specs):
-    seen, unique = {}, []
-    for spec in specs:
-        count = seen.get(spec.label, 0)
-        seen[spec.label] = count + 1
-        unique.append(dataclasses.replace(spec, label=spec.label if not count else f"{spec.label}#{count + 1}"))
-    return unique
 
 
 def parse_corruptions(text) -> tuple:
@@ -176,7 +113,52 @@ def _load_results(path, setup_record):
     return previous.get("models", {}) if same == wanted else {}
 
 
-def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(), preprocessing=None, out=None,
+@dataclasses.dataclass(eq=False)
+class Measurement:
+    """The errors of one model file under one preprocessing and adaptation, measured once for every model that
+    names it (a baseline also passed as a model is evaluated once)."""
+
+    source: str  # the model file
+    preprocessing: str  # the preprocessing it is evaluated under
+    adaptation: str = None  # None, or "tent" (`ar2_tf.baselines.tent`)
+    title: str = ""  # the label of the first model that names it, for progress lines
+    check: bool = None  # None: not checked (a run's own preprocessing); else checked first, True when passed
+    clean: float = None  # clean error (%); None until measured
+    errors: dict = dataclasses.field(default_factory=dict)  # {corruption: {severity (str): error (%)}}
+    failed: dict = dataclasses.field(default_factory=dict)  # {corruption: why its evaluation failed}
+
+    def counter(self, classifier):
+        """The error counter: the model as it is, or adapted by TENT on each test set."""
+        if self.adaptation == "tent":
+            from ar2_tf.baselines.tent import TentCounter
+
+            return TentCounter(classifier, self.preprocessing)
+        return ErrorCounter(classifier, self.preprocessing, fold=True)
+
+
+@dataclasses.dataclass(eq=False)
+class ModelResult:
+    """One model of an evaluation: its spec and the measurement it reads (shared by models naming one file)."""
+
+    spec: ModelSpec
+    measurement: Measurement
+    fingerprint: dict  # the model file's path, size and modification time when the evaluation started
+    summary: dict = None  # every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`)
+
+    def record(self) -> dict:
+        """The model's entry in evaluation.json."""
+        measured = self.measurement
+        entry = {"source": self.spec.path, "fingerprint": self.fingerprint, "config": self.spec.config,
+                 "adaptation": self.spec.adaptation, "preprocessing": measured.preprocessing,
+                 "errors": measured.errors, "failed": measured.failed}
+        if measured.clean is not None:
+            entry["clean"] = measured.clean
+        if self.summary is not None:
+            entry["summary"] = self.summary
+        return entry
+
+
+def run_evaluation(models, setup: EvaluationSetup, *, baseline=None, tent=(), preprocessing=None, out=None,
                    cache_dir=None, cache_budget_gb=corrupted_sets.DEFAULT_CACHE_BUDGET_GB, unsafe_model_loading=False,
                    verbose=1) -> dict:
     """Evaluates every model on the corruption benchmark; returns (and writes to `out`) the results.
@@ -187,77 +169,77 @@ def run_evaluation(model_paths, setup: EvaluationSetup, *, baseline=None, tent=(
     (`ar2_tf.evaluation.multi_model`).
 
     Args:
-        model_paths: model files or run folders.
+        models: `ModelSpec`s or model file paths (a run folder's spec: `ar2_tf.runs.evaluated_runs.model_spec`).
         setup: the data and corruptions (see `EvaluationSetup`).
-        baseline: a model file or run folder to normalise CE by (evaluated too).
-        tent: model files or run folders evaluated under TENT (each its own copy, reset for every test set).
+        baseline: a `ModelSpec` or model file to normalise CE by (evaluated too).
+        tent: `ModelSpec`s or model files evaluated under TENT (each its own copy, reset for every test set).
         preprocessing: override every model's preprocessing.
         out: results folder (None: write nothing).
         cache_dir: where generated corrupted sets are cached (opt-in); None streams them (nothing written).
         cache_budget_gb: disk the cached sets of this evaluation may take (refused with a UserError above it).
-        unsafe_model_loading: load model files holding Python lambdas (`ar2_tf.runs.models.load_model_file`).
+        unsafe_model_loading: load model files holding Python lambdas (`ar2_tf.models.loading.load_model_file`).
 
     Raises:
         UserError: bad input; or, after all results are written, the corruptions that failed.
     """
-    specs = [resolve_model(path) for path in model_paths] + [under_tent(resolve_model(path)) for path in tent]
-    base_spec = None
+    specs = [_spec(model) for model in models] + [under_tent(_spec(model)) for model in tent]
     if baseline is not None:
-        base_spec = resolve_model(baseline)
-        base_spec = dataclasses.replace(base_spec, label=f"{base_spec.label} (baseline)")
-        specs = [base_spec] + specs
-    specs = _unique_labels(specs)
-    base_label = specs[0].label if base_spec else None
+        specs = [as_baseline(_spec(baseline))] + specs
+    specs = unique_labels(specs)
+    base_label = specs[0].label if baseline is not None else None
     setup = setup.resolve(specs)
     source_data, source = _open_data(setup, cache_dir, cache_budget_gb, verbose)
     setup_record = {**json.loads(json.dumps(dataclasses.asdict(setup))), "source": source.description}
     path = os.path.join(out, RESULTS_FILE) if out else None
     if out:
         os.makedirs(out, exist_ok=True)
-    previous = _load_results(path, setup_record) if path else {}
-    # "order": the models in command-line order (the JSON file stores "models" with sorted keys)
-    results = {"setup": setup_record, "baseline": base_label, "order": [spec.label for spec in specs],
-               "models": {}, "complete": False}
+    evaluated = _model_results(specs, _load_results(path, setup_record) if path else {}, preprocessing, setup.dataset)
+
+    def results(complete=False):
+        # "order": the models in command-line order (the JSON file stores "models" with sorted keys)
+        return {"setup": setup_record, "baseline": base_label, "order": [model.spec.label for model in evaluated],
+                "models": {model.spec.label: model.record() for model in evaluated}, "complete": complete}
 
     def save():
         if path:
-            write_json_atomic(path, results)
+            write_json_atomic(path, results())
 
-    checks = {}  # key -> whether the preprocessing was passed: a model file's input scale is a guess or the user's
-    measured = {}  # (model file, preprocessing) -> entry: a baseline also passed as --model is evaluated once
-    twins = []  # (entry, the entry it shares its measurements with)
-    titles = {}  # key -> the label of the measured model, for progress lines
-    for spec in specs:
-        entry = previous.get(spec.label, {})
-        if entry.get("fingerprint") != spec.fingerprint:
-            entry = {}
-        entry.update(source=spec.path, fingerprint=spec.fingerprint, config=spec.config, adaptation=spec.adaptation,
-                     preprocessing=preprocessing or spec.preprocessing or default_preprocessing(spec.path,
-                                                                                                 setup.dataset))
-        key = (os.path.abspath(spec.path), entry["preprocessing"], spec.adaptation)
-        if preprocessing or not spec.preprocessing:  # not a run folder's own
-            checks[key] = preprocessing is not None
-        if key in measured:
-            twins.append((entry, measured[key]))
-        else:
-            entry.update(errors=entry.get("errors", {}), failed={})
-            measured[key] = entry
-            titles[key] = spec.label
-        results["models"][spec.label] = entry
-    _measure(measured, titles, setup, source, source_data, save, unsafe_model_loading, verbose, checks)
-    for entry, twin in twins:
-        entry.update(clean=twin["clean"], errors=twin["errors"], failed=twin["failed"])
-    _summarize(results, setup)
-    failed = {f"{label}: {c}": m for label, e in results["models"].items() for c, m in e["failed"].items()}
-    results["complete"] = not failed
-    save()
+    measurements = list({id(model.measurement): model.measurement for model in evaluated}.values())
+    _measure(measurements, setup, source, source_data, save, unsafe_model_loading, verbose)
+    _summarize(evaluated, base_label, setup)
+    failed = {f"{model.spec.label}: {c}": m for model in evaluated for c, m in model.measurement.failed.items()}
+    final = results(complete=not failed)
+    if path:
+        write_json_atomic(path, final)
     if out:
-        tables.write_evaluation_tables(out, results, setup.corruptions, setup.severities)
+        tables.write_evaluation_tables(out, final, setup.corruptions, setup.severities)
     if failed:
         listed = "; ".join(f"{k} ({m})" for k, m in failed.items())
         raise UserError(f"{len(failed)} corruption evaluation(s) failed: {listed}. The other results are in "
                         f"{out or 'the returned results'}; fix the data and re-run to fill in the rest.")
-    return results
+    return final
+
+
+def _spec(model) -> ModelSpec:
+    return model if isinstance(model, ModelSpec) else ModelSpec.of_file(model)
+
+
+def _model_results(specs, previous, preprocessing, dataset) -> list:
+    """A `ModelResult` per spec; specs naming one model file, preprocessing and adaptation share a measurement,
+    which starts from what a previous evaluation of the same file measured."""
+    measurements, models = {}, []
+    for spec in specs:
+        chosen = preprocessing or spec.preprocessing or default_preprocessing(spec.path, dataset)
+        key, fingerprint = (os.path.abspath(spec.path), chosen, spec.adaptation), spec.fingerprint
+        if key not in measurements:
+            measurements[key] = Measurement(spec.path, chosen, spec.adaptation, title=spec.label)
+            earlier = previous.get(spec.label, {})
+            if earlier.get("fingerprint") == fingerprint:
+                measurements[key].errors, measurements[key].clean = earlier.get("errors", {}), earlier.get("clean")
+        if preprocessing or not spec.preprocessing:  # not a run's own: a model file's input scale is a guess
+            measurements[key].check = preprocessing is not None
+        models.append(ModelResult(spec, measurements[key], fingerprint))
+    return models
 
 
 def _open_data(setup, cache_dir, cache_budget_gb, verbose):
@@ -275,7 +257,7 @@ def _open_data(setup, cache_dir, cache_budget_gb, verbose):
 
 
 def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
-    """`ar2_tf.runs.preprocessing_check` on the test sample; its refusal or warning names the model."""
+    """`ar2_tf.models.preprocessing_check` on the test sample; its refusal or warning names the model."""
     try:
         warning = preprocessing_check.check_preprocessing(classifier, *sample, preprocessing, explicit,
                                                           what="test images")
@@ -285,64 +267,62 @@ def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
         print(f"{title}: {warning}")
 
 
-def _summarize(results, setup):
+def _summarize(models, base_label, setup):
     """Every normalisation of CE / mCE per model, over the corruptions measured at every severity."""
     def complete(errors):
         return {c: e for c, e in errors.items() if len(e) == len(setup.severities)}
 
     reference = None
-    if results["baseline"]:
-        base = results["models"][results["baseline"]]
-        reference = {"name": results["baseline"], "clean": base["clean"], "errors": complete(base["errors"])}
-    for entry in results["models"].values():
-        entry["summary"] = metrics.summarize(entry["clean"], complete(entry["errors"]), reference=reference,
-                                             alexnet=setup.dataset == "imagenet")
+    if base_label:
+        base = next(model.measurement for model in models if model.spec.label == base_label)
+        reference = {"name": base_label, "clean": base.clean, "errors": complete(base.errors)}
+    for model in models:
+        model.summary = metrics.summarize(model.measurement.clean, complete(model.measurement.errors),
+                                          reference=reference, alexnet=setup.dataset == "imagenet")
 
 
-def _measure(entries, titles, setup, source, source_data, save, unsafe, verbose, checks=None):
-    """Clean and corrupted errors of every model into its entry, each test set read once for all models.
+def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
+    """Clean and corrupted errors of every measurement, each test set read once for all models.
 
     Args:
-        entries: {key: entry} of the models to measure (each model file + preprocessing once).
-        titles: {key: label} for the progress lines.
+        measurements: the `Measurement`s to fill in (each model file + preprocessing once).
         save: called after each result, so an interrupted evaluation keeps what it measured.
         unsafe: load model files holding Python lambdas.
-        checks: {key: whether its preprocessing was passed} of the models whose preprocessing is checked first
-            (`ar2_tf.runs.preprocessing_check`).
     """
-    classifiers, counters, checks, sample = {}, {}, checks or {}, None
-    for key, entry in entries.items():  # every model loaded once (a TENT copy apart), before the first pass
-        classifiers[key] = models.load_model_file(entry["source"], unsafe=unsafe)
-        models.check_compatible(classifiers[key], source_data.num_classes, source_data.image_shape)
-        if key in checks:
+    classifiers, counters, sample = {}, {}, None  # a counter holds its model weakly: these keep them alive
+    for measured in measurements:  # every model loaded once (a TENT copy apart), before the first pass
+        classifier = classifiers[measured] = load_model_file(measured.source, unsafe=unsafe)
+        check_compatible(classifier, source_data.num_classes, source_data.image_shape)
+        if measured.check is not None:
             sample = sample or preprocessing_check.sample(setup.dataset, setup.data_dir, setup.image_size, setup.seed,
                                                           "test")
-            _check_preprocessing(classifiers[key], sample, entry["preprocessing"], checks[key], titles[key])
-        counters[key] = _counter(classifiers[key], entry)
+            _check_preprocessing(classifier, sample, measured.preprocessing, measured.check, measured.title)
+        counters[measured] = measured.counter(classifier)
     if verbose:
-        print(f"\n== {len(entries)} model(s) in one pass per set: " + ", ".join(
-            f"{titles[key]} ({entry['preprocessing']})" for key, entry in entries.items()))
-    clean = {key: counters[key] for key, entry in entries.items() if "clean" not in entry}
+        print(f"\n== {len(measurements)} model(s) in one pass per set: " + ", ".join(
+            f"{measured.title} ({measured.preprocessing})" for measured in measurements))
+    clean = {measured: counters[measured] for measured in measurements if measured.clean is None}
     if clean:
         counts, failed = count_errors(source_data.test.batch(setup.batch_size).prefetch(2), clean)
         if failed:
-            key, message = next(iter(failed.items()))
-            raise UserError(f"{entries[key]['source']} failed on the clean test images: {message}")
-        for key, (wrong, total) in counts.items():
-            entries[key]["clean"] = 100.0 * wrong / total
+            measured, message = next(iter(failed.items()))
+            raise UserError(f"{measured.source} failed on the clean test images: {message}")
+        for measured, (wrong, total) in counts.items():
+            measured.clean = 100.0 * wrong / total
         save()
 
-    def on_result(key, corruption, severity, value):
+    def on_result(measured, corruption, severity, value):
         if severity is None:
-            entries[key]["failed"][corruption] = value
+            measured.failed[corruption] = value
         else:
-            entries[key]["errors"].setdefault(corruption, {})[str(severity)] = value
+            measured.errors.setdefault(corruption, {})[str(severity)] = value
         save()
 
     evaluate_cells(counters, source, corruptions=setup.corruptions, severities=setup.severities,
-                   batch_size=setup.batch_size, done={key: entry["errors"] for key, entry in entries.items()},
-                   on_result=on_result, titles=titles, verbose=verbose)
+                   batch_size=setup.batch_size, done={measured: measured.errors for measured in measurements},
+                   on_result=on_result, titles={measured: measured.title for measured in measurements},
+                   verbose=verbose)
     wanted = {str(s) for s in setup.severities}
-    for entry in entries.values():
-        errors = {c: {s: e for s, e in entry["errors"].get(c, {}).items() if s in wanted} for c in setup.corruptions}
-        entry["errors"] = {c: cells for c, cells in errors.items() if cells}
+    for measured in measurements:
+        errors = {c: {s: e for s, e in measured.errors.get(c, {}).items() if s in wanted} for c in setup.corruptions}
+        measured.errors = {c: cells for c, cells in errors.items() if cells}

@@ -16,8 +16,8 @@ import io
 import os
 import tempfile
 
-from ar2_tf.files import write_json_atomic
-from ar2_tf.paths import sanitize_name
+from ar2_tf.output_files import write_json_atomic
+from ar2_tf.safe_paths import sanitize_name
 
 # Column names of the paper's tables (Markdown only; CSV and JSON keep the full names).
 SHORT_NAMES = {

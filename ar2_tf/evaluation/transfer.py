@@ -16,7 +16,7 @@ import os
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import suite as evaluation_suite
 from ar2_tf.evaluation import tables
-from ar2_tf.files import write_json_atomic
+from ar2_tf.output_files import write_json_atomic
 
 
 def transfer_matrix(baseline_ce: dict, repaired_ce: dict, rows, columns) -> list:
@@ -96,20 +96,20 @@ def write_transfer(out, matrix, rows, columns, counts, info=None) -> list:
     return paths
 
 
-def run_transfer(run_dirs, baseline, setup: evaluation_suite.EvaluationSetup, *, out,
+def run_transfer(specs, baseline, setup: evaluation_suite.EvaluationSetup, *, out,
                  cache_dir=None, unsafe_model_loading=False, verbose=1) -> dict:
     """Evaluates the vanilla model and each per-corruption run; writes the transfer matrix to `out`.
 
     Args:
-        run_dirs: run folders of `python -m ar2_tf.train`, one per repaired-for corruption.
-        baseline: the vanilla model (file or run folder).
+        specs: the `ModelSpec`s of run folders of `python -m ar2_tf.train`, one per repaired-for corruption
+            (`ar2_tf.runs.evaluated_runs.model_spec`).
+        baseline: the vanilla model (a `ModelSpec` or a model file).
         setup: data and corruptions; `corruptions=None` evaluates the runs' corruptions.
         unsafe_model_loading: load model files holding Python lambdas.
     """
-    specs = [evaluation_suite.resolve_model(path) for path in run_dirs]
     columns = [spec.config.get("corruption") for spec in specs]
     if None in columns:
-        raise UserError(f"{run_dirs[columns.index(None)]!r} is not a run folder of python -m ar2_tf.train; the "
+        raise UserError(f"{specs[columns.index(None)].path!r} is not a run folder of python -m ar2_tf.train; the "
                         "transfer matrix needs run folders (their report.json names the corruption).")
     if len(set(columns)) != len(columns):
         raise UserError(f"two runs were repaired for the same corruption ({', '.join(columns)}); pass one run "
@@ -118,7 +118,7 @@ def run_transfer(run_dirs, baseline, setup: evaluation_suite.EvaluationSetup, *,
         order = evaluation_suite.BENCHMARK_CORRUPTIONS
         setup = dataclasses.replace(setup, corruptions=tuple(sorted(columns, key=lambda c: (
             order.index(c) if c in order else len(order), c))))
-    results = evaluation_suite.run_evaluation(run_dirs, setup, baseline=baseline, out=out, cache_dir=cache_dir,
+    results = evaluation_suite.run_evaluation(specs, setup, baseline=baseline, out=out, cache_dir=cache_dir,
                                               unsafe_model_loading=unsafe_model_loading, verbose=verbose)
     unnormalised = {label: entry["summary"]["unnormalized"]["ce"] for label, entry in results["models"].items()}
     base_ce = unnormalised[results["baseline"]]
@@ -127,7 +127,7 @@ def run_transfer(run_dirs, baseline, setup: evaluation_suite.EvaluationSetup, *,
     rows = list(setup.corruptions)
     matrix = transfer_matrix(base_ce, repaired, rows, columns)
     counts = transfer_counts(matrix, rows, columns)
-    info = {"baseline": results["baseline"], "runs": dict(zip(columns, map(os.path.abspath, run_dirs))),
+    info = {"baseline": results["baseline"], "runs": dict(zip(columns, (os.path.abspath(spec.folder) for spec in specs))),
             "metric": "unnormalised CE (mean error over severities), points"}
     write_transfer(out, matrix, rows, columns, counts, info)
     return {"rows": rows, "columns": columns, "delta_ce": matrix, "counts": counts, "results": results}

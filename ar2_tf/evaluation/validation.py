@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from ar2_tf.data.holdout import masked
 from ar2_tf.data.pipelines import corrupted_pipeline
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
+from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.error_rates import clean_verdicts, error_rate, preprocessed
 

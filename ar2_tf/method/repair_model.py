@@ -16,7 +16,7 @@ in inference mode under `training=True`, so its moving statistics never update.
 Freezing is the user's choice, and undoing it would change layers they chose to
 keep (`ar2_tf.method.head` says which runs are refused and which get a note).
 
-Each phase is its own compiled function (`ar2_tf.method.trainer.PhasedTrainer`
+Each phase is its own compiled function (`ar2_tf.method.phased_trainer.PhasedTrainer`
 says which Keras behaviour that relies on). Batches are `((clean, corrupted),
 labels)` with images already preprocessed for the classifier.
 """
@@ -24,11 +24,11 @@ labels)` with images already preprocessed for the classifier.
 import keras
 import tensorflow as tf
 
-from ar2_tf.cloning import copy_model
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import backbone_variables, build_backbone
 from ar2_tf.method.losses import cam_alignment_loss
-from ar2_tf.method.trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_replicas
+from ar2_tf.method.phased_trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_replicas
+from ar2_tf.models.cloning import copy_model
 
 
 def frozen_copy(classifier):

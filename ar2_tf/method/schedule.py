@@ -16,7 +16,7 @@ import dataclasses
 
 import keras
 
-from ar2_tf.method.trainer import FINETUNE, REFINE
+from ar2_tf.method.phased_trainer import FINETUNE, REFINE
 
 
 @dataclasses.dataclass(frozen=True)

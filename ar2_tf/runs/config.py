@@ -20,7 +20,7 @@ from ar2_tf.choices import (
     default_params,
 )
 from ar2_tf.errors import UserError, check_choice, check_severity
-from ar2_tf.files import read_json
+from ar2_tf.output_files import read_json
 from ar2_tf.runs.methods import get_method
 
 STEP_UNITS = ("epoch", "batch")

@@ -6,7 +6,7 @@ not accept multi-worker per-replica values). `fit` here replaces only the loop:
 
 - each replica runs the trainer's `train_step` of the current phase through
   `strategy.run`, one compiled function per phase, made and selected by the
-  trainer's own `phase_functions` (`ar2_tf.method.trainer`), as under `fit`;
+  trainer's own `phase_functions` (`ar2_tf.method.phased_trainer`), as under `fit`;
 - the losses are already divided by `num_replicas_in_sync` in `RepairModel`, and
   the optimizers sum gradients over all replicas, so a step equals one step on
   the global batch (for models whose layers do not mix images of a batch:

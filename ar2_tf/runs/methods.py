@@ -1,7 +1,8 @@
-"""The method registry: what each repair method trains, with which schedule and budget.
+"""The method registry: what each repair method trains, with which parts, schedule and budget.
 
-The one owner of these rules: training (`ar2_tf.runs.trainers`), each run's
-report, the benchmark and its tables all read them from here.
+The one owner of these rules: training (`Method.build_trainer`, `Method.pipeline`, `Method.callbacks`, with
+the parts of `ar2_tf.runs.method_parts`), each run's report, the benchmark and its tables all read them
+from here.
 
 Trainer methods (`--method`), all from the same pretrained classifier on the
 same training split, evaluated by the same code:
@@ -28,9 +29,10 @@ time (`ar2_tf.baselines.tent`): it trains nothing, so it is no `--method`.
 """
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ar2_tf.errors import UserError, check_choice
+from ar2_tf.runs import method_parts
 
 if TYPE_CHECKING:  # the registry stays TensorFlow-free: commands list and check methods before importing it
     from ar2_tf.method.schedule import Schedule
@@ -41,10 +43,12 @@ class Method:
     """One way to train a repaired model (a `--method` value)."""
 
     name: str  # the --method value
-    refines: bool  # runs AR2's refinement phase (CAMs against the frozen reference)
+    refines: bool  # runs AR2's refinement phase (CAMs against the frozen reference; its CAM panels are logged)
     whole_budget: bool  # fine-tunes for AR2's whole T·(N+M) steps instead of its T·M fine-tuning phases
     single_pass: bool = False  # one epoch over the data whatever the schedule (no gradient steps: bn-adapt)
     selects_phase: bool = True  # keeps its best phase within --max-clean-drop on a validation split
+    build_trainer: Callable = method_parts.repair_trainer  # (classifier, TrainConfig) -> compiled Keras model
+    batches: Callable = method_parts.corrupted_batches  # (split, TrainConfig, **pipeline arguments) -> batches
 
     def schedule(self, repair) -> "Schedule":
         """The T x (refinement, fine-tuning) steps this method runs under `repair`'s settings."""
@@ -57,12 +61,28 @@ class Method:
         steps = repair.refine_steps + repair.finetune_steps if self.whole_budget else repair.finetune_steps
         return Schedule(repair.iterations, 0, steps, repair.step_unit)
 
+    def pipeline(self, split, config, preprocessing, start_batch=0):
+        """The training batches of the whole schedule for `build_trainer`'s model, from batch `start_batch` on."""
+        per_epoch = int(split.cardinality()) // config.batch_size
+        arguments = self.schedule(config.repair).fit_arguments(per_epoch)
+        return self.batches(split, config, batches_per_epoch=per_epoch,
+                            total_batches=arguments["epochs"] * arguments["steps_per_epoch"],
+                            batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
+                            start_batch=start_batch)
+
+    def callbacks(self, config, logdir, cam_sample, preprocessing):
+        """Callbacks that drive the schedule and log it: (schedule callback, all callbacks)."""
+        return method_parts.callbacks(self.schedule(config.repair), logdir, cam_sample, preprocessing,
+                                      cam_panels=self.refines)
+
 
 METHODS = {
     "ar2": Method("ar2", refines=True, whole_budget=False),
     "finetune": Method("finetune", refines=False, whole_budget=False),
-    "augmix": Method("augmix", refines=False, whole_budget=True),
-    "bn-adapt": Method("bn-adapt", refines=False, whole_budget=False, single_pass=True, selects_phase=False),
+    "augmix": Method("augmix", refines=False, whole_budget=True, build_trainer=method_parts.augmix_trainer,
+                     batches=method_parts.augmix_batches),
+    "bn-adapt": Method("bn-adapt", refines=False, whole_budget=False, single_pass=True, selects_phase=False,
+                       build_trainer=method_parts.bn_adapt_trainer),
 }
 
 

@@ -18,8 +18,8 @@ saved model is an ordinary float32 model.
 import keras
 
 from ar2_tf.choices import check_precision_policy
-from ar2_tf.cloning import clone, clone_layer
 from ar2_tf.errors import UserError
+from ar2_tf.models.cloning import clone, clone_layer
 
 
 def float32_layers(classifier, head) -> set:

@@ -1,7 +1,7 @@
 """One repair run end to end: data, model, before/after evaluation, the AR2 schedule, outputs.
 
 `run_repair(config, out)` is what `python -m ar2_tf.train` calls. It writes
-the run folder `out` (layout: `ar2_tf.runs.folder`).
+the run folder `out` (layout: `ar2_tf.runs.run_folder`).
 """
 
 import contextlib
@@ -16,29 +16,21 @@ import tensorflow as tf
 
 from ar2_tf import corruptions
 from ar2_tf.choices import UNIFIED
-from ar2_tf.data import seeds, shards
+from ar2_tf.data import shards, stateless_seeds
 from ar2_tf.data.pipelines import clean_pipeline, corrupt_views
 from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import clean_rise
 from ar2_tf.evaluation.error_rates import clean_verdicts, corruption_errors
 from ar2_tf.evaluation.validation import ValidationSet
-from ar2_tf.files import environment, save_model_atomic
 from ar2_tf.method.attention import resolve_attention
 from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.head import check_trainable, find_head, frozen_layers_note
-from ar2_tf.runs import (
-    distributed_loop,
-    distribution,
-    folder,
-    methods,
-    models,
-    precision,
-    preprocessing_check,
-    trainers,
-)
+from ar2_tf.models import architectures, checks, loading, preprocessing_check
+from ar2_tf.output_files import environment, save_model_atomic
+from ar2_tf.runs import distributed_loop, distribution, methods, precision, run_folder
 from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
-from ar2_tf.runs.folder import RunFolder
+from ar2_tf.runs.run_folder import RunFolder
 from ar2_tf.runs.selection import PhaseSelection
 from ar2_tf.runs.splits import load_run_data
 
@@ -67,15 +59,15 @@ def pretrain(classifier, split, *, epochs, batch_size, preprocessing, seed, verb
 
 def prepare_classifier(config, source, out, verbose):
     """Loads the pretrained classifier, or builds and pre-trains one (saved as pretrained.keras)."""
-    saved = RunFolder(out).file(folder.PRETRAINED)
+    saved = RunFolder(out).file(run_folder.PRETRAINED)
     if os.path.exists(config.model):
-        return models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
+        return loading.load_model_file(config.model, unsafe=config.unsafe_model_loading)
     if os.path.exists(saved):
-        return models.load_model_file(saved)
-    if config.model not in models.ARCHITECTURES:
-        return models.load_model_file(config.model)  # raises the missing-file error
+        return loading.load_model_file(saved)
+    if config.model not in architectures.ARCHITECTURES:
+        return loading.load_model_file(config.model)  # raises the missing-file error
     shape = (*source.image_shape, 3)
-    classifier = models.build_model(config.model, source.num_classes, shape, config.weights)
+    classifier = architectures.build_model(config.model, source.num_classes, shape, config.weights)
     pretrained = config.model == "resnet50" and (config.weights or "imagenet") == "imagenet"
     if not pretrained:
         if config.pretrain_epochs < 1:
@@ -102,7 +94,7 @@ def check_repairable(classifier, config):
 
 def check_input_scale(classifier, config, validation):
     """A model file's preprocessing checked on the validation images, or on a seeded sample of the training
-    images when the run has none (`ar2_tf.runs.preprocessing_check`): a guessed one clearly beaten is a
+    images when the run has none (`ar2_tf.models.preprocessing_check`): a guessed one clearly beaten is a
     `UserError`, an explicit one a printed warning. Built architectures are not checked."""
     if not os.path.exists(config.model):
         return
@@ -145,7 +137,7 @@ def _verdicts(classifier, split, config):
 
 def _cam_sample(split, config, count=8):
     images = next(iter(split.batch(count)))[0]
-    corrupted = corrupt_views(images, config.corruption, config.severity, seeds.sample_noise_seed(config.seed),
+    corrupted = corrupt_views(images, config.corruption, config.severity, stateless_seeds.sample_noise_seed(config.seed),
                               params=config.params, backend=config.corruption_backend)
     return images, corrupted
 
@@ -174,23 +166,24 @@ def _train(classifier, data, config, out, verbose, strategy=None, validation=Non
 
     Under a multi-worker strategy the schedule runs in `distributed_loop.fit` instead (same callbacks).
     """
-    trainer = trainers.build_trainer(classifier, config)
+    method = methods.get_method(config.method)
+    trainer = method.build_trainer(classifier, config)
     precision.configure_trainer(trainer, policy=config.mixed_precision, jit_compile=config.jit_compile)
     guard = NonFiniteGuard()
-    checkpoint = PhaseCheckpoint(os.path.join(out, folder.CHECKPOINTS), trainer, guard)
+    checkpoint = PhaseCheckpoint(os.path.join(out, run_folder.CHECKPOINTS), trainer, guard)
     initial_epoch = checkpoint.restore()
     batches_per_epoch = check_one_batch(data.plan.train_size, config.batch_size)
     fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
     preprocessing = model_preprocessing(config)
-    pipeline = trainers.build_pipeline(data.train, config, preprocessing,
-                                      start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
-    schedule_callback, callbacks = trainers.method_callbacks(
-        trainer, config, os.path.join(out, folder.LOGS), _cam_sample(data.test, config), preprocessing)
+    pipeline = method.pipeline(data.train, config, preprocessing,
+                               start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
+    schedule_callback, callbacks = method.callbacks(config, os.path.join(out, run_folder.LOGS),
+                                                    _cam_sample(data.test, config), preprocessing)
     callbacks += [guard, checkpoint]
     selection = None
     if validation is not None:  # after the checkpoint: its state always describes a checkpointed phase
-        selection = PhaseSelection(validation, trainer.classifier, os.path.join(out, folder.CHECKPOINTS),
-                                   config.max_clean_drop, initial_epoch, os.path.join(out, folder.LOGS, "validation"))
+        selection = PhaseSelection(validation, trainer.classifier, os.path.join(out, run_folder.CHECKPOINTS),
+                                   config.max_clean_drop, initial_epoch, os.path.join(out, run_folder.LOGS, "validation"))
         callbacks.append(selection)
     if initial_epoch:
         print(f"resuming from checkpoint after epoch {initial_epoch} of {fit_arguments['epochs']}")
@@ -272,7 +265,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
         classifier = prepare_classifier(config, source, out, verbose)
-        models.check_compatible(classifier, source.num_classes, source.image_shape)
+        checks.check_compatible(classifier, source.num_classes, source.image_shape)
         check_repairable(classifier, config)
         validation = None if data.validation is None else _validation_set(data.validation, config)
         check_input_scale(classifier, config, validation)
@@ -296,7 +289,7 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
               "schedule": dataclasses.asdict(methods.schedule_of(config)),
               "phases_run": phases_run, "class_names": list(source.class_names),
               "preprocessing": model_preprocessing(config),
-              "input_shape": models.run_input_shape(classifier, source.image_shape),
+              "input_shape": checks.run_input_shape(classifier, source.image_shape),
               "train_size": data.plan.train_size, "val_size": data.plan.val_size,
               "validation_source": data.plan.record(), "validation": kept,
               "before": before, "after": after, "clean_rise": rise}
@@ -322,14 +315,14 @@ def _run_worker(config, out, strategy):
         distribution.barrier(strategy)  # the chief has prepared (or reset) the run folder
         if RunFolder(out).finished:
             return None
-        checkpoints = RunFolder(out).file(folder.CHECKPOINTS)
+        checkpoints = RunFolder(out).file(run_folder.CHECKPOINTS)
         if os.path.isdir(checkpoints):  # resume from where the chief resumes
-            shutil.copytree(checkpoints, os.path.join(work_dir, folder.CHECKPOINTS))
+            shutil.copytree(checkpoints, os.path.join(work_dir, run_folder.CHECKPOINTS))
         data = load_run_data(config)  # the chief's splits; it alone selects
         if os.path.exists(config.model):
-            classifier = models.load_model_file(config.model, unsafe=config.unsafe_model_loading)
+            classifier = loading.load_model_file(config.model, unsafe=config.unsafe_model_loading)
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step
-            classifier = models.build_model(config.model, data.source.num_classes, (*data.source.image_shape, 3),
+            classifier = architectures.build_model(config.model, data.source.num_classes, (*data.source.image_shape, 3),
                                             "none")
         with strategy.scope():
             _train(_training_copy(classifier, config, strategy), data, config, work_dir, 0, strategy)

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import clean_rise as paired
-from ar2_tf.files import read_json, write_json_atomic
+from ar2_tf.output_files import read_json, write_json_atomic
 
 STATE = "selection.json"
 KEPT_WEIGHTS = "kept.weights.h5"

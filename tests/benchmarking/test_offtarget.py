@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from ar2_tf.benchmarking import offtarget, report, run, seeds
+from ar2_tf.benchmarking import offtarget, report, run, seed_statistics
 from ar2_tf.runs.config import RepairConfig
 
 T_975_2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (3 seed pairs)
@@ -115,9 +115,9 @@ def test_several_seeds_pair_ar2_with_fine_tuning_on_clean_error_and_offtarget_ch
     assert by["contrast", "clean error"]["verdict"] == "tie"
     # the off-target table: mean ± std over the seeds of each cell, each seed's mean over the columns first
     table = {row[0]: row for row in built["offtarget"][2]}
-    assert table["AR2"] == ["AR2", "4 epochs", seeds.format_cell(*seeds.mean_std([8.0, 8.25, 8.5])),
-                            seeds.format_cell(*seeds.mean_std([20.0, 20.5, 21.0])), "0.5 ± 0.5", "0.0 ± 0.0",
-                            seeds.format_cell(*seeds.mean_std([0.25, 0.0, 0.5]))]
+    assert table["AR2"] == ["AR2", "4 epochs", seed_statistics.format_cell(*seed_statistics.mean_std([8.0, 8.25, 8.5])),
+                            seed_statistics.format_cell(*seed_statistics.mean_std([20.0, 20.5, 21.0])), "0.5 ± 0.5", "0.0 ± 0.0",
+                            seed_statistics.format_cell(*seed_statistics.mean_std([0.25, 0.0, 0.5]))]
     assert [r["values"] for r in records["offtarget"] if r["method"] == "finetune_epochs"] == [[2.0, 1.75, 2.5],
                                                                                               [1.0, 1.0, 1.0]]
     # files: paired keeps its columns; paired_columns names the column first

@@ -1,4 +1,4 @@
-"""bench/paper_cifar10.sh, the paper's CIFAR-10 schedule for one GPU: its flags give the paper's settings (every CI
+"""scripts/paper_cifar10.sh, the paper's CIFAR-10 schedule for one GPU: its flags give the paper's settings (every CI
 run, with a stand-in Python that records the command), and its CPU dry run trains end to end (on demand:
 `pytest -m scale`, about 60-90 s)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import ROOT, needs_cifar10, needs_resnet20
 
-SCRIPT = os.path.join(ROOT, "bench", "paper_cifar10.sh")
+SCRIPT = os.path.join(ROOT, "scripts", "paper_cifar10.sh")
 
 
 def _benchmark_config(argv):

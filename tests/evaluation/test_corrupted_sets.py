@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ar2_tf.corruptions import corrupt
-from ar2_tf.data.seeds import EVAL_BATCH_SIZE
+from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import corrupted_sets
 
@@ -201,22 +201,22 @@ def test_cache_key_changes_with_everything_the_pixels_depend_on(tmp_path):
 
 
 def test_the_cache_key_follows_the_seed_formulas(tmp_path, monkeypatch):
-    """A changed formula in ar2_tf.data.seeds (a stride, how batch i is seeded) changes the pixels of every
+    """A changed formula in ar2_tf.data.stateless_seeds (a stride, how batch i is seeded) changes the pixels of every
     generated set: the key must change with it, or stale cached sets would be read back."""
     import shutil
 
-    from ar2_tf.data import seeds
+    from ar2_tf.data import stateless_seeds
 
-    edited = tmp_path / "seeds.py"
-    shutil.copy(seeds.__file__, edited)
+    edited = tmp_path / "stateless_seeds.py"
+    shutil.copy(stateless_seeds.__file__, edited)
     edited.write_text(edited.read_text().replace("_EVAL_SEVERITY_STRIDE = 1000", "_EVAL_SEVERITY_STRIDE = 100"))
-    today = seeds.formula_fingerprint()
-    monkeypatch.setattr(seeds, "__file__", str(edited))
-    assert seeds.formula_fingerprint.__wrapped__() != today  # computed from the module's source
+    today = stateless_seeds.formula_fingerprint()
+    monkeypatch.setattr(stateless_seeds, "__file__", str(edited))
+    assert stateless_seeds.formula_fingerprint.__wrapped__() != today  # computed from the module's source
     monkeypatch.undo()
     source = corrupted_sets.GeneratedSource(_clean_split()[0], cache_dir=str(tmp_path), verbose=0)
     key = source.cache_key("fog", 1)
-    monkeypatch.setattr(seeds, "formula_fingerprint", lambda: "another formula")
+    monkeypatch.setattr(stateless_seeds, "formula_fingerprint", lambda: "another formula")
     assert source.cache_key("fog", 1) != key
     assert corrupted_sets.GeneratedSource(_clean_split()[0], cache_dir=str(tmp_path)).description["seeds"] == \
         "another formula"  # an evaluation's results are reused under the same description only
@@ -325,7 +325,7 @@ def _demo_split(count):
 
 def test_streamed_and_cached_sets_give_the_same_error_counts_bit_for_bit(tmp_path):
     """Over more than one generation batch and an inference batch size that is not the generation's, so the
-    seed of every batch (seeds.evaluation_noise_seed) and the re-batching both matter."""
+    seed of every batch (stateless_seeds.evaluation_noise_seed) and the re-batching both matter."""
     from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors
     from tests.helpers import trained_tiny_classifier
 

@@ -14,7 +14,7 @@ from ar2_tf.errors import UserError
 from export import __main__ as cli
 from export import exporter, layout, model_config
 from export.exporter import ExportOptions, export_runs
-from export.run_folder import read_run
+from export.finished_run import read_run
 from export.verify import ExportVerificationError, verify_export
 from tests.helpers import tiny_classifier, write_run
 

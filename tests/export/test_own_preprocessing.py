@@ -15,8 +15,9 @@ from ar2_tf.cli import run_main
 from ar2_tf.data.holdout import AUTO
 from ar2_tf.data.sources import load_dataset
 from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
+from ar2_tf.runs.evaluated_runs import model_spec
 from export.exporter import METADATA_FILE, ExportOptions, export_runs
-from export.run_folder import read_run
+from export.finished_run import read_run
 from tests.helpers import TINY_TRAIN_FLAGS
 
 MEAN, STD = np.array([125.3, 123.0, 113.9]), np.array([63.0, 62.1, 66.7])  # common CIFAR code, pixel units
@@ -60,7 +61,7 @@ def test_the_spec_is_recorded_in_the_run_config_and_report(meanstd_run, capsys):
 
 def test_evaluating_the_run_folder_uses_its_spec(meanstd_run, test_images):
     setup = EvaluationSetup(corruptions=("brightness",), severities=(1,), test_size=TEST_SIZE)
-    results = run_evaluation([meanstd_run], setup, cache_dir=None, verbose=0)
+    results = run_evaluation([model_spec(meanstd_run)], setup, cache_dir=None, verbose=0)
     [entry] = results["models"].values()
     assert entry["preprocessing"] == SPEC
     model = keras.saving.load_model(os.path.join(meanstd_run, "model.keras"), compile=False)

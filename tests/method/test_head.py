@@ -8,7 +8,7 @@ import tensorflow as tf
 from ar2_tf.errors import UserError
 from ar2_tf.method.attention import HeadAttention, resolve_attention
 from ar2_tf.method.head import Head, backbone_variables, build_backbone, check_trainable, find_head, frozen_layers_note
-from ar2_tf.runs.models import cifar_resnet
+from ar2_tf.models.architectures import cifar_resnet
 from tests.helpers import frozen_base_classifier, tiny_classifier
 
 HEADS = {  # tiny_classifier head -> (feature layer, head layers, class layer, linear)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf.runs.models import cifar_resnet
+from ar2_tf.models.architectures import cifar_resnet
 from tests.helpers import ROOT
 
 

@@ -1,5 +1,5 @@
 """A model other people trained, repaired end to end as a user runs it: the guard validates on held-out images
-and the report says how sure it was (the full measurement: bench/zoo.py)."""
+and the report says how sure it was (the full measurement: scripts/zoo.py)."""
 
 import json
 
