@@ -1,7 +1,7 @@
 """The Keras trainer, training batches and callbacks of each repair method (see `ar2_tf.runs.methods`).
 
-`run_repair` and the tuner call the three functions here; which schedule and
-budget a method gets is decided by the registry, not here.
+`run_repair` and the tuner call the three functions here with what the run's plan resolved
+(`ar2_tf.runs.plan`); which schedule and budget a method gets is decided by the registry, not here.
 """
 
 import keras
@@ -14,7 +14,6 @@ from ar2_tf.data.shards import static_pipeline
 from ar2_tf.method.callbacks import CAMImages, PhaseScalars
 from ar2_tf.method.repair_model import RepairModel
 from ar2_tf.method.schedule import ScheduleCallback
-from ar2_tf.runs.methods import get_method, schedule_of
 
 
 def build_trainer(classifier, config):
@@ -38,10 +37,10 @@ def build_trainer(classifier, config):
     return model
 
 
-def build_pipeline(split, config, preprocessing, start_batch=0):
-    """The training batches of the whole schedule for `build_trainer`'s model, from batch `start_batch` on."""
+def build_pipeline(split, config, preprocessing, schedule, start_batch=0):
+    """The training batches of the whole `schedule` for `build_trainer`'s model, from batch `start_batch` on."""
     per_epoch = int(split.cardinality()) // config.batch_size
-    arguments = schedule_of(config).fit_arguments(per_epoch)
+    arguments = schedule.fit_arguments(per_epoch)
     total_batches = arguments["epochs"] * arguments["steps_per_epoch"]
     common = dict(batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
                   start_batch=start_batch)
@@ -53,10 +52,11 @@ def build_pipeline(split, config, preprocessing, start_batch=0):
                            backend=config.corruption_backend, total_batches=total_batches, **common)
 
 
-def method_callbacks(trainer, config, logdir, cam_sample, preprocessing):
-    """Callbacks that drive the schedule and log it: (schedule callback, all callbacks)."""
-    schedule_callback = ScheduleCallback(schedule_of(config))
-    if not get_method(config.method).refines:  # no reference model, so no CAM panels
+def method_callbacks(trainer, method, schedule, logdir, cam_sample, preprocessing):
+    """Callbacks that drive `method`'s (`ar2_tf.runs.methods.Method`) `schedule` and log it: (schedule callback,
+    all callbacks)."""
+    schedule_callback = ScheduleCallback(schedule)
+    if not method.refines:  # no reference model, so no CAM panels
         return schedule_callback, [schedule_callback, PhaseScalars(logdir, schedule_callback)]
     return schedule_callback, [schedule_callback, PhaseScalars(logdir, schedule_callback),
                                CAMImages(logdir, *cam_sample, preprocessing)]
