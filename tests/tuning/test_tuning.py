@@ -205,9 +205,9 @@ def test_a_trial_that_breaks_the_clean_constraint_is_not_chosen(monkeypatch, tmp
 def test_fix_flags_are_typed_and_checked():
     assert parse_fixes(["k=3", "alpha=1", "N=0", "refine_lr=0.001", "cam_normalization=none"], 6) == {
         "k": 3, "alpha": 1.0, "refine_steps": 0, "refine_learning_rate": 0.001, "cam_normalization": "none"}
-    for bad, message in [("gamma=1", "--fix takes NAME=VALUE"), ("k", "--fix takes NAME=VALUE"),
+    for bad, message in [("gamma=1", "`fixed` takes NAME=VALUE"), ("k", "`fixed` takes NAME=VALUE"),
                          ("iterations=3", "T follows from --epochs-budget"), ("k=two", "needs a int"),
-                         ("k=7", "exceeds the 6 classes of the dataset; pass --fix k=6")]:
+                         ("k=7", "exceeds the 6 classes of the dataset; pass `fixed` k=6")]:
         with pytest.raises(UserError, match=message):
             parse_fixes([bad], 6)
     with pytest.raises(UserError, match="not both 0"):
