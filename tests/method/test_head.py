@@ -71,7 +71,7 @@ def test_a_nested_backbone_model_is_split_in_the_outer_graph():
 
 
 def test_cam_on_a_non_linear_head_is_refused_with_the_fix():
-    with pytest.raises(UserError, match="--attention gradcam"):
+    with pytest.raises(UserError, match="`attention` gradcam"):
         resolve_attention(find_head(tiny_classifier(head="mlp")), "cam")
 
 
@@ -118,7 +118,7 @@ def test_refinement_trains_the_trainable_backbone_and_refuses_a_frozen_one():
     head = find_head(model)
     assert head.feature_layer == "base"
     check_trainable(model, head, refines=False)  # fine-tuning still trains the head
-    with pytest.raises(UserError, match="every layer up to the feature map 'base' is frozen.*--method finetune"):
+    with pytest.raises(UserError, match="every layer up to the feature map 'base' is frozen.*`method` finetune"):
         check_trainable(model, head, refines=True)
 
     base = model.get_layer("base")
