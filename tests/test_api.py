@@ -91,7 +91,7 @@ def test_a_data_path_is_read_as_the_command_reads_it(tmp_path):
 
 @pytest.mark.parametrize("call, message", [
     (lambda model, data: ar2_tf.repair(model, data, itterations=3), "unknown option.*itterations"),
-    (lambda model, data: ar2_tf.repair(model, data, k=0), "k must be"),
+    (lambda model, data: ar2_tf.repair(model, data, k=0), "`k` must be"),
     (lambda model, data: ar2_tf.repair(model, data, corruption="rain"), "unknown corruption 'rain'"),
     (lambda model, data: ar2_tf.repair("model.onnx", data, batch_size=4), "model file .model.onnx. does not exist"),
     (lambda model, data: ar2_tf.repair(object(), data), "must be a Keras model"),
