@@ -7,8 +7,8 @@ preprocessing (read from a model file's saved config), the schedule and the data
 loads no data.
 
 TensorFlow-free up to the first use of those (and, in static corruption mode, the shards' check): a command
-builds the plan, and so answers a wrong argument, before it starts TensorFlow. `python -m ar2_tf.train`, `ar2_tf.repair`, the benchmark's runs
-and the tuner all build one.
+builds the plan, and so answers a wrong argument, before it starts TensorFlow. `python -m ar2_tf.train`,
+`ar2_tf.repair`, the benchmark's runs and the tuner all build one.
 """
 
 import dataclasses
