@@ -16,7 +16,7 @@ quiet.note_launch()  # now, while `python -m` still says so: a command starts Te
 
 def __getattr__(name):
     """`ar2_tf.repair` (ar2_tf/api.py), imported when first used: `import ar2_tf` stays TensorFlow-free, so
-    the commands answer --help and flag errors at once."""
+    the commands answer help and flag errors at once."""
     if name == "repair":
         from ar2_tf.api import repair
 

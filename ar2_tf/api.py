@@ -14,7 +14,8 @@ it or reuses its result, a changed model or data set is a different run (refused
 
 Options are the run's config fields (`ar2_tf.runs.config.TrainConfig` and `RepairConfig`, e.g. `preset`,
 `iterations`, `k`, `alpha`, `refine_learning_rate`, `preprocessing`, `batch_size`, `method`), checked as
-the command checks its flags; a wrong one raises `ar2_tf.errors.UserError` with the fix.
+the command checks its flags; a wrong one raises `ar2_tf.errors.UserError` with the fix, naming the
+arguments of `repair` (`train` for the data the config calls `data_dir`), never a file written to `inputs/`.
 """
 
 import dataclasses
@@ -26,10 +27,12 @@ import re
 import numpy as np
 
 from ar2_tf.errors import UserError
-from ar2_tf.runs.config import RepairConfig, TrainConfig, check, resolve
+from ar2_tf.runs.config import RepairConfig, TrainConfig, resolve
+from ar2_tf.runs.plan import default_out, plan_run
 
 INPUTS = "inputs"  # inside the run folder: the model and arrays handed over in memory
 _WRITTEN = re.compile(r"(model-[0-9a-f]{16}\.keras|data-[0-9a-f]{16}\.npz)")  # their names there
+_ARGUMENTS = {"data_dir": "`train`", "val_data_dir": "`val`"}  # config fields that are arguments of `repair`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +65,9 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
 
     Args:
         model: a Keras classifier, or the path of its `.keras`/`.h5` file.
-        train: `(images, labels)` arrays (uint8 [N, H, W, 3] and integer or one-hot labels, as
-            `--dataset npz` takes them: `ar2_tf.data.user_arrays`), or a `--data-dir` path (an `.npz` file,
-            an image folder, a prepared TFDS dataset) read as `python -m ar2_tf.train` reads it.
+        train: `(images, labels)` arrays (uint8 [N, H, W, 3] and integer or one-hot labels, as the
+            `dataset` "npz" takes them: `ar2_tf.data.user_arrays`), or a data path (`data_dir`: an `.npz`
+            file, an image folder, a prepared TFDS dataset) read as `python -m ar2_tf.train` reads it.
         test: `(images, labels)` arrays to evaluate on; None: with arrays, a fixed 20 % of each class of
             `train` is held out, as for a flat image folder.
         val: held-out `(images, labels)` arrays (or a `val_data_dir` path) that choose the kept phase; None: a
@@ -101,19 +104,37 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     fields.update(corruption=corruption, model=os.fspath(model) if isinstance(model, (str, os.PathLike))
                   else "model.keras")
     config = resolve(dataset, preset, {}, fields, repair_fields)
-    out = os.path.abspath(out or f"runs/{config.dataset}_{config.method}_{config.corruption}")
+    out = os.path.abspath(out or default_out(config))
     inputs, made = os.path.join(out, INPUTS), not os.path.exists(out)
+    written = {}  # {a file written to inputs/: the argument it holds, as messages name it}
     try:  # the inputs first, since their content names their files; a refusal from here on removes them
-        data_dir = data_dir if from_path else _write_arrays(inputs, {"train": train, "test": test})
-        if val is not None:  # a test-split-only file: read as --val-data-dir reads one
+        if not from_path:
+            data_dir = _write_arrays(inputs, {"train": train, "test": test})
+            written[data_dir] = "the `train` arrays" if test is None else "the `train` and `test` arrays"
+        if val is not None:  # a test-split-only file: read as a `val_data_dir` is
             val_dir = os.fspath(val) if isinstance(val, (str, os.PathLike)) else _write_arrays(inputs, {"test": val},
                                                                                                 what="val")
+            written.setdefault(val_dir, "the `val` arrays")
             config = dataclasses.replace(config, val_data_dir=val_dir)
-        config = check(dataclasses.replace(config, data_dir=data_dir, model=_model_path(inputs, model)))
-        report = run_repair(config, out, force=force, strategy=strategy, verbose=verbose)
+        model_path = _model_path(inputs, model)
+        if not isinstance(model, (str, os.PathLike)):
+            written[model_path] = "the `model`"
+        plan = plan_run(dataclasses.replace(config, data_dir=data_dir, model=model_path), out)
+        report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
+    except UserError as error:
+        raise UserError(_in_callers_words(error, written)) from error
     finally:
         _tidy_inputs(out, made)
-    return None if report is None else RepairResult(out, report, config.unsafe_model_loading)
+    return None if report is None else RepairResult(out, report, plan.config.unsafe_model_loading)
+
+
+def _in_callers_words(error, written) -> str:
+    """`error`'s message as a caller of `repair` reads it: the config fields that are `repair`'s arguments
+    named as those, and each file written to `inputs/` as the argument that holds it."""
+    message = error.worded(_ARGUMENTS)
+    for path, argument in written.items():
+        message = message.replace(repr(path), argument).replace(path, argument)
+    return message
 
 
 def _tidy_inputs(out, made):
@@ -223,8 +244,11 @@ def _by_position(value, position):
 
 
 def _write_arrays(inputs, pairs, what=None) -> str:
-    """{split: (images, labels) or None} as `inputs/data-<hash>.npz` in `--dataset npz`'s layout (kept if there);
-    `what` names the argument in messages (default: the split)."""
+    """{split: (images, labels) or None} as `inputs/data-<hash>.npz` in the layout of the `dataset` "npz" (kept if
+    there), each pair first checked as its loading checks it; `what` names the argument in messages (default: the
+    split)."""
+    from ar2_tf.data.user_arrays import check_arrays
+
     arrays = {}
     for split, pair in pairs.items():
         if pair is None:
@@ -236,6 +260,7 @@ def _write_arrays(inputs, pairs, what=None) -> str:
                             "or its images and labels as arrays.")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise UserError(f"{name} must be an (images, labels) pair of arrays, or a data path.")
+        check_arrays(*pair, f"the `{name}`")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = (np.asarray(array) for array in pair)
     digest = hashlib.sha256()
     for key in sorted(arrays):

@@ -36,11 +36,12 @@ import os
 import shlex
 import sys
 
-from ar2_tf.cli import console_script, parse_int_list, start_tensorflow
+from ar2_tf.cli import command, console_script, parse_int_list, start_tensorflow
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.tables import to_markdown
 from ar2_tf.runs.config import check
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES  # the --methods choices, in table order
+from ar2_tf.train import build_parser as train_parser  # its other flags are training's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +78,7 @@ def parse(argv):
     return args, train_args, check(train.config_from_args(train_args))
 
 
+@command(build_parser, train_parser)
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args, train_args, base = parse(argv)

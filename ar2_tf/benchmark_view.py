@@ -19,7 +19,7 @@ Example (results/cifar10_benchmark/jpeg_test_view, see its README.md):
 import argparse
 import sys
 
-from ar2_tf.cli import console_script, start_tensorflow
+from ar2_tf.cli import command, console_script, start_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command(build_parser)
 def main(argv=None):
     args = build_parser().parse_args(argv)
     start_tensorflow()

@@ -1,6 +1,6 @@
 """The names a command's flags accept, TensorFlow-free.
 
-Commands build their `--help` and check their flags before importing TensorFlow (4-8 s), so help
+Commands build their help and check their flags before importing TensorFlow (4-8 s), so help
 and a mistyped flag answer at once. The modules that implement each choice take the names from
 here: `ar2_tf.data.sources` loads the datasets, `ar2_tf.runs.distribution` creates the
 strategies, `tuning.search` runs the tuners, `ar2_tf.data.shards` writes the encodings and reads
@@ -14,11 +14,11 @@ from ar2_tf.errors import UserError, check_choice
 
 DATASETS = ("demo", "cifar10", "cifar100", "imagenet", "folder", "npz")
 # ImageNet-size datasets: images decoded from files, the short side resized to 256/224 of the input
-# size and centre-cropped (ImageNet-C's protocol), 224 px unless --image-size says otherwise, and
+# size and centre-cropped (ImageNet-C's protocol), 224 px unless `image_size` says otherwise, and
 # ImageNet-C's corruption parameters. The others are CIFAR-size arrays, resized whole if at all.
 LARGE_IMAGE_DATASETS = ("imagenet", "folder")
 LARGE_IMAGE_SIZE = 224
-# The datasets that are nothing without --data-dir, and what it must name (one line of the refusal).
+# The datasets that are nothing without `data_dir`, and what it must name (one line of the refusal).
 DATA_DIR_NEEDED = {"folder": "DIR with train/<class>/ and val/<class>/ image folders (or <class>/ folders), or a "
                              "prepared TFDS dataset folder",
                    "npz": "FILE.npz, an existing file of x_train, y_train (x_test, y_test) arrays"}
@@ -38,7 +38,7 @@ BENCHMARK_CORRUPTIONS = (
 # The 4 held-out "validation" corruptions of Hendrycks & Dietterich (2019).
 EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
-UNIFIED = "all"  # --corruption all: one unified model, every batch draws one of the 15
+UNIFIED = "all"  # the `corruption` "all": one unified model, every batch draws one of the 15
 PARAM_SETS = ("cifar", "imagenet")
 BACKENDS = ("native", "reference")
 
@@ -68,10 +68,10 @@ def check_precision_policy(policy):
 
 
 def check_data_dir(dataset, data_dir, exists=False):
-    """A `UserError` naming what --data-dir must be for a dataset that needs one (`DATA_DIR_NEEDED`) and has
+    """A `UserError` naming what `data_dir` must be for a dataset that needs one (`DATA_DIR_NEEDED`) and has
     none; with `exists`, also for an `npz` path that is no existing `.npz` file (a flag check leaves files to
     the loading)."""
     missing = not data_dir or (exists and dataset == "npz"
                                and not (str(data_dir).endswith(".npz") and os.path.isfile(data_dir)))
     if dataset in DATA_DIR_NEEDED and missing:
-        raise UserError(f"--dataset {dataset} needs --data-dir {DATA_DIR_NEEDED[dataset]}; got {data_dir!r}.")
+        raise UserError(f"`dataset` {dataset} needs `data_dir` {DATA_DIR_NEEDED[dataset]}; got {data_dir!r}.")

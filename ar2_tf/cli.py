@@ -1,4 +1,4 @@
-"""Shared command-line behaviour: user errors become one message and exit status 2."""
+"""Shared command-line behaviour: user errors become one message, in the command's flags, and exit status 2."""
 
 import argparse
 import functools
@@ -8,12 +8,34 @@ from ar2_tf import quiet
 from ar2_tf.errors import UserError
 
 
+def command(*build_parsers):
+    """Marks a command's `main` with the parser builders that define its flags, so that `run_main` words
+    the library's errors in them (`flag_words`)."""
+    def mark(main):
+        main.build_parsers = build_parsers
+        return main
+    return mark
+
+
+def flag_words(*parsers) -> dict:
+    """{argument name: its flag} for every option of `parsers` (its `dest` and its long option string): the one
+    place where an argument's Python name, as the library's messages write it, becomes a command's flag."""
+    words = {}
+    for parser in parsers:
+        for action in parser._actions:
+            if action.option_strings and action.dest != argparse.SUPPRESS:
+                words.setdefault(action.dest, max(action.option_strings, key=len))
+    return words
+
+
 def run_main(main, argv=None) -> int:
-    """Calls `main(argv)`; a `UserError` prints `error: <message>` to stderr and returns 2."""
+    """Calls `main(argv)`; a `UserError` prints `error: <message>` to stderr, argument names worded as the
+    command's flags (`command`), and returns 2."""
     try:
         main(argv)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        words = flag_words(*(build() for build in getattr(main, "build_parsers", ())))
+        print(f"error: {error.worded(words)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume from the last checkpoint.", file=sys.stderr)
@@ -69,4 +91,4 @@ def parse_int_list(text: str, name: str):
             return list(range(low, high + 1))
         return [int(part) for part in text.split(",") if part]
     except ValueError:
-        raise UserError(f"--{name} must look like 1-5 or 1,3,5, got {text!r}.") from None
+        raise UserError(f"`{name}` must look like 1-5 or 1,3,5, got {text!r}.") from None

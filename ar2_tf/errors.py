@@ -1,15 +1,38 @@
 """The one exception type for mistakes in user input.
 
-Library code raises `UserError` when a flag, file or dataset is wrong in a way
+Library code raises `UserError` when an argument, file or dataset is wrong in a way
 the user can fix; command-line entry points print its message (no traceback)
 and exit with status 2. Everything else is a bug and keeps its traceback.
+
+Messages speak the library's language: an argument is named by its Python name in
+backticks (`batch_size`, `data_dir`: the `TrainConfig` fields, a function's
+parameters), which is what a Python caller passes. A command words the same
+message in its flags (`UserError.worded`, called by `ar2_tf.cli.run_main` with the
+command's parser), so `batch_size` reads --batch-size there; `ar2_tf.repair`
+words the config fields its own arguments stand for (`data_dir` is its `train`).
 """
 
 import re
 
+_NAMED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")  # an argument's name as messages write it
+
 
 class UserError(Exception):
     """A problem with user input; the message names the problem and the fix."""
+
+    def names(self) -> set:
+        """The argument names the message mentions (written in backticks)."""
+        return set(_NAMED.findall(str(self)))
+
+    def worded(self, words) -> str:
+        """The message in other words (`worded`): a command's flags for the argument names."""
+        return worded(str(self), words)
+
+
+def worded(text: str, words) -> str:
+    """`text` (a message, a printed note) with each argument name that `words` ({name: text}) has replaced by its
+    text (a command's flag); other names stay as written."""
+    return _NAMED.sub(lambda match: words.get(match.group(1), match.group(0)), text)
 
 
 def check_choice(kind: str, value: str, choices, hint: str = "") -> str:

@@ -13,7 +13,7 @@ Examples:
 import argparse
 import sys
 
-from ar2_tf.cli import add_model_loading_flags, console_script, parse_int_list, start_tensorflow
+from ar2_tf.cli import add_model_loading_flags, command, console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
 from ar2_tf.errors import UserError
 
@@ -107,6 +107,7 @@ def _cache_dir(args):
     return args.cache_dir
 
 
+@command(build_parser, build_transfer_parser)
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["transfer"]:

@@ -1,8 +1,8 @@
 """How every command writes its outputs: atomic files, JSON reads with a fix, and claiming an output folder.
 
-A command's `--out` folder is claimed with an identity (the config that makes
+A command's output folder (`out`) is claimed with an identity (the config that makes
 its results): re-running the same command reopens it (resume or reuse), a
-different identity is refused with the fields that changed, unless `--force`
+different identity is refused with the fields that changed, unless `force`
 discards the previous outputs. Run folders (`ar2_tf.runs.run_folder`), tuning
 searches and precomputed shards all claim their folders here.
 """
@@ -54,7 +54,7 @@ def environment() -> dict:
 
 
 def remove_outputs(out: str, names) -> None:
-    """Deletes the files and folders `names` inside `out` (those that exist): what `--force` discards."""
+    """Deletes the files and folders `names` inside `out` (those that exist): what `force` discards."""
     for name in names:
         target = os.path.join(out, name)
         if os.path.isdir(target):
@@ -85,11 +85,11 @@ def claim_folder(out, identity_file, identity, *, outputs, force=False, what="ru
         os.makedirs(out, exist_ok=True)
         tempfile.NamedTemporaryFile(dir=out).close()
     except OSError as error:
-        raise UserError(f"cannot write to --out {out!r} ({error.strerror}); choose a writable folder.") from None
+        raise UserError(f"cannot write to `out` {out!r} ({error.strerror}); choose a writable folder.") from None
     path = os.path.join(out, identity_file)
     identity = _as_json(identity)
     if os.path.exists(path):
-        recorded = read_json(path, f"delete it, or pass --force to start over in {out!r}.")
+        recorded = read_json(path, f"delete it, or pass `force` to start over in {out!r}.")
         previous = recorded.get(key) if key else recorded
         if upgrade is not None and isinstance(previous, dict):
             previous = upgrade(previous)
@@ -97,8 +97,8 @@ def claim_folder(out, identity_file, identity, *, outputs, force=False, what="ru
             if not force:
                 previous = previous if isinstance(previous, dict) else {}
                 changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
-                raise UserError(f"--out {out!r} holds a different {what} (changed: {', '.join(changed)}). Use "
-                                "another --out, or --force to discard it and start over.")
+                raise UserError(f"`out` {out!r} holds a different {what} (changed: {', '.join(changed)}). Use "
+                                "another `out`, or `force` to discard it and start over.")
             names = [n for n in os.listdir(out) if outputs(n)] if callable(outputs) else outputs
             remove_outputs(out, [*names, identity_file])
     write_json_atomic(path, {key: identity, "environment": environment()} if key else identity)

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from ar2_tf.choices import DATASETS, ENCODINGS, PARAM_SETS, UNIFIED, check_corruption, default_params
-from ar2_tf.cli import HelpFormatter, console_script, start_tensorflow
+from ar2_tf.cli import HelpFormatter, command, console_script, start_tensorflow
 from ar2_tf.errors import check_choice, check_severity
 
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command(build_parser)
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_choice("dataset", args.dataset, DATASETS)

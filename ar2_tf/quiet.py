@@ -13,7 +13,7 @@ start-up lines print as usual) or when TensorFlow is already imported (too late 
 
 `import ar2_tf` notes whether a command is starting (`note_launch`: `python -m ar2_tf.train`,
 `python -m tuning`, an installed `ar2-*` script; only then can it tell). The command checks its
-flags first, TensorFlow-free, so `--help` and a mistyped flag answer at once, then calls
+flags first, TensorFlow-free, so help and a mistyped flag answer at once, then calls
 `ar2_tf.cli.start_tensorflow()`, which starts TensorFlow quietly if a command was launched. A
 program that imports ar2_tf as a library gets no TensorFlow import and no log level from it.
 """

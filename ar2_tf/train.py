@@ -11,19 +11,14 @@ import dataclasses
 import sys
 
 from ar2_tf.choices import DATASETS, STRATEGIES
-from ar2_tf.cli import HelpFormatter, add_model_loading_flags, console_script, start_tensorflow
+from ar2_tf.cli import HelpFormatter, add_model_loading_flags, command, console_script, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
-from ar2_tf.runs.config import PRESETS, TrainConfig, check, load_json, resolve
+from ar2_tf.runs.config import PRESETS, RepairConfig, TrainConfig, load_json, resolve
 from ar2_tf.runs.methods import METHODS
+from ar2_tf.runs.plan import default_out, plan_run
 
 # TensorFlow-free up to here: --help and flag errors answer before main starts TensorFlow.
-
-_REPAIR_FLAGS = {  # flag -> RepairConfig field
-    "k": "k", "alpha": "alpha", "iterations": "iterations", "refine_steps": "refine_steps",
-    "finetune_steps": "finetune_steps", "step_unit": "step_unit", "cam_normalization": "cam_normalization",
-    "topk_from": "topk_from", "refine_lr": "refine_learning_rate", "finetune_lr": "finetune_learning_rate",
-    "momentum": "momentum", "attention": "attention",
-}
+# Every flag's dest is the config field it sets, which is how the library's errors name it (`ar2_tf.errors`).
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--topk-from", help="repaired or reference: whose clean prediction gives topk(x)")
     repair.add_argument("--attention", help="Eq. 2's maps: auto (default: exact CAMs when the head is linear, "
                                             "else Grad-CAM), cam or gradcam")
-    repair.add_argument("--refine-lr", type=float, help="SGD learning rate of refinement")
-    repair.add_argument("--finetune-lr", type=float, help="SGD learning rate of fine-tuning")
+    repair.add_argument("--refine-lr", dest="refine_learning_rate", type=float, help="SGD learning rate of refinement")
+    repair.add_argument("--finetune-lr", dest="finetune_learning_rate", type=float,
+                        help="SGD learning rate of fine-tuning")
     repair.add_argument("--momentum", type=float, help="SGD momentum")
     run = parser.add_argument_group("run")
     run.add_argument("--out", help="run folder (default: runs/<dataset>_<method>_<corruption>)")
@@ -107,32 +103,40 @@ def config_from_args(args) -> TrainConfig:
     loaded = load_json(args.config) if args.config else {}
     fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
               if field.name != "repair" and getattr(args, field.name, None) is not None}
-    repair_fields = {field: getattr(args, flag) for flag, field in _REPAIR_FLAGS.items()
-                     if getattr(args, flag) is not None}
+    repair_fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(RepairConfig)
+                     if getattr(args, field.name) is not None}
     spec = preprocessing_spec(args.preprocessing, args.mean, args.std)  # meanstd -> "meanstd:MEAN:STD"
     if spec is not None:
         fields["preprocessing"] = spec
     return resolve(args.dataset, args.preset, loaded, fields, repair_fields)
 
 
+@command(build_parser)
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    config = check(config_from_args(args))
-    start_tensorflow(args.custom_objects)
+    config = config_from_args(args)
+    static = config.corruption_mode == "static"  # its shards are checked with TensorFlow: started first
+    if static:
+        start_tensorflow(args.custom_objects)
+    out = args.out or default_out(config)
+    plan = plan_run(config, out)  # the run's config checked, once, and resolved
+    if not static:
+        start_tensorflow(args.custom_objects)
     # Before importing the training code: a multi-worker strategy must start before any TF op runs.
     from ar2_tf.runs.distribution import get_strategy
 
     strategy = get_strategy(args.strategy)
     from ar2_tf.runs.repair_run import run_repair
 
-    out = args.out or f"runs/{config.dataset}_{config.method}_{config.corruption}"
-    report = run_repair(config, out, force=args.force, strategy=strategy, deterministic=args.deterministic,
+    report = run_repair(plan, force=args.force, strategy=strategy, deterministic=args.deterministic,
                         verbose=args.verbose)
     if report is not None:  # None: a non-chief worker of a multi-worker run
         print_summary(report, out)
 
 
 def print_summary(report, out):
+    from ar2_tf.cli import flag_words
+    from ar2_tf.errors import worded
     from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise, kept_description
 
     before, after = report["before"], report["after"]
@@ -151,8 +155,8 @@ def print_summary(report, out):
     if "validation_source" in report:
         from ar2_tf.data.holdout import describe
 
-        print(describe(report["validation_source"]))
-    print(kept_description(report))
+        print(worded(describe(report["validation_source"]), flag_words(build_parser())))
+    print(worded(kept_description(report), flag_words(build_parser())))
 
 
 console = console_script(main)  # the installed command (pyproject.toml [project.scripts])

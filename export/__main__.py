@@ -7,7 +7,7 @@ Example:
 import argparse
 import sys
 
-from ar2_tf.cli import HelpFormatter, add_model_loading_flags, console_script, start_tensorflow
+from ar2_tf.cli import HelpFormatter, add_model_loading_flags, command, console_script, start_tensorflow
 from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 
 
@@ -33,6 +33,7 @@ def build_parser():
     return parser
 
 
+@command(build_parser)
 def main(argv=None):
     args = build_parser().parse_args(argv)
     start_tensorflow(args.custom_objects)

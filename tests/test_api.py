@@ -91,7 +91,7 @@ def test_a_data_path_is_read_as_the_command_reads_it(tmp_path):
 
 @pytest.mark.parametrize("call, message", [
     (lambda model, data: ar2_tf.repair(model, data, itterations=3), "unknown option.*itterations"),
-    (lambda model, data: ar2_tf.repair(model, data, k=0), "k must be"),
+    (lambda model, data: ar2_tf.repair(model, data, k=0), "`k` must be"),
     (lambda model, data: ar2_tf.repair(model, data, corruption="rain"), "unknown corruption 'rain'"),
     (lambda model, data: ar2_tf.repair("model.onnx", data, batch_size=4), "model file .model.onnx. does not exist"),
     (lambda model, data: ar2_tf.repair(object(), data), "must be a Keras model"),
@@ -115,6 +115,6 @@ def test_a_refused_call_removes_the_folders_it_made_but_not_the_users(tmp_path):
     mine, made = tmp_path / "mine", tmp_path / "made"
     mine.mkdir()
     for out in (mine, made):
-        with pytest.raises(UserError, match="k must be at least 1"):
+        with pytest.raises(UserError, match="`k` must be at least 1"):
             ar2_tf.repair(tiny_classifier(num_classes=3), _data(12, 0), out=str(out), k=0)  # after writing inputs
     assert mine.is_dir() and not list(mine.iterdir()) and not made.exists()

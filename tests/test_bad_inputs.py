@@ -103,8 +103,9 @@ CASES = [
     ("--mean without meanstd", ["--mean", "125.3,123,113.9", "--std", "63"],
      "--mean/--std only go with --preprocessing meanstd"),
     ("std 0", ["--preprocessing", "meanstd", "--mean", "125", "--std", "0"],
-     "--std must be 1 or 3 comma-separated numbers > 0 (R,G,B) in pixel units 0-255"),
-    ("two means", ["--preprocessing", "meanstd", "--mean", "125,123", "--std", "63"], "--mean must be 1 or 3"),
+     "the --std of a meanstd preprocessing must be 1 or 3 comma-separated numbers > 0 (R,G,B) in pixel units 0-255"),
+    ("two means", ["--preprocessing", "meanstd", "--mean", "125,123", "--std", "63"],
+     "the --mean of a meanstd preprocessing must be 1 or 3"),
     ("unknown preprocessing", ["--preprocessing", "imagenet"], "unknown preprocessing 'imagenet'; choose one of"),
 ]
 

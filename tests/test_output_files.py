@@ -16,7 +16,7 @@ def test_same_identity_reopens_different_is_refused_and_force_discards_only_the_
     (out / "keep").write_text("k")
     claim_folder(out, "id.json", {"a": 1, "b": 2}, outputs=("result",), key="config")
     assert (out / "result").exists()
-    with pytest.raises(UserError, match=r"holds a different thing \(changed: b\)\. Use another --out, or --force"):
+    with pytest.raises(UserError, match=r"holds a different thing \(changed: b\)\. Use another `out`, or `force`"):
         claim_folder(out, "id.json", {"a": 1, "b": 3}, outputs=("result",), what="thing", key="config")
     claim_folder(out, "id.json", {"a": 1, "b": 3}, outputs=("result",), force=True, key="config")
     assert not (out / "result").exists() and (out / "keep").exists()

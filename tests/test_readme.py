@@ -75,7 +75,9 @@ def _check_flags(module, argv):
 
             check(command.config_from_args(args))
         elif module == "tuning.__main__":
-            command.search_from_args(args)
+            from ar2_tf.runs.config import check
+
+            check(command.search_from_args(args).train)
 
 
 @pytest.mark.parametrize("module, argv", COMMANDS, ids=[" ".join([m, *a])[:80] for m, a in COMMANDS])

@@ -12,9 +12,10 @@ import argparse
 import sys
 
 from ar2_tf.choices import DATASETS, TUNERS
-from ar2_tf.cli import HelpFormatter, add_model_loading_flags, console_script, parse_int_list, start_tensorflow
+from ar2_tf.cli import HelpFormatter, add_model_loading_flags, command, console_script, parse_int_list, start_tensorflow
 from ar2_tf.data.preprocessing_spec import preprocessing_spec
-from ar2_tf.runs.config import check, resolve
+from ar2_tf.runs.config import resolve
+from ar2_tf.runs.plan import plan_run
 from tuning.config import SearchConfig
 
 # TensorFlow-free: --help and flag errors answer before TensorFlow starts (main).
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-clean-drop", type=float, default=2.0,
                         help="clean-accuracy drop (points) allowed before a trial is penalised")
     search.add_argument("--val-severities", default="1-5", help="severities averaged in the objective")
-    search.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+    search.add_argument("--fix", dest="fixed", action="append", default=[], metavar="NAME=VALUE",
                         help="take a hyperparameter out of the search, e.g. --fix k=3 --fix alpha=1.0 (repeatable)")
     search.add_argument("--hyperband-factor", type=int, default=3, help="hyperband's reduction factor")
     search.add_argument("--no-compare-defaults", action="store_true",
@@ -78,22 +79,24 @@ def search_from_args(args):
     spec = preprocessing_spec(args.preprocessing, args.mean, args.std)  # meanstd -> "meanstd:MEAN:STD"
     if spec is not None:
         fields["preprocessing"] = spec
-    train = check(resolve(args.dataset, None, None, fields))  # the same defaults as python -m ar2_tf.train
+    train = resolve(args.dataset, None, None, fields)  # the same defaults as python -m ar2_tf.train
     return SearchConfig(train=train, tuner=args.tuner, max_trials=args.max_trials, val_size=args.val_size,
                         epochs_budget=args.epochs_budget, max_clean_drop=args.max_clean_drop,
-                        val_severities=tuple(parse_int_list(args.val_severities, "val-severities")),
-                        fixed=tuple(args.fix), hyperband_factor=args.hyperband_factor,
+                        val_severities=tuple(parse_int_list(args.val_severities, "val_severities")),
+                        fixed=tuple(args.fixed), hyperband_factor=args.hyperband_factor,
                         compare_defaults=not args.no_compare_defaults)
 
 
+@command(build_parser)
 def main(argv=None):
     args = build_parser().parse_args(argv)
     search = search_from_args(args)
+    plan = plan_run(search.train)  # its config checked before TensorFlow starts
     start_tensorflow(args.custom_objects)
     from tuning.search import run_search
 
     out = args.out or f"runs/tune_{search.train.dataset}_{search.train.corruption}"
-    run_search(search, out, force=args.force, verbose=args.verbose)
+    run_search(search, out, force=args.force, verbose=args.verbose, plan=plan)
 
 
 console = console_script(main)  # the installed command (pyproject.toml [project.scripts])

@@ -11,7 +11,7 @@ Search space (names are `RepairConfig` fields, so a trial's values are a config)
 | refine_learning_rate | float 1e-3..3e-2, log-uniform | 0.01 |
 | finetune_learning_rate | float 1e-3..3e-2, log-uniform | 0.01 |
 
-Any `RepairConfig` field can be fixed instead (`--fix k=3`), except the number
+Any `RepairConfig` field can be fixed instead (`python -m tuning --fix k=3`), except the number
 of iterations T, which follows from the training budget: every trial trains
 for at most `budget` steps (epochs with step_unit "epoch"), as
 T = max(1, budget // (N + M)) whole iterations, so trials with larger N and M
@@ -28,7 +28,6 @@ import tensorflow as tf
 from ar2_tf.errors import UserError
 from ar2_tf.method.schedule import ScheduleCallback
 from ar2_tf.models import loading
-from ar2_tf.runs import methods
 from ar2_tf.runs.config import RepairConfig
 
 # RepairConfig field -> how Keras Tuner samples it, given the number of classes.
@@ -42,7 +41,7 @@ SEARCH_SPACE = {  # defaults: the paper's CIFAR setting (RepairConfig's defaults
     "finetune_learning_rate": lambda hp, classes: hp.Float("finetune_learning_rate", 1e-3, 3e-2, sampling="log",
                                                            default=0.01),
 }
-# Short spellings accepted by --fix.
+# Short spellings accepted in `SearchConfig.fixed` (python -m tuning --fix).
 ALIASES = {"N": "refine_steps", "M": "finetune_steps", "refine_lr": "refine_learning_rate",
            "finetune_lr": "finetune_learning_rate"}
 # The paper's CIFAR setting, compared against the search's best under the same budget.
@@ -58,15 +57,15 @@ def parse_fixes(items, num_classes) -> dict:
         name = ALIASES.get(name.strip(), name.strip())
         if not separator or not hasattr(defaults, name) or name == "iterations":
             choices = ", ".join(sorted({f.name for f in dataclasses.fields(RepairConfig)} - {"iterations"}))
-            raise UserError(f"--fix takes NAME=VALUE with NAME one of {choices} (or N, M, refine_lr, "
-                            f"finetune_lr); got {item!r}. T follows from --epochs-budget.")
+            raise UserError(f"`fixed` takes NAME=VALUE with NAME one of {choices} (or N, M, refine_lr, "
+                            f"finetune_lr); got {item!r}. T follows from `epochs_budget`.")
         kind = type(getattr(defaults, name))
         try:
             fixed[name] = kind(text.strip())
         except ValueError:
-            raise UserError(f"--fix {name} needs a {kind.__name__}, got {text.strip()!r}.") from None
+            raise UserError(f"`fixed` {name} needs a {kind.__name__}, got {text.strip()!r}.") from None
     if fixed.get("k", 1) > num_classes:
-        raise UserError(f"--fix k={fixed['k']} exceeds the {num_classes} classes of the dataset; pass --fix "
+        raise UserError(f"`fixed` k={fixed['k']} exceeds the {num_classes} classes of the dataset; pass `fixed` "
                         f"k={num_classes} (Eq. 2's class set is then every class), or leave k to the search.")
     RepairConfig(**fixed).validate()
     return fixed
@@ -91,8 +90,9 @@ class AR2HyperModel(keras_tuner.HyperModel):
     """Builds one trial's compiled `RepairModel` and runs its AR2 schedule.
 
     Args:
-        base_config: a `TrainConfig` with the data, model, corruption and batch settings; its
-            `repair` gives the values of fields that are neither searched nor fixed.
+        plan: the search's run plan (`ar2_tf.runs.plan.RunPlan`: the data, model, corruption and batch settings,
+            the method and the classifier's input preprocessing); its config's `repair` gives the values of
+            fields that are neither searched nor fixed.
         model_path: the pretrained classifier file; every trial repairs a fresh copy of it.
         train: unbatched `(uint8 image, label)` training pairs (validation images excluded).
         train_size: the number of pairs in `train`.
@@ -100,7 +100,6 @@ class AR2HyperModel(keras_tuner.HyperModel):
         budget: training steps per trial (Hyperband passes its own budget as `epochs`).
         num_classes: bounds k.
         fixed: {field: value} taken out of the search.
-        preprocessing: the classifier's input preprocessing name.
 
     Example:
         tuner = keras_tuner.RandomSearch(AR2HyperModel(...), objective=OBJECTIVE, max_trials=10,
@@ -108,12 +107,12 @@ class AR2HyperModel(keras_tuner.HyperModel):
         tuner.search(callbacks=[keras.callbacks.TensorBoard("tune/logs")])
     """
 
-    def __init__(self, *, base_config, model_path, train, train_size, objective, budget, num_classes, fixed=None,
-                 preprocessing="unit", unsafe_model_loading=False):
+    def __init__(self, *, plan, model_path, train, train_size, objective, budget, num_classes, fixed=None,
+                 unsafe_model_loading=False):
         super().__init__(name="ar2")
-        self.base_config, self.model_path, self.train, self.train_size = base_config, model_path, train, train_size
+        self.plan, self.model_path, self.train, self.train_size = plan, model_path, train, train_size
         self.objective, self.budget, self.num_classes = objective, budget, num_classes
-        self.fixed, self.preprocessing, self.unsafe = dict(fixed or {}), preprocessing, unsafe_model_loading
+        self.fixed, self.unsafe = dict(fixed or {}), unsafe_model_loading
 
     def declare(self, hp) -> dict:
         """Registers the search space on `hp` (fixed fields as `hp.Fixed`); returns this trial's values."""
@@ -125,16 +124,20 @@ class AR2HyperModel(keras_tuner.HyperModel):
                 values[name] = hp.Fixed(name, value)
         return values
 
+    def trial_plan(self, hp, budget=None):
+        """The search's plan with a trial's AR2 settings (T from the budget)."""
+        repair = dataclasses.replace(self.plan.config.repair, **self.declare(hp))
+        iterations = iterations_for(budget or self.budget, repair.refine_steps + repair.finetune_steps)
+        return self.plan.with_repair(dataclasses.replace(repair, iterations=iterations))
+
     def trial_config(self, hp, budget=None):
         """The `TrainConfig` a trial trains with (T from the budget)."""
-        repair = dataclasses.replace(self.base_config.repair, **self.declare(hp))
-        iterations = iterations_for(budget or self.budget, repair.refine_steps + repair.finetune_steps)
-        return dataclasses.replace(self.base_config, repair=dataclasses.replace(repair, iterations=iterations))
+        return self.trial_plan(hp, budget).config
 
     def build(self, hp):
         config = self.trial_config(hp)
         classifier = loading.load_model_file(self.model_path, unsafe=self.unsafe)
-        trainer = methods.get_method(config.method).build_trainer(classifier, config)
+        trainer = self.plan.method.build_trainer(classifier, config)
         # Keras Tuner saves the weights after every epoch; a subclassed model must be built for that.
         trainer.build(classifier.inputs[0].shape)
         return trainer
@@ -149,17 +152,17 @@ class AR2HyperModel(keras_tuner.HyperModel):
         if args or kwargs:
             raise TypeError(f"AR2HyperModel.fit takes callbacks/epochs/initial_epoch/verbose only; got "
                             f"{len(args)} positional and {sorted(kwargs)} keyword arguments.")
-        config = self.trial_config(hp, epochs)
+        plan = self.trial_plan(hp, epochs)
+        config, schedule = plan.config, plan.schedule
         repair = config.repair
         cycle = repair.refine_steps + repair.finetune_steps
         done = iterations_for(initial_epoch, cycle) if initial_epoch else 0
-        schedule = methods.schedule_of(config)
         batches_per_epoch = self.train_size // config.batch_size  # at least 1: checked by run_search
         end = schedule.fit_arguments(batches_per_epoch)
         start = dataclasses.replace(schedule, iterations=done).fit_arguments(batches_per_epoch)["epochs"]
         guard = _StopOnNonFinite()
         if end["epochs"] > start:
-            pipeline = methods.get_method(config.method).pipeline(self.train, config, self.preprocessing)
+            pipeline = plan.method.pipeline(self.train, config, plan.preprocessing, schedule)
             model.fit(pipeline, initial_epoch=start, callbacks=[ScheduleCallback(schedule), guard, *callbacks],
                       verbose=verbose, shuffle=False, **end)
         weights_finite = all(np.all(np.isfinite(w)) for w in model.classifier.get_weights())

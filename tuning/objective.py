@@ -7,7 +7,7 @@ Every trial is scored on a validation split carved from the *training* data
                 averaged over the validation severities (default 1-5)
     drop      = clean accuracy (%) of the pretrained model − clean accuracy (%) of the trial,
                 both on the same clean validation images
-    D         = --max-clean-drop (points)
+    D         = `max_clean_drop` (points)
 
 the objective Keras Tuner maximises is
 

@@ -31,6 +31,7 @@ from ar2_tf.models import checks
 from ar2_tf.output_files import claim_folder, write_json_atomic
 from ar2_tf.runs import repair_run
 from ar2_tf.runs.config import RepairConfig, to_dict
+from ar2_tf.runs.plan import RunPlan, plan_run
 from tuning import report
 from tuning.config import SearchConfig
 from tuning.hypermodel import PAPER_DEFAULTS, AR2HyperModel, parse_fixes
@@ -55,21 +56,23 @@ def _open_search_dir(out, identity, force):
     claim_folder(out, "search.json", identity, outputs=_OUTPUTS, force=force, what="search", key="search")
 
 
-def validate(search: SearchConfig) -> SearchConfig:
+def validate(search: SearchConfig, plan: RunPlan = None) -> RunPlan:
+    """Checks the search's settings; returns the plan of its training config (`plan`: already made of
+    `search.train` by the command, else made here: `ar2_tf.runs.plan.plan_run`)."""
     if search.train.corruption == UNIFIED:
-        raise UserError("tuning needs one target corruption; --corruption all is not supported here.")
-    repair_run.validate(search.train)
+        raise UserError("tuning needs one target corruption; `corruption` 'all' is not supported here.")
+    plan = plan or plan_run(search.train)
     check_choice("tuner", search.tuner, TUNERS)
     for name in ("max_trials", "epochs_budget", "val_size", "hyperband_factor"):
         if getattr(search, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(search, name)}.")
+            raise UserError(f"`{name}` must be at least 1, got {getattr(search, name)}.")
     if not search.val_severities:
-        raise UserError("--val-severities needs at least one severity.")
+        raise UserError("`val_severities` needs at least one severity.")
     for severity in search.val_severities:
         check_severity(severity)
     if search.max_clean_drop < 0:
-        raise UserError(f"--max-clean-drop must be >= 0 points, got {search.max_clean_drop}.")
-    return search
+        raise UserError(f"`max_clean_drop` must be >= 0 points, got {search.max_clean_drop}.")
+    return plan
 
 
 def _split_source(search):
@@ -100,7 +103,7 @@ def make_tuner(search, hypermodel, out):
         tuner = tuners[search.tuner]()
     except ImportError as error:  # BayesianOptimization needs scikit-learn, an optional extra
         raise UserError(f"the {search.tuner} tuner needs a package that is not installed ({error}). Install it "
-                        "(pip install scikit-learn) or use --tuner random/hyperband.") from None
+                        "(pip install scikit-learn) or use the `tuner` random or hyperband.") from None
     _end_completed_trials(tuner.oracle)
     # Keras Tuner reloads a project only when it finds the tuner's file (trials/tuner0.json), which it
     # first writes after the first trial has ended: a search killed before that would start over and
@@ -199,9 +202,10 @@ def best_config(hypermodel, trial, model_path) -> dict:
     return values
 
 
-def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dict:
-    """Runs (or resumes) a search and writes its outputs to `out`; returns the summary."""
-    validate(search)
+def run_search(search: SearchConfig, out: str, *, force=False, verbose=1, plan: RunPlan = None) -> dict:
+    """Runs (or resumes) a search and writes its outputs to `out`; returns the summary. `plan`: the plan of
+    `search.train` if the caller made it (`validate`)."""
+    plan = validate(search, plan)
     config = search.train
     keras.utils.set_random_seed(config.seed)
     tf.random.set_seed(None)  # as in ar2_tf.runs.repair_run: the pipelines seed themselves
@@ -211,23 +215,23 @@ def run_search(search: SearchConfig, out: str, *, force=False, verbose=1) -> dic
     fixed = parse_fixes(search.fixed, source.num_classes)
     if source.train_size < config.batch_size:
         raise UserError(f"the training split has {source.train_size} images, fewer than one batch of "
-                        f"{config.batch_size}; lower --batch-size or raise --train-size.")
-    classifier = repair_run.prepare_classifier(config, source, out, verbose)
+                        f"{config.batch_size}; lower `batch_size` or raise `train_size`.")
+    classifier = repair_run.prepare_classifier(plan, source, out, verbose)
     checks.check_compatible(classifier, source.num_classes, source.image_shape)
-    repair_run.check_repairable(classifier, config)
-    model_path = config.model if os.path.exists(config.model) else os.path.join(out, "pretrained.keras")
-    preprocessing = repair_run.model_preprocessing(config)
+    repair_run.check_repairable(classifier, plan)
+    model_path = config.model if plan.model_file else os.path.join(out, "pretrained.keras")
+    preprocessing = plan.preprocessing
     validation = ValidationSet.from_split(
         validation_split, corruptions=(config.corruption,), severities=search.val_severities,
         preprocessing=preprocessing, params=config.params, backend=config.corruption_backend, seed=config.seed)
-    repair_run.check_input_scale(classifier, config, validation)
+    repair_run.check_input_scale(classifier, plan, validation)
     baseline = validation.accuracies(classifier)
     write_json_atomic(os.path.join(out, "baseline.json"), baseline)
     objective = ConstrainedObjective(validation, baseline["clean_accuracy"], search.max_clean_drop)
-    hypermodel = AR2HyperModel(base_config=dataclasses.replace(config, repair=RepairConfig()), model_path=model_path,
+    hypermodel = AR2HyperModel(plan=plan.with_repair(RepairConfig()), model_path=model_path,
                                train=source.train, train_size=source.train_size, objective=objective,
                                budget=search.epochs_budget, num_classes=source.num_classes, fixed=fixed,
-                               preprocessing=preprocessing, unsafe_model_loading=config.unsafe_model_loading)
+                               unsafe_model_loading=config.unsafe_model_loading)
     logdir = os.path.join(out, "logs")
     with _atomic_keras_tuner_files():
         tuner = make_tuner(search, hypermodel, out)

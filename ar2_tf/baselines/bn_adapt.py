@@ -121,7 +121,7 @@ class BNAdaptModel(PhasedTrainer):
         super().__init__(classifier, feature_layer, dense_layer, **kwargs)
         self.norms = batchnorm_layers(classifier)
         if not self.norms:
-            raise UserError("--method bn-adapt needs a model with BatchNormalization layers; this one has none.")
+            raise UserError("`method` bn-adapt needs a model with BatchNormalization layers; this one has none.")
         # One forward pass returning every BatchNorm layer's input (training mode: batch statistics).
         self.probe = batchnorm_probe(classifier, self.norms)
         self.batches_seen = tf.Variable(0.0, trainable=False, name="bn_adapt_batches")

@@ -19,7 +19,7 @@ model's flags are restored right after.
 
 `TentCounter` is TENT as an evaluation counter (`ar2_tf.evaluation.multi_model`): the
 evaluation calls its `start_stream` (the reset) before every test set, so `python -m
-ar2_tf.evaluate --tent MODEL` and the benchmark's `--methods tent` evaluate it alongside
+ar2_tf.evaluate --tent MODEL` and the benchmark's `methods` "tent" evaluate it alongside
 the other models, on the same batches.
 """
 

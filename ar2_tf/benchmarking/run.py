@@ -28,16 +28,17 @@ from ar2_tf.runs import repair_run, run_folder
 from ar2_tf.runs.config import TrainConfig, to_dict
 from ar2_tf.runs.evaluated_runs import model_spec
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES, budget
+from ar2_tf.runs.plan import plan_run
 from ar2_tf.runs.run_folder import RunFolder
 
-METHODS = tuple(BENCHMARK_ENTRIES)  # the --methods choices, in table order
+METHODS = tuple(BENCHMARK_ENTRIES)  # the `methods` choices, in table order
 DEFAULT_SEED = TrainConfig.seed  # its runs keep plain keys (plan_runs)
 
 
 def plan_runs(base, methods, corruptions, seeds=None) -> list:
     """One dict per training run: key, method (the benchmark entry), corruption ("all" for a single model),
     seed and config. With several `seeds` every run is planned once per seed. A run of the default seed keeps the
-    plain key (`ar2_fog`), so a one-seed benchmark's runs are seed 0 of a later `--seeds 0,1,2`; any other seed's
+    plain key (`ar2_fog`), so a one-seed benchmark's runs are seed 0 of a later one with `seeds` (0, 1, 2); any other seed's
     key ends in `_seed<s>`."""
     seeds = tuple(seeds) if seeds else (base.seed,)
     runs = []
@@ -79,7 +80,7 @@ def _pretrained_model(base, out, verbose):
     from ar2_tf.data.sources import load_dataset
 
     source = load_dataset(base.dataset, base.data_dir, base.train_size, base.test_size, base.image_size, base.seed)
-    repair_run.prepare_classifier(base, source, out, verbose)
+    repair_run.prepare_classifier(plan_run(base), source, out, verbose)
     return dataclasses.replace(base, model=os.path.join(out, "pretrained.keras"), pretrain_epochs=0)
 
 
@@ -110,25 +111,26 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
         raise UserError(f"repaired-for corruption(s) {', '.join(missing)} are not among the evaluated ones.")
     seeds = tuple(seeds) if seeds else (base.seed,)
     if len(set(seeds)) != len(seeds):
-        raise UserError(f"--seeds lists a seed twice: {', '.join(map(str, seeds))}.")
+        raise UserError(f"`seeds` lists a seed twice: {', '.join(map(str, seeds))}.")
     base = dataclasses.replace(base, seed=seeds[0])
     os.makedirs(out, exist_ok=True)
     started = time.time()
     base = _pretrained_model(base, out, verbose)
+    base_plan = plan_run(base)  # the pretrained model's preprocessing, resolved once for every run
     runs = plan_runs(base, methods, corruptions, seeds)
     for run in runs:
-        repair_run.validate(run["config"])
+        run["dir"] = os.path.abspath(os.path.join(out, "runs", run["key"]))
+    plans = [plan_run(run["config"], run["dir"], like=base_plan) for run in runs]  # all checked before any work
     timings_path = os.path.join(out, "timings.json")
     timings = {}
     if os.path.exists(timings_path):
         with open(timings_path) as file:
             timings = json.load(file)
-    for index, run in enumerate(runs, 1):
-        run["dir"] = os.path.abspath(os.path.join(out, "runs", run["key"]))
+    for index, (run, plan) in enumerate(zip(runs, plans), 1):
         finished = RunFolder(run["dir"]).finished
         print(f"\n[{index}/{len(runs)}] {run['key']}" + (" (finished, reused)" if finished else ""), flush=True)
         begin = time.time()
-        repair_run.run_repair(run["config"], run["dir"], strategy=strategy, verbose=verbose)
+        repair_run.run_repair(plan, strategy=strategy, verbose=verbose)
         if not finished:
             timings[run["key"]] = round(time.time() - begin, 1)
             write_json_atomic(timings_path, timings)
@@ -140,7 +142,7 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     twins = adapted.adapted_runs(runs) if tent else []
     results = run_evaluation([model_spec(run["dir"]) for run in runs], setup, baseline=model_spec(base.model),
                              tent=[model_spec(base.model), *(model_spec(run["dir"]) for run in twins)] if tent else (),
-                             preprocessing=repair_run.model_preprocessing(base), out=os.path.join(out, "evaluation"),
+                             preprocessing=base_plan.preprocessing, out=os.path.join(out, "evaluation"),
                              cache_dir=cache_dir, unsafe_model_loading=base.unsafe_model_loading, verbose=verbose)
     evaluation_seconds = round(time.time() - begin, 1)
     by_source = {(os.path.abspath(entry["source"]), entry.get("adaptation")): entry

@@ -1,6 +1,6 @@
 """Several seeds per method: cells as mean ± standard deviation, and two rows compared as a paired interval.
 
-A benchmark with `--seeds 0,1,2` trains every run once per seed (data order, training
+A benchmark with `seeds` 0, 1, 2 trains every run once per seed (data order, training
 noise, validation split) and evaluates every model on the same corrupted test sets.
 
 - Each cell of Table 1 becomes mean ± sample standard deviation over the seeds (n given).

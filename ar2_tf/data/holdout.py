@@ -5,13 +5,13 @@ A pretrained model has fitted its own training images far better than images it 
 images only. So the images that decide the kept phase (`ar2_tf.runs.selection`) come, in order of preference,
 from:
 
-- `held_out`: the user's own validation split (`--val-data-dir`), or a fixed part of the data's test split
+- `held_out`: the user's own validation split (`val_data_dir`), or a fixed part of the data's test split
   (CIFAR, `.npz` files with `x_test`, image trees with `val/`, TFDS folders) — the rest of that split is the
   test split every number is reported on, so the two never share an image;
 - `training`: a seeded part of the training split, where no held-out split exists (a flat image folder, an
   `.npz` of `x`/`y` alone). The guard is then lenient: the model may have memorised those images.
 
-The part of the test split set aside is drawn with `HOLDOUT_SEED`, not the run's `--seed`, so runs of every
+The part of the test split set aside is drawn with `HOLDOUT_SEED`, not the run's `seed`, so runs of every
 seed, and the evaluation of all of them (`ar2_tf.evaluation.suite`), report on the same test images.
 """
 
@@ -47,7 +47,7 @@ def carve_masks(count: int, val_size: int, test_size=None, seed=0):
     `HOLDOUT_SEED`, then a `seed`-ed subset of `test_size` of the others (all of them when None)."""
     if not 0 < val_size < count:
         raise UserError(f"the held-out split has {count} images, too few to set {val_size} aside for validation and "
-                        "keep some to test on; pass --val-size below it, or --val-data-dir with validation images.")
+                        "keep some to test on; pass `val_size` below it, or `val_data_dir` with validation images.")
     validation = np.zeros(count, bool)
     validation[np.random.default_rng(HOLDOUT_SEED).choice(count, val_size, replace=False)] = True
     rest = np.flatnonzero(~validation)
@@ -64,7 +64,7 @@ AUTO = "auto"  # `load_dataset(validation=AUTO)`: the default part of a held-out
 
 def requested(val_size, val_data_dir) -> "int | str":
     """What a run with these config fields sets aside of its test split (`load_dataset`'s `validation`): nothing
-    when its validation images come from --val-data-dir or it has none (`--val-size 0`)."""
+    when its validation images come from `val_data_dir` or it has none (`val_size` 0)."""
     if val_data_dir or val_size == 0:
         return 0
     return AUTO if val_size is None else int(val_size)
@@ -84,7 +84,7 @@ def carve(split, count: int, validation, test_size=None, seed=0):
     val_size = default_val_size(count, HELD_OUT) if validation == AUTO else int(validation)
     if val_size == 0:
         raise UserError(f"the held-out split has {count} image(s), too few to set any aside for validation; pass "
-                        "--val-data-dir with validation images, or --val-size 0 to keep the last phase.")
+                        "`val_data_dir` with validation images, or `val_size` 0 to keep the last phase.")
     validation_mask, test_mask = carve_masks(count, val_size, test_size, seed)
     return masked(split, validation_mask), val_size, masked(split, test_mask), int(test_mask.sum())
 
@@ -95,7 +95,8 @@ class ValidationPlan:
 
     Attributes:
         source: `HELD_OUT` or `TRAINING`; None when the run has no validation images.
-        origin: where they come from, for people ("the test split", "--val-data-dir", "the training split").
+        origin: where they come from, for people ("the test split", "--val-data-dir PATH": report.json's
+            record, "the training split").
         val_size, test_size, train_size: images on each side.
     """
 
@@ -117,5 +118,5 @@ def describe(record: dict) -> str:
             f"images report the errors above; {record['train_size']} training images")
     if record["source"] == TRAINING:
         line += (". The clean-error guard is lenient here: the model may have memorised these training images, and "
-                 "a repair's clean-error cost shows on unseen ones (pass --val-data-dir with held-out images)")
+                 "a repair's clean-error cost shows on unseen ones (pass held-out images as `val_data_dir`)")
     return line

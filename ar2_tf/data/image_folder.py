@@ -5,16 +5,16 @@
   the same class folders.
 - flat (Keras' `image_dataset_from_directory` layout): `ROOT/<class>/<image>`, classes sorted by name. A
   `TEST_FRACTION` of each class's images, drawn with the fixed `HELD_OUT_SEED`, is held out as the test split
-  (`held_out`), the rest trains. The draw is the tree's, not the run's `--seed`: a run trained with one seed
+  (`held_out`), the rest trains. The draw is the tree's, not the run's `seed`: a run trained with one seed
   and evaluated with another must not test on its own training images.
 
 In both, folders whose name starts with "." (`.ipynb_checkpoints`, `.git`) are not classes, as in Keras.
 
-Before a run starts, every image file it will use (after the `--train-size` / `--test-size` subset) is
+Before a run starts, every image file it will use (after the `train_size` / `test_size` subset) is
 decoded once (`ar2_tf.data.image_scan`): files that do not decode (corrupt, truncated, empty, unreadable)
 and files whose extension is not an image format (.jpg, .jpeg, .png, .bmp, .gif) are skipped with one
 warning per split that counts and names them, or refused with a `UserError` under `strict`
-(`--strict-images`), so a broken download never stops a run midway nor is trained on silently. Gray,
+(`strict_images`), so a broken download never stops a run midway nor is trained on silently. Gray,
 gray+alpha, RGBA and palette images are decoded to RGB: gray repeated in the three channels, alpha dropped.
 """
 
@@ -31,7 +31,7 @@ from ar2_tf.safe_paths import safe_name
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TEST_FOLDERS = ("val", "validation", "test")
 TEST_FRACTION = 0.2  # of each class of a flat tree, held out as the test split
-HELD_OUT_SEED = 0  # the draw of that part: fixed, whatever a run's --seed
+HELD_OUT_SEED = 0  # the draw of that part: fixed, whatever a run's `seed`
 
 
 def looks_like_tree(root) -> bool:

@@ -63,7 +63,7 @@ def check_split(split_dir, bad, other, used, strict=False):
         bad: image-extension files that do not decode.
         other: files without an image extension.
         used: how many image files remain after `bad` are dropped.
-        strict: refuse (`--strict-images`) instead of skipping.
+        strict: refuse (`strict_images`) instead of skipping.
     """
     skipped = list(bad) + list(other)
     if not skipped:
@@ -74,9 +74,9 @@ def check_split(split_dir, bad, other, used, strict=False):
                         "are corrupt, truncated, empty or unreadable: replace them with readable images.")
     if strict:
         raise UserError(f"{split_dir} holds {len(skipped)} file(s) that are not decodable images (e.g. {named}); "
-                        "remove or replace them, or drop --strict-images to skip them with a warning.")
+                        "remove or replace them, or drop `strict_images` to skip them with a warning.")
     kinds = ([f"{len(bad)} that do not decode: corrupt, truncated, empty or unreadable"] if bad else []) + \
         ([f"{len(other)} without an image extension"] if other else [])
     warnings.warn(f"skipped {len(skipped)} non-image file(s) in {split_dir} ({'; '.join(kinds)}), e.g. {named}; "
-                  "remove them to silence this (python -m ar2_tf.train --strict-images refuses such folders).",
+                  "remove them to silence this (`strict_images` refuses such folders).",
                   stacklevel=2)

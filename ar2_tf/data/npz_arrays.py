@@ -9,11 +9,11 @@ Two layouts are understood, the ones in ../shared/data:
 
 JPEG splits are decoded when indexed (`JpegImages`): a command decodes the images it uses, not
 the file's (CIFAR-10's 60,000 take 1.5-4.5 s; an evaluation reads only the test split, a
-`--train-size`/`--test-size` run only its subset).
+`train_size`/`test_size` run only its subset).
 
 The last two files read stay in memory, read-only, for the process, with every whole split once
-decoded: a benchmark loads the same training data and evaluation data (`--data-dir`,
-`--eval-data-dir`) for each of its runs.
+decoded: a benchmark loads the same training data and evaluation data (`data_dir`,
+`eval_data_dir`) for each of its runs.
 """
 
 import functools

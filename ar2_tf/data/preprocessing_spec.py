@@ -1,10 +1,10 @@
-"""What a preprocessing spec is, and the flags that build one: TensorFlow-free, so a command checks its
-`--preprocessing/--mean/--std` flags before it imports TensorFlow.
+"""What a preprocessing spec is, and the arguments that build one: TensorFlow-free, so a command checks its
+`preprocessing`, `mean` and `std` flags before it imports TensorFlow.
 
 A spec is one of `NAMES` (unit, caffe, tf, torch, none; `ar2_tf.data.preprocessing.PREPROCESSORS` holds
 their functions) or `meanstd:MEAN:STD`: `(x - mean) / std` with the training set's statistics in pixel
 units 0-255, each one number (all channels) or three (R,G,B), e.g. `meanstd:125.3,123,113.9:63,62.1,66.7`
-for common CIFAR code. The command-line flags `--preprocessing meanstd --mean R,G,B --std R,G,B` build it
+for common CIFAR code. A command's `preprocessing` meanstd with `mean` R,G,B and `std` R,G,B builds it
 (`preprocessing_spec`, shared by train, evaluate and tuning).
 """
 
@@ -16,7 +16,7 @@ NAMES = ("unit", "caffe", "tf", "torch", "none")  # the fixed preprocessings, by
 
 MEANSTD = "meanstd"
 _EXAMPLE = {"mean": "125.3,123,113.9", "std": "63,62.1,66.7"}  # common CIFAR code's statistics
-_USAGE = f"--preprocessing meanstd --mean {_EXAMPLE['mean']} --std {_EXAMPLE['std']}"
+_USAGE = f"`preprocessing` meanstd:{_EXAMPLE['mean']}:{_EXAMPLE['std']}"  # a spec, whoever passes it
 
 
 def _numbers(values, flag) -> tuple:
@@ -31,8 +31,9 @@ def _numbers(values, flag) -> tuple:
         numbers = ()
     positive = flag == "std"
     if len(numbers) not in (1, 3) or not all(math.isfinite(n) and (n > 0 or not positive) for n in numbers):
-        raise UserError(f"--{flag} must be 1 or 3 comma-separated {'numbers > 0' if positive else 'finite numbers'}"
-                        f" (R,G,B) in pixel units 0-255, e.g. --{flag} {_EXAMPLE[flag]}; got {values!r}.")
+        raise UserError(f"the `{flag}` of a meanstd preprocessing must be 1 or 3 comma-separated "
+                        f"{'numbers > 0' if positive else 'finite numbers'} (R,G,B) in pixel units 0-255, e.g. "
+                        f"{_EXAMPLE[flag]}; got {values!r}.")
     return numbers
 
 
@@ -62,17 +63,18 @@ def check_preprocessing(spec: str) -> str:
 
 
 def preprocessing_spec(name: str = None, mean=None, std=None):
-    """The spec of the command-line flags `--preprocessing NAME [--mean R,G,B --std R,G,B]`, or None when
-    none was given (the default then applies). `--mean/--std` go with `meanstd` only, and it needs both."""
+    """The spec of a command's `preprocessing` NAME [with `mean` R,G,B and `std` R,G,B], or None when none was
+    given (the default then applies). `mean`/`std` go with `meanstd` only, and it needs both."""
     if name != MEANSTD:
         if mean is not None or std is not None:
-            given = f"--preprocessing {name}" if name else "no --preprocessing"
-            raise UserError(f"--mean/--std only go with --preprocessing meanstd ({given} was given); pass "
-                            f"{_USAGE}, or drop --mean/--std.")
+            given = f"`preprocessing` {name}" if name else "no `preprocessing`"
+            raise UserError(f"`mean`/`std` only go with `preprocessing` meanstd ({given} was given); pass "
+                            f"`preprocessing` meanstd with `mean` {_EXAMPLE['mean']} and `std` {_EXAMPLE['std']}, "
+                            "or drop `mean`/`std`.")
         return None if name is None else check_preprocessing(name)
     if mean is None or std is None:
-        raise UserError(f"--preprocessing meanstd needs both --mean and --std (missing: "
-                        f"{' and '.join(f for f, v in (('--mean', mean), ('--std', std)) if v is None)}): the "
-                        f"training set's per-channel statistics in pixel units 0-255, e.g. --mean "
-                        f"{_EXAMPLE['mean']} --std {_EXAMPLE['std']} (one number means all channels).")
+        raise UserError(f"`preprocessing` meanstd needs both `mean` and `std` (missing: "
+                        f"{' and '.join(f'`{f}`' for f, v in (('mean', mean), ('std', std)) if v is None)}): the "
+                        f"training set's per-channel statistics in pixel units 0-255, e.g. `mean` "
+                        f"{_EXAMPLE['mean']} `std` {_EXAMPLE['std']} (one number means all channels).")
     return f"{MEANSTD}:{_format(_numbers(mean, 'mean'))}:{_format(_numbers(std, 'std'))}"

@@ -76,10 +76,10 @@ def write_shards(split, directory, *, num_examples, class_names, corruption, sev
     """
     check_choice("encoding", encoding, ENCODINGS)
     if shard_size < 1 or batch_size < 1 or shard_size % batch_size:
-        raise UserError(f"--shard-size ({shard_size}) must be a positive multiple of --batch-size ({batch_size}).")
+        raise UserError(f"`shard_size` ({shard_size}) must be a positive multiple of `batch_size` ({batch_size}).")
     height, width = split.element_spec[0].shape[:2]
     if height is None or width is None:
-        raise UserError("precomputing needs images of one fixed size; pass --image-size.")
+        raise UserError("precomputing needs images of one fixed size; pass `image_size`.")
     count = -(-num_examples // shard_size)
     manifest = {"format": 1, "num_examples": int(num_examples), "num_shards": count, "shard_size": shard_size,
                 "batch_size": batch_size, "encoding": encoding, "image_size": [height, width],
@@ -128,7 +128,7 @@ def load_manifest(directory) -> dict:
     """The manifest of a complete shard folder; a UserError names what is missing."""
     path = os.path.join(directory or "", MANIFEST)
     if not directory or not os.path.exists(path):
-        raise UserError(f"--precomputed-dir {directory!r} holds no {MANIFEST}; create the shards first with "
+        raise UserError(f"`precomputed_dir` {directory!r} holds no {MANIFEST}; create the shards first with "
                         "python -m ar2_tf.precompute.")
     with open(path) as file:
         manifest = json.load(file)
@@ -185,7 +185,7 @@ def static_pipeline(directory, *, batch_size, preprocessing, seed=0, start_batch
     if batches_per_epoch is not None and batches_per_epoch != per_epoch:
         raise UserError(f"the shards in {directory!r} hold {manifest['num_examples']} images ({per_epoch} batches of "
                         f"{batch_size}) but this run expects {batches_per_epoch} batches per epoch; use the "
-                        "--train-size the shards were made with.")
+                        "`train_size` the shards were made with.")
     count = manifest["num_shards"]
     files = tf.constant([os.path.join(directory, shard_name(i, count)) for i in range(count)])
     features = {"clean": tf.io.FixedLenFeature([], tf.string), "corrupted": tf.io.FixedLenFeature([], tf.string),
@@ -219,7 +219,7 @@ def static_pipeline(directory, *, batch_size, preprocessing, seed=0, start_batch
 def check_config(config):
     """Static mode: the shards exist, are complete and match the run's corruption, severity and size."""
     if not config.precomputed_dir:
-        raise UserError("--corruption-mode static needs --precomputed-dir with shards from python -m ar2_tf.precompute.")
+        raise UserError("`corruption_mode` static needs `precomputed_dir` with shards from python -m ar2_tf.precompute.")
     size = default_image_size(config.dataset, config.image_size)
     manifest = load_manifest(config.precomputed_dir)
     check_matches(manifest, corruption=config.corruption, severity=config.severity, params=config.params,

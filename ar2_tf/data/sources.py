@@ -108,7 +108,7 @@ def _load(name, data_dir, train_size, test_size, image_size, seed, strict):
 
 def check_test_split(source: DatasetSource, data_dir, alternative: str) -> DatasetSource:
     """`source` if its test split holds images; else a `UserError` saying how `data_dir` gets test images, or
-    `alternative`: the command's other way to give them (e.g. "pass --eval-data-dir with test images").
+    `alternative`: the command's other way to give them (e.g. "pass `eval_data_dir` with test images").
 
     A split can be empty only where the data says so: an `.npz` file with an empty `x_test`, or one without
     `x_test` (a flat image folder alike) whose classes hold one image each, so that no fifth is held out.
@@ -130,7 +130,7 @@ def _load_cifar(name, data_dir):
     if data_dir is None:
         return _tfds_arrays(name)
     if not os.path.exists(data_dir):
-        raise UserError(f"data dir {data_dir!r} does not exist; pass --data-dir with the {name} python-format "
+        raise UserError(f"data dir {data_dir!r} does not exist; pass `data_dir` with the {name} python-format "
                         "folder or an .npz file, or leave it out to download with tfds.")
     if str(data_dir).endswith(".npz"):
         from ar2_tf.data.npz_arrays import load_npz
@@ -156,7 +156,7 @@ def _tfds_arrays(name):
                                         with_info=True)
     except Exception as error:  # network and download errors come in many types
         raise UserError(f"tfds could not load {name!r} ({type(error).__name__}: {error}). Without internet, "
-                        "pass --data-dir with the official python-format folder or an .npz file.") from None
+                        "pass `data_dir` with the official python-format folder or an .npz file.") from None
     return dict(x_train=train[0].numpy(), y_train=train[1].numpy(), x_test=test[0].numpy(),
                 y_test=test[1].numpy(), class_names=tuple(info.features["label"].names))
 
@@ -213,7 +213,7 @@ def center_crop(image, size):
 def _load_large(name, data_dir, train_size, test_size, image_size, seed, strict=False):
     check_data_dir(name, data_dir)
     if data_dir is not None and not os.path.isdir(data_dir):
-        raise UserError(f"data dir {data_dir!r} does not exist or is not a folder; pass --data-dir with an image-folder "
+        raise UserError(f"data dir {data_dir!r} does not exist or is not a folder; pass `data_dir` with an image-folder "
                         "tree (train/<class>/*, val/<class>/*), a prepared TFDS dataset folder or the tfds "
                         "imagenet2012 manual folder.")
     if data_dir is not None and tfds_folder.version_folder(data_dir):
@@ -245,7 +245,7 @@ def _tfds_imagenet(manual_dir, train_size, test_size):
         builder = tfds.builder("imagenet2012")
         builder.download_and_prepare(download_config=config)
     except Exception as error:  # missing manual files or no network
-        raise UserError(f"tfds could not prepare imagenet2012 ({type(error).__name__}: {error}). Pass --data-dir "
+        raise UserError(f"tfds could not prepare imagenet2012 ({type(error).__name__}: {error}). Pass `data_dir` "
                         "with an image-folder tree (train/<class>/*.JPEG, val/<class>/*.JPEG) or the tfds manual "
                         "folder holding ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar.") from None
     train_split = f"train[:{train_size}]" if train_size else "train"

@@ -1,7 +1,7 @@
 """Prepared TFDS datasets on disk: the TFRecord shards and `dataset_info.json` that `tfds build`,
 `builder.download_and_prepare()` or `tfds.folder_dataset.write_metadata` (your own TFRecords) write.
 
-`--dataset folder --data-dir DIR` reads one when DIR is its version folder
+The `dataset` "folder" with `data_dir` DIR reads one when DIR is its version folder
 (`~/tensorflow_datasets/oxford_flowers102/2.1.1`, holding `dataset_info.json`) or its dataset folder
 (`~/tensorflow_datasets/oxford_flowers102`: the newest version in it). It is read with
 `tfds.builder_from_directory`, so no builder code, no download and no network are needed.
@@ -12,7 +12,7 @@
 - Splits: `train` trains; the test split is the first of `val`, `validation`, `test` that exists (the
   image folders' order). Without one, the last `TEST_FRACTION` of `train` (tfds slicing, in the order
   tfds shuffled the examples when preparing them) tests and the rest trains, the same for every seed.
-- `--train-size N` / `--test-size N` take the first N examples of the split (as the tfds `imagenet2012` path
+- `train_size` N / `test_size` N take the first N examples of the split (as the tfds `imagenet2012` path
   does), not a seeded draw: tfds reads a split in its prepared order.
 """
 

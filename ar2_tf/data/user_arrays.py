@@ -1,4 +1,4 @@
-"""The user's own images and labels as NumPy arrays in an `.npz` file (`--dataset npz --data-dir FILE`).
+"""The user's own images and labels as NumPy arrays in an `.npz` file (`dataset` "npz", `data_dir` FILE).
 
 What a Keras user has at hand: `np.savez("data.npz", x_train=x_train, y_train=y_train, x_test=x_test,
 y_test=y_test)`, the layout of `keras.datasets` files, any class count and any image size.
@@ -13,7 +13,7 @@ y_test=y_test)`, the layout of `keras.datasets` files, any class count and any i
 - Splits: `x_train`/`y_train` and `x_test`/`y_test`; or `x`/`y` alone, or a train split alone, and then the
   test split is a fixed draw of 20 % of each class, the same rule and seed as a flat image tree
   (`ar2_tf.data.image_folder.held_out`), so that no run ever tests on its own training images; or
-  `x_test`/`y_test` alone, test images to evaluate on (`--eval-data-dir`, `python -m ar2_tf.evaluate`), with
+  `x_test`/`y_test` alone, test images to evaluate on (`eval_data_dir`, `python -m ar2_tf.evaluate`), with
   an empty training split. Half a pair (`x_test` without `y_test`), both layouts in one file, or an array named
   like a split that none reads (`x_val`, a misspelt `y_tst`) is refused with its name, never ignored.
 
@@ -96,11 +96,23 @@ def _splits(arrays, path) -> dict:
         return {"train": train, "test": test} if held >= set(test) else {"train": train}
     if held >= {"x", "y"}:
         return {"train": ("x", "y")}
-    if held >= set(test):  # test images alone: to evaluate on (--eval-data-dir, python -m ar2_tf.evaluate)
+    if held >= set(test):  # test images alone: to evaluate on (`eval_data_dir`, python -m ar2_tf.evaluate)
         return {"test": test}
     raise UserError(f"{path} holds {', '.join(sorted(arrays)) or 'no arrays'}; expected x_train and y_train "
                     "(and x_test, y_test), or x and y: write it with np.savez(path, x_train=..., y_train=..., "
                     "x_test=..., y_test=...).")
+
+
+def check_arrays(images, labels, where: str):
+    """What the file's loading checks of one split's images and labels, for arrays given in memory and named
+    `where` in messages (the argument that holds them, e.g. "the `train`")."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    _images(images, f"{where} images")
+    if labels.dtype.kind not in "US":  # class names are checked against each other once in the file
+        labels = _labels(labels, f"{where} labels")
+    if len(images) != len(labels):
+        raise UserError(f"{where} pair holds {len(images)} images but {len(labels)} labels; give one label per "
+                        "image.")
 
 
 def _images(images, where) -> np.ndarray:
@@ -116,7 +128,7 @@ def _images(images, where) -> np.ndarray:
     if low < 0 or high > 255 or not np.array_equal(images, np.round(images)):
         raise UserError(f"{where} holds {images.dtype} values from {low:g} to {high:g}, not pixels 0-255; store "
                         "the uint8 pixels, before any scaling (for pixels scaled to [0, 1]: "
-                        "np.round(x * 255).astype('uint8')); the model's own scaling is --preprocessing.")
+                        "np.round(x * 255).astype('uint8')); the model's own scaling is `preprocessing`.")
     return images.astype(np.uint8)
 
 

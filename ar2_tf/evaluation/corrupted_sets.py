@@ -18,7 +18,7 @@ order. Problems with one corruption (a missing file, a count mismatch) raise a
 The CIFAR-C files are read with `generated_sets.npy_batches`, which releases
 each pass's memory maps.
 
-`open_corrupted_source` picks one from a `--corrupted-dir` value.
+`open_corrupted_source` picks one from a `corrupted_dir` value.
 """
 
 import glob
@@ -68,7 +68,7 @@ class NumpyCSource:
             found = [name for name in found if name != "labels"]
             raise UserError(f"corruption file {path!r} is missing (found: {', '.join(found) or 'none'}); "
                             "download the full CIFAR-10-C / CIFAR-100-C archive, or evaluate fewer corruptions "
-                            "with --corruptions.")
+                            "with `corruptions`.")
         labels_path = os.path.join(self.folder, "labels.npy")
         if not os.path.exists(labels_path):
             raise UserError(f"{labels_path!r} is missing; the CIFAR-C folder needs labels.npy next to the "
@@ -125,7 +125,7 @@ class TFDSSource:
             dataset = tfds.load(config, split=split, as_supervised=True, data_dir=self.data_dir)
         except Exception as error:  # unknown configs, missing downloads and network errors come in many types
             raise UserError(f"tfds could not load {config!r} ({type(error).__name__}: {error}). Without internet, "
-                            "pass --corrupted-dir with the official CIFAR-10-C folder, or leave it out to "
+                            "pass `corrupted_dir` with the official CIFAR-10-C folder, or leave it out to "
                             "generate the corrupted sets.") from None
         return dataset.batch(batch_size).map(lambda x, y: (x, tf.cast(y, tf.int64)))
 
@@ -153,7 +153,7 @@ class ImageNetCSource:
         if not os.path.isdir(folder):
             raise UserError(f"ImageNet-C folder {folder!r} is missing; expected "
                             f"{self.root}/<corruption>/<severity>/<class>/*.JPEG, or evaluate fewer corruptions "
-                            "with --corruptions.")
+                            "with `corruptions`.")
         classes = tuple(self.class_names) if self.class_names else list_classes(folder)
         paths, labels = list_files(folder, classes)
         return (paths[:self.limit], labels[:self.limit]) if self.limit else (paths, labels)
@@ -188,14 +188,14 @@ class ImageNetCSource:
 def open_corrupted_source(corrupted_dir, *, clean_split, dataset, class_names=None, image_size=None, params,
                           backend="native", seed=0, cache_dir=None, cache_budget_gb=DEFAULT_CACHE_BUDGET_GB,
                           limit=None, verbose=1):
-    """The source a `--corrupted-dir` value names.
+    """The source a `corrupted_dir` value names.
 
     Args:
         corrupted_dir: None (generate from `clean_split`), "tfds" or "tfds:DATA_DIR" (cifar10 only),
             a CIFAR-C folder of .npy files, or an ImageNet-C folder.
         clean_split, dataset, class_names, image_size: the clean test data and what it is.
         params, backend, seed, cache_dir, cache_budget_gb, verbose: generation settings (see `GeneratedSource`).
-        limit: first images per severity of an official set (matches `--test-size`).
+        limit: first images per severity of an official set (matches `test_size`).
     """
     if corrupted_dir is None:
         return GeneratedSource(clean_split, params=params, backend=backend, seed=seed, cache_dir=cache_dir,
@@ -203,15 +203,15 @@ def open_corrupted_source(corrupted_dir, *, clean_split, dataset, class_names=No
     if corrupted_dir == "tfds" or corrupted_dir.startswith("tfds:"):
         if dataset != "cifar10":
             raise UserError(f"tfds has corrupted test sets for cifar10 only (cifar10_corrupted), not {dataset!r}; "
-                            "pass the official folder with --corrupted-dir, or leave it out to generate them.")
+                            "pass the official folder as `corrupted_dir`, or leave it out to generate them.")
         return TFDSSource(data_dir=corrupted_dir[5:] or None, limit=limit)
     if not os.path.isdir(corrupted_dir):
-        raise UserError(f"--corrupted-dir {corrupted_dir!r} is not a folder; pass the CIFAR-10-C / CIFAR-100-C "
+        raise UserError(f"`corrupted_dir` {corrupted_dir!r} is not a folder; pass the CIFAR-10-C / CIFAR-100-C "
                         "folder (<corruption>.npy, labels.npy), an ImageNet-C folder, or 'tfds'.")
     if glob.glob(os.path.join(corrupted_dir, "*.npy")):
         clean_shape = None if clean_split is None else tuple(clean_split.element_spec[0].shape[:2])
         return NumpyCSource(corrupted_dir, limit=limit, image_shape=clean_shape)
     if any(os.path.isdir(os.path.join(corrupted_dir, name)) for name in corruptions.ALL_CORRUPTIONS):
         return ImageNetCSource(corrupted_dir, class_names=class_names, image_size=image_size, limit=limit)
-    raise UserError(f"--corrupted-dir {corrupted_dir!r} holds neither <corruption>.npy files (CIFAR-C) nor "
+    raise UserError(f"`corrupted_dir` {corrupted_dir!r} holds neither <corruption>.npy files (CIFAR-C) nor "
                     "<corruption>/<severity>/<class>/ folders (ImageNet-C).")

@@ -37,9 +37,9 @@ from ar2_tf import corruptions
 from ar2_tf.data import stateless_seeds
 from ar2_tf.errors import UserError, check_severity
 
-# A folder to pass as `--cache-dir` (caching is opt-in: without one, every generated set is streamed).
+# A folder to pass as `cache_dir` (caching is opt-in: without one, every generated set is streamed).
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "ar2_tf", "corrupted_sets")
-DEFAULT_CACHE_BUDGET_GB = 20.0  # disk one evaluation's cached sets may take (`--cache-budget-gb`)
+DEFAULT_CACHE_BUDGET_GB = 20.0  # disk one evaluation's cached sets may take (`cache_budget_gb`)
 STREAM_PREFETCH = 2  # batches made ahead of the models while streaming: memory stays a few batches
 _GB = 1e9
 
@@ -164,7 +164,7 @@ class GeneratedSource:
             shown = f"{needed / _GB:.1f} GB" if needed >= _GB else f"{needed / 1e6:.1f} MB"
             raise UserError(f"caching {count} corrupted set(s) of {self.size()} images would take {shown} in "
                             f"{self.cache_dir}, over the cache budget of {self.cache_budget_gb:g} GB; leave out "
-                            f"--cache-dir to stream them (nothing is written), or pass --cache-budget-gb "
+                            f"`cache_dir` to stream them (nothing is written), or pass `cache_budget_gb` "
                             f"{math.ceil(needed / _GB)}.")
 
     def prepare(self, corruption_names, severities):
@@ -249,7 +249,7 @@ class GeneratedSource:
                 pass
         except OSError as error:
             raise UserError(f"could not cache the {corruption} s{severity} set in {self.cache_dir} "
-                            f"({error.strerror or error}); free disk space there, pass another --cache-dir, or "
+                            f"({error.strerror or error}); free disk space there, pass another `cache_dir`, or "
                             "leave it out to stream the sets (nothing is written).") from None
         finally:
             shutil.rmtree(temporary, ignore_errors=True)  # gone once renamed; else a failed set's files

@@ -6,7 +6,7 @@ str) to the error at that severity, over the severities evaluated.
 - Unnormalised (CIFAR-10-C convention of AugMix and RobustBench):
       CE_c = mean_s E_{s,c}
 - Normalised by a reference model f_ref (Hendrycks & Dietterich, ICLR 2019,
-  Sec. 4; f_ref = AlexNet on ImageNet-C, or a `--baseline` model):
+  Sec. 4; f_ref = AlexNet on ImageNet-C, or a `baseline` model):
       CE_c = 100 · Σ_s E_{s,c} / Σ_s E^ref_{s,c}
 - Relative CE, the same paper's degradation measure:
       rCE_c = 100 · Σ_s (E_{s,c} − E_clean) / Σ_s (E^ref_{s,c} − E^ref_clean)

@@ -52,7 +52,7 @@ def parse_corruptions(text) -> tuple:
         return BENCHMARK_CORRUPTIONS
     names = tuple(name.strip() for name in str(text).split(",") if name.strip())
     if not names:
-        raise UserError("--corruptions is empty; pass 'all' or names like gaussian_noise,fog.")
+        raise UserError("`corruptions` is empty; pass 'all' or names like gaussian_noise,fog.")
     return tuple(check_corruption(name) for name in names)
 
 
@@ -83,7 +83,7 @@ class EvaluationSetup:
         run = next((spec.config for spec in specs if spec.config), {})
         dataset = self.dataset or run.get("dataset")
         if dataset is None:
-            raise UserError(f"--dataset is required (one of {', '.join(DATASETS)}) unless a --model is a run "
+            raise UserError(f"`dataset` is required (one of {', '.join(DATASETS)}) unless a `model` is a run "
                             "folder, whose dataset is then used.")
         data_dir, image_size = self.data_dir, self.image_size
         if run.get("dataset") == dataset:  # the run's own data, at the size it trained at
@@ -246,7 +246,7 @@ def _open_data(setup, cache_dir, cache_budget_gb, verbose):
     """The clean test split and the corrupted-set source; cached sets are made up front (within the budget)."""
     source_data = check_test_split(load_dataset(setup.dataset, setup.data_dir, 1, setup.test_size, setup.image_size,
                                                 setup.seed, validation=setup.validation),
-                                   setup.data_dir, "pass --data-dir with test images")
+                                   setup.data_dir, "pass `data_dir` with test images")
     source = corrupted_sets.open_corrupted_source(
         setup.corrupted_dir, clean_split=source_data.test, dataset=setup.dataset, class_names=source_data.class_names,
         image_size=setup.image_size, params=setup.params, backend=setup.backend, seed=setup.seed,

@@ -22,7 +22,7 @@ def split_validation(split, size, val_size, seed):
     """Splits `size` unbatched examples into (train, validation) by a seeded random choice of
     `val_size` validation indices; the two are disjoint and the same for a given seed."""
     if not 0 < val_size < size:
-        raise UserError(f"--val-size must be between 1 and {size - 1} (the training images available), "
+        raise UserError(f"`val_size` must be between 1 and {size - 1} (the training images available), "
                         f"got {val_size}.")
     is_validation = np.zeros(size, bool)
     is_validation[np.random.default_rng(seed).choice(size, val_size, replace=False)] = True

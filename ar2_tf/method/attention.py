@@ -29,8 +29,8 @@ def resolve_attention(head: Head, attention: str = "auto") -> str:
     if attention == "auto":
         return "cam" if head.linear else "gradcam"
     if attention == "cam" and not head.linear:
-        raise UserError(f"--attention cam needs a linear head after global average pooling; this model's head is "
-                        f"{describe(head)}. Use --attention gradcam (or auto).")
+        raise UserError(f"`attention` cam needs a linear head after global average pooling; this model's head is "
+                        f"{describe(head)}. Use `attention` gradcam (or auto).")
     return attention
 
 

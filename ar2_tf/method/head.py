@@ -22,14 +22,14 @@ the pooled features and exact CAMs (paper Eq. 1) exist for it
 (`ar2_tf.method.attention`). Otherwise (MobileNetV3's hard-swish layer,
 ConvNeXt's LayerNorm, VGG's ReLU stack) attention is Grad-CAM.
 
-`--feature-layer NAME` and `--dense-layer NAME` override steps 4 and 3.
+`feature_layer` NAME and `dense_layer` NAME override steps 4 and 3.
 
 Frozen layers (`trainable = False`, most often a transfer-learning base) are the
 user's explicit choice, and every method respects it: it trains only the trainable
 weights, and a frozen layer's weights, BatchNorm moving statistics included, end
 the run exactly as they began (Keras runs a frozen BatchNormalization in inference
 mode even under `training=True`). AR2's refinement trains the trainable weights
-before f, its fine-tuning and `--method finetune` all trainable weights. A run with
+before f, its fine-tuning and `method` finetune all trainable weights. A run with
 frozen layers says so in one note at its start (`frozen_layers_note`); a run that
 would train nothing is refused (`check_trainable`): every weight frozen, or, for
 AR2, every weight before f (a base saved with `trainable = False`), where
@@ -48,8 +48,8 @@ from ar2_tf.errors import UserError
 _TRAILING_ACTIVATIONS = (keras.layers.Activation, keras.layers.Softmax)
 _LOGIT_RESHAPES = (keras.layers.Flatten, keras.layers.Reshape)
 _IDENTITY_LAYERS = (keras.layers.Dropout, keras.layers.Flatten, keras.layers.Reshape, keras.layers.Identity)
-_OVERRIDE_HINT = ("Name the last feature map with --feature-layer NAME and the class layer (Dense or 1x1 Conv2D) "
-                  "with --dense-layer NAME.")
+_OVERRIDE_HINT = ("Name the last feature map with `feature_layer` NAME and the class layer (Dense or 1x1 Conv2D) "
+                  "with `dense_layer` NAME.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ def find_head(model, feature_layer=None, dense_layer=None) -> Head:
     if isinstance(producer, keras.layers.InputLayer):
         raise UserError(f"the last feature map found is the model's input image ({producer.name!r}): no layer comes "
                         "before the head, so there is no convolutional backbone to repair (AR2 repairs CNN "
-                        "classifiers); if the model has one, name its last feature map with --feature-layer NAME.")
+                        "classifiers); if the model has one, name its last feature map with `feature_layer` NAME.")
     _check_feature_map(producer, chain[feature_position - 1][1])
     class_layer = chain[position][0]
     # The head runs from f to the logits: activations after the class layer are not part of it.
@@ -114,7 +114,7 @@ def check_trainable(classifier, head: Head, refines: bool) -> None:
         raise UserError(f"every layer up to the feature map {head.feature_layer!r} is frozen (trainable=False), so "
                         "AR2's refinement, which trains only those layers, would change nothing; save the model with "
                         "them trainable (e.g. `base_model.trainable = True`), or fine-tune the head alone with "
-                        "--method finetune.")
+                        "`method` finetune.")
 
 
 def frozen_layers_note(classifier, head: Head, refines: bool):
@@ -222,15 +222,15 @@ def _class_layer_position(chain, dense_layer):
         for position, (layer, _) in enumerate(chain):
             if layer.name == dense_layer:
                 if not _is_class_layer(layer):
-                    raise UserError(f"--dense-layer {dense_layer!r} is a {type(layer).__name__}, not a Dense or "
+                    raise UserError(f"`dense_layer` {dense_layer!r} is a {type(layer).__name__}, not a Dense or "
                                     "linear Conv2D layer.")
                 after = [later for later, _ in chain[:position] if not isinstance(later, _TRAILING_ACTIVATIONS
                                                                                     + _LOGIT_RESHAPES)]
                 if after:
-                    raise UserError(f"--dense-layer {dense_layer!r} is followed by {after[0].name!r} "
+                    raise UserError(f"`dense_layer` {dense_layer!r} is followed by {after[0].name!r} "
                                     f"({type(after[0]).__name__}): name the layer that produces the class scores.")
                 return position
-        raise UserError(f"--dense-layer {dense_layer!r} is not on the path from the model's output back to its "
+        raise UserError(f"`dense_layer` {dense_layer!r} is not on the path from the model's output back to its "
                         f"features (that path: {_describe_chain(chain)}).")
     position = 0
     while position < len(chain) and isinstance(chain[position][0], _TRAILING_ACTIVATIONS):
@@ -256,12 +256,12 @@ def _feature_position(model, chain, class_position, feature_layer):
         try:
             model.get_layer(feature_layer)
         except ValueError:
-            raise UserError(f"--feature-layer {feature_layer!r}: the model has no such layer (its head: "
+            raise UserError(f"`feature_layer` {feature_layer!r}: the model has no such layer (its head: "
                             f"{_describe_chain(chain)}).") from None
         for position in range(class_position, len(chain)):
             if _producer(chain[position][1]).name == feature_layer:
                 return position + 1
-        raise UserError(f"--feature-layer {feature_layer!r} is not on the single-input path before the class layer "
+        raise UserError(f"`feature_layer` {feature_layer!r} is not on the single-input path before the class layer "
                         f"(that path: {_describe_chain(chain)}). {_OVERRIDE_HINT}")
     for position in range(class_position + 1, len(chain)):
         if _is_global_pool(chain[position][0]):

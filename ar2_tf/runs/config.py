@@ -2,7 +2,7 @@
 
 Both are frozen dataclasses with one comment per field; `to_dict`/`from_dict`
 round-trip them through the JSON stored in every run folder, and a tuning
-search's best-config JSON (`--config best.json`) is read the same way.
+search's best-config JSON (`python -m ar2_tf.train --config best.json`) is read the same way.
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ from ar2_tf.choices import (
 )
 from ar2_tf.errors import UserError, check_choice, check_severity
 from ar2_tf.output_files import read_json
-from ar2_tf.runs.methods import get_method
+from ar2_tf.runs.methods import Method, get_method
 
 STEP_UNITS = ("epoch", "batch")
 TOPK_SOURCES = ("repaired", "reference")
@@ -48,20 +48,20 @@ class RepairConfig:
     def validate(self):
         for name in ("k", "iterations"):
             if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}.")
+                raise UserError(f"`{name}` must be at least 1, got {getattr(self, name)}.")
         if self.refine_steps < 0 or self.finetune_steps < 0 or self.refine_steps + self.finetune_steps == 0:
-            raise UserError("refine_steps (N) and finetune_steps (M) must be >= 0 and not both 0.")
+            raise UserError("`refine_steps` (N) and `finetune_steps` (M) must be >= 0 and not both 0.")
         if not 0 <= self.alpha < math.inf:  # NaN fails too
-            raise UserError(f"--alpha must be a finite number >= 0, got {self.alpha}.")
-        for flag, value in (("--refine-lr", self.refine_learning_rate), ("--finetune-lr", self.finetune_learning_rate)):
-            if not 0 < value < math.inf:
-                raise UserError(f"{flag} must be a finite number > 0, got {value}.")
+            raise UserError(f"`alpha` must be a finite number >= 0, got {self.alpha}.")
+        for name in ("refine_learning_rate", "finetune_learning_rate"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise UserError(f"`{name}` must be a finite number > 0, got {getattr(self, name)}.")
         if not 0 <= self.momentum < 1:
-            raise UserError(f"--momentum must be in [0, 1), got {self.momentum}.")
+            raise UserError(f"`momentum` must be in [0, 1), got {self.momentum}.")
         for name, choices in (("step_unit", STEP_UNITS), ("topk_from", TOPK_SOURCES),
                               ("cam_normalization", ("l2", "none")), ("attention", ("auto", "cam", "gradcam"))):
             if getattr(self, name) not in choices:
-                raise UserError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}.")
+                raise UserError(f"`{name}` must be one of {', '.join(choices)}, got {getattr(self, name)!r}.")
         return self
 
     def class_set_note(self, num_classes: int):
@@ -69,7 +69,7 @@ class RepairConfig:
         each view's top k is then every class (`ar2_tf.method.losses.select_classes`). None otherwise."""
         if self.k > num_classes:
             return (f"note: k = {self.k} is more than the {num_classes} classes of the data, so Eq. 2's class set "
-                    f"is all {num_classes} classes (-k N chooses fewer).")
+                    f"is all {num_classes} classes (a smaller `k` chooses fewer).")
         return None
 
 
@@ -134,7 +134,7 @@ def from_dict(values: dict) -> TrainConfig:
 
 
 def load_json(path: str) -> dict:
-    """A --config file."""
+    """A config file of fields (`python -m ar2_tf.train --config`)."""
     return read_json(path, "pass a JSON object of config fields, e.g. a tuning search's best.json.")
 
 
@@ -169,9 +169,9 @@ MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 def resolve(dataset=None, preset=None, loaded=None, fields=None, repair_fields=None) -> TrainConfig:
     """The run's config from, in increasing priority: TrainConfig defaults, the dataset's defaults, the
-    preset, a --config file's fields (`loaded`), explicit `fields` and AR2 `repair_fields`.
+    preset, a config file's fields (`loaded`), explicit `fields` and AR2 `repair_fields`.
 
-    A --config file only sets the fields it names, so a tuning search's best.json
+    A config file only sets the fields it names, so a tuning search's best.json
     (AR2 fields only) keeps the dataset's defaults for everything else. A model
     given as a file is already trained: its `pretrain_epochs` is 0.
 
@@ -203,24 +203,31 @@ def resolve(dataset=None, preset=None, loaded=None, fields=None, repair_fields=N
 
 
 def check(config: TrainConfig) -> TrainConfig:
-    """Every field a user can get wrong, checked before any work starts: TensorFlow-free, so a command
-    answers a bad flag at once (`ar2_tf.runs.repair_run.validate` adds the static shards' check)."""
+    """Every field a user can get wrong (`check_run`); returns `config`."""
+    check_run(config)
+    return config
+
+
+def check_run(config: TrainConfig) -> Method:
+    """Every field a user can get wrong, checked before any work starts, TensorFlow-free, so that a command
+    answers a bad flag at once; returns the method's registry entry (`ar2_tf.runs.plan.plan_run` checks a
+    run's config here, once, and keeps the entry)."""
     if config.corruption != UNIFIED:
         check_corruption(config.corruption)
     check_severity(config.severity)
     check_data_dir(config.dataset, config.data_dir)
-    get_method(config.method)
+    method = get_method(config.method)
     check_choice("corruption params", config.params, PARAM_SETS)
     if config.batch_size < 1:
-        raise UserError(f"--batch-size must be positive, got {config.batch_size}.")
+        raise UserError(f"`batch_size` must be positive, got {config.batch_size}.")
     if config.val_data_dir and not os.path.exists(config.val_data_dir):
-        raise UserError(f"--val-data-dir {config.val_data_dir!r} does not exist; pass a folder or .npz file of "
-                        "held-out images, read as --eval-data-dir is.")
+        raise UserError(f"`val_data_dir` {config.val_data_dir!r} does not exist; pass a folder or .npz file of "
+                        "held-out images, read as `eval_data_dir` is.")
     if config.val_size is not None and config.val_size < 0:
-        raise UserError(f"--val-size must be 0 (no validation) or more, got {config.val_size}.")
+        raise UserError(f"`val_size` must be 0 (no validation) or more, got {config.val_size}.")
     if not 0 <= config.max_clean_drop < float("inf"):  # NaN fails too
-        raise UserError(f"--max-clean-drop must be a number of points >= 0, got {config.max_clean_drop}.")
+        raise UserError(f"`max_clean_drop` must be a number of points >= 0, got {config.max_clean_drop}.")
     config.repair.validate()
     check_precision_policy(config.mixed_precision)
     check_choice("corruption mode", config.corruption_mode, CORRUPTION_MODES)
-    return config
+    return method

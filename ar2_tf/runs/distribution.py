@@ -98,7 +98,7 @@ def check_global_batch(batch_size: int, strategy):
     """Every replica gets batch_size / replicas images, so the batch must split evenly."""
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise UserError(f"--batch-size {batch_size} does not split evenly over {replicas} replicas; use a multiple "
+        raise UserError(f"`batch_size` {batch_size} does not split evenly over {replicas} replicas; use a multiple "
                         f"of {replicas} (it is the global batch, summed over all replicas).")
 
 

@@ -4,7 +4,7 @@ The one owner of these rules: training (`Method.build_trainer`, `Method.pipeline
 the parts of `ar2_tf.runs.method_parts`), each run's report, the benchmark and its tables all read them
 from here.
 
-Trainer methods (`--method`), all from the same pretrained classifier on the
+Trainer methods (`method`), all from the same pretrained classifier on the
 same training split, evaluated by the same code:
 
 - "ar2": `RepairModel` with T iterations of N refinement and M fine-tuning steps.
@@ -19,13 +19,13 @@ same training split, evaluated by the same code:
   No validation split and no phase selection: there is one phase, and a model whose
   statistics are the corrupted domain's is meant for that domain (Schneider et al.
   measure it there). Its clean error is reported, not constrained; exporting a clean
-  rise still takes `--allow-clean-drop`.
+  rise still takes the export's `allow_clean_drop`.
 
-Benchmark entries (`python -m ar2_tf.benchmark --methods`) are trainer methods
+Benchmark entries (the benchmark's `methods`) are trainer methods
 with a budget and a scope: "finetune_epochs" is "finetune" given AR2's whole
 T·(N+M) budget, "unified" is "ar2" on all 15 corruptions at once, "vanilla" is
 the pretrained model itself, and "tent" is the pretrained model adapted at test
-time (`ar2_tf.baselines.tent`): it trains nothing, so it is no `--method`.
+time (`ar2_tf.baselines.tent`): it trains nothing, so it is no `method`.
 """
 
 import dataclasses
@@ -40,13 +40,13 @@ if TYPE_CHECKING:  # the registry stays TensorFlow-free: commands list and check
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """One way to train a repaired model (a `--method` value)."""
+    """One way to train a repaired model (a `method` value)."""
 
-    name: str  # the --method value
+    name: str  # the `method` value
     refines: bool  # runs AR2's refinement phase (CAMs against the frozen reference; its CAM panels are logged)
     whole_budget: bool  # fine-tunes for AR2's whole T·(N+M) steps instead of its T·M fine-tuning phases
     single_pass: bool = False  # one epoch over the data whatever the schedule (no gradient steps: bn-adapt)
-    selects_phase: bool = True  # keeps its best phase within --max-clean-drop on a validation split
+    selects_phase: bool = True  # keeps its best phase within `max_clean_drop` on a validation split
     build_trainer: Callable = method_parts.repair_trainer  # (classifier, TrainConfig) -> compiled Keras model
     batches: Callable = method_parts.corrupted_batches  # (split, TrainConfig, **pipeline arguments) -> batches
 
@@ -61,19 +61,19 @@ class Method:
         steps = repair.refine_steps + repair.finetune_steps if self.whole_budget else repair.finetune_steps
         return Schedule(repair.iterations, 0, steps, repair.step_unit)
 
-    def pipeline(self, split, config, preprocessing, start_batch=0):
-        """The training batches of the whole schedule for `build_trainer`'s model, from batch `start_batch` on."""
+    def pipeline(self, split, config, preprocessing, schedule, start_batch=0):
+        """The training batches of the whole `schedule` (this method's, as the run's plan resolved it) for
+        `build_trainer`'s model, from batch `start_batch` on."""
         per_epoch = int(split.cardinality()) // config.batch_size
-        arguments = self.schedule(config.repair).fit_arguments(per_epoch)
+        arguments = schedule.fit_arguments(per_epoch)
         return self.batches(split, config, batches_per_epoch=per_epoch,
                             total_batches=arguments["epochs"] * arguments["steps_per_epoch"],
                             batch_size=config.batch_size, preprocessing=preprocessing, seed=config.seed,
                             start_batch=start_batch)
 
-    def callbacks(self, config, logdir, cam_sample, preprocessing):
-        """Callbacks that drive the schedule and log it: (schedule callback, all callbacks)."""
-        return method_parts.callbacks(self.schedule(config.repair), logdir, cam_sample, preprocessing,
-                                      cam_panels=self.refines)
+    def callbacks(self, schedule, logdir, cam_sample, preprocessing):
+        """Callbacks that drive `schedule` and log it: (schedule callback, all callbacks)."""
+        return method_parts.callbacks(schedule, logdir, cam_sample, preprocessing, cam_panels=self.refines)
 
 
 METHODS = {
@@ -105,7 +105,7 @@ def schedule_of(config) -> "Schedule":
 class BenchmarkEntry:
     """One row of the benchmark: a trainer method, its budget and whether it makes one model per corruption."""
 
-    key: str  # the --methods value and the run-folder prefix
+    key: str  # the benchmark's `methods` value and the run-folder prefix
     label: str  # the row's name in the tables
     method: str = None  # the trainer method; None: the pretrained model itself (no training)
     adaptation: str = None  # with method None: evaluated under this test-time adaptation ("tent")

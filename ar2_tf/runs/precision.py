@@ -1,6 +1,6 @@
 """Mixed precision and XLA for repair runs (meant for GPUs; both also run, slowly, on CPU).
 
-- `--mixed-precision mixed_float16|mixed_bfloat16`: θ is trained as a copy whose
+- `mixed_precision` mixed_float16|mixed_bfloat16: θ is trained as a copy whose
   layers compute in float16/bfloat16 with float32 variables
   (`keras.mixed_precision`). The head (global pooling to logits) and everything
   after it stay float32, so logits and softmax are float32; CAMs (Eq. 1) and Eq. 2 are
@@ -8,7 +8,7 @@
   both optimizers (fine-tuning and refinement) are wrapped in a
   `LossScaleOptimizer`, whose dynamic loss scale `RepairModel` applies through
   `optimizer.scale_loss`; bfloat16 has float32's range and needs none.
-- `--jit-compile`: XLA-compile each phase's step. Without the flag Keras
+- `jit_compile`: XLA-compile each phase's step. Left unset, Keras
   decides ("auto": on with a GPU, off on CPU, where XLA is slower).
 
 The trained copy's weights are copied back into the float32 classifier, so the

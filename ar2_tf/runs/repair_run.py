@@ -1,7 +1,8 @@
 """One repair run end to end: data, model, before/after evaluation, the AR2 schedule, outputs.
 
-`run_repair(config, out)` is what `python -m ar2_tf.train` calls. It writes
-the run folder `out` (layout: `ar2_tf.runs.run_folder`).
+`run_repair(plan)` is what `python -m ar2_tf.train` and `ar2_tf.repair` call with the run's plan
+(`ar2_tf.runs.plan`: the checked config and what it resolves to, resolved once); every step here reads
+the plan. It writes the run folder `plan.out` (layout: `ar2_tf.runs.run_folder`).
 """
 
 import contextlib
@@ -14,11 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ar2_tf import corruptions
-from ar2_tf.choices import UNIFIED
-from ar2_tf.data import shards, stateless_seeds
+from ar2_tf.data import stateless_seeds
 from ar2_tf.data.pipelines import clean_pipeline, corrupt_views
-from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import clean_rise
 from ar2_tf.evaluation.error_rates import clean_verdicts, corruption_errors
@@ -28,25 +26,11 @@ from ar2_tf.method.callbacks import NonFiniteGuard, PhaseCheckpoint
 from ar2_tf.method.head import check_trainable, find_head, frozen_layers_note
 from ar2_tf.models import architectures, checks, loading, preprocessing_check
 from ar2_tf.output_files import environment, save_model_atomic
-from ar2_tf.runs import distributed_loop, distribution, methods, precision, run_folder
-from ar2_tf.runs.config import TrainConfig, check, from_dict, to_dict
+from ar2_tf.runs import distributed_loop, distribution, precision, run_folder
+from ar2_tf.runs.config import TrainConfig, from_dict, to_dict
+from ar2_tf.runs.plan import RunPlan, plan_run
 from ar2_tf.runs.run_folder import RunFolder
 from ar2_tf.runs.selection import PhaseSelection
-from ar2_tf.runs.splits import load_run_data
-
-
-def validate(config: TrainConfig) -> TrainConfig:
-    """Checks every field a user can get wrong before any work starts (`ar2_tf.runs.config.check`), and in
-    static mode that the shards exist and match."""
-    check(config)
-    if config.corruption_mode == "static":
-        shards.check_config(config)
-    return config
-
-
-def model_preprocessing(config):
-    """The preprocessing name of the run's model (`ar2_tf.data.preprocessing.default_preprocessing`)."""
-    return default_preprocessing(config.model, config.dataset, config.preprocessing)
 
 
 def pretrain(classifier, split, *, epochs, batch_size, preprocessing, seed, verbose):
@@ -57,10 +41,11 @@ def pretrain(classifier, split, *, epochs, batch_size, preprocessing, seed, verb
     classifier.fit(batches, epochs=epochs, verbose=verbose, shuffle=False)
 
 
-def prepare_classifier(config, source, out, verbose):
-    """Loads the pretrained classifier, or builds and pre-trains one (saved as pretrained.keras)."""
+def prepare_classifier(plan, source, out, verbose):
+    """Loads the pretrained classifier, or builds and pre-trains one (saved as pretrained.keras in `out`)."""
+    config = plan.config
     saved = RunFolder(out).file(run_folder.PRETRAINED)
-    if os.path.exists(config.model):
+    if plan.model_file:
         return loading.load_model_file(config.model, unsafe=config.unsafe_model_loading)
     if os.path.exists(saved):
         return loading.load_model_file(saved)
@@ -71,55 +56,50 @@ def prepare_classifier(config, source, out, verbose):
     pretrained = config.model == "resnet50" and (config.weights or "imagenet") == "imagenet"
     if not pretrained:
         if config.pretrain_epochs < 1:
-            raise UserError(f"{config.model} has no pretrained weights here; pass --model PATH to a pretrained "
-                            "model, or --pretrain-epochs N for a short vanilla pre-training first.")
+            raise UserError(f"{config.model} has no pretrained weights here; pass `model` as the path of a "
+                            "pretrained model file, or `pretrain_epochs` N for a short vanilla pre-training first.")
         print(f"pre-training a vanilla {config.model} for {config.pretrain_epochs} epochs on clean images")
         pretrain(classifier, source.train, epochs=config.pretrain_epochs, batch_size=config.batch_size,
-                 preprocessing=model_preprocessing(config), seed=config.seed, verbose=verbose)
+                 preprocessing=plan.preprocessing, seed=config.seed, verbose=verbose)
     save_model_atomic(classifier, saved)
     return classifier
 
 
-def check_repairable(classifier, config):
+def check_repairable(classifier, plan):
     """What the model alone can tell, checked before it is evaluated or trained: its head, the attention that
     head allows, and that the method has weights to train (`ar2_tf.method.head`)."""
+    config, method = plan.config, plan.method
     head = find_head(classifier, config.feature_layer, config.dense_layer)
     resolve_attention(head, config.repair.attention)
-    method = methods.get_method(config.method)
     if not method.single_pass:  # bn-adapt sets BatchNorm statistics, trainable or not
         check_trainable(classifier, head, method.refines)
         if note := frozen_layers_note(classifier, head, method.refines):
             print(note)
 
 
-def check_input_scale(classifier, config, validation):
+def check_input_scale(classifier, plan, validation):
     """A model file's preprocessing checked on the validation images, or on a seeded sample of the training
     images when the run has none (`ar2_tf.models.preprocessing_check`): a guessed one clearly beaten is a
     `UserError`, an explicit one a printed warning. Built architectures are not checked."""
-    if not os.path.exists(config.model):
+    config = plan.config
+    if not plan.model_file:
         return
     if validation is not None:
         images, labels, what = validation.images, validation.labels, "validation images"
     else:
         (images, labels), what = preprocessing_check.sample(config.dataset, config.data_dir, config.image_size,
                                                             config.seed, "train"), "training images"
-    warning = preprocessing_check.check_preprocessing(classifier, images, labels, model_preprocessing(config),
+    warning = preprocessing_check.check_preprocessing(classifier, images, labels, plan.preprocessing,
                                                       explicit=config.preprocessing is not None, what=what)
     if warning:
         print(warning)
 
 
-def _target_corruptions(config) -> tuple:
-    """What a run is measured on: its corruption, or all 15 benchmark corruptions for the unified model."""
-    return corruptions.BENCHMARK_CORRUPTIONS if config.corruption == UNIFIED else (config.corruption,)
-
-
-def _evaluate(classifier, test_split, config):
+def _evaluate(classifier, test_split, plan):
     """Errors at the target corruption; for the unified model, at all 15 (severity-wise means)."""
-    names = _target_corruptions(config)
-    results = {name: corruption_errors(classifier, test_split, corruption=name,
-                                       preprocessing=model_preprocessing(config), params=config.params,
-                                       backend=config.corruption_backend, seed=config.seed)
+    config, names = plan.config, plan.targets
+    results = {name: corruption_errors(classifier, test_split, corruption=name, preprocessing=plan.preprocessing,
+                                       params=config.params, backend=config.corruption_backend, seed=config.seed)
                for name in names}
     if len(results) == 1:
         return results[config.corruption]
@@ -130,9 +110,9 @@ def _evaluate(classifier, test_split, config):
             "per_corruption": {name: r["mean_corrupted"] for name, r in results.items()}}
 
 
-def _verdicts(classifier, split, config):
+def _verdicts(classifier, split, plan):
     """Per test image, whether `classifier` gets it right: before and after are compared image by image."""
-    return clean_verdicts(classifier, split, model_preprocessing(config))
+    return clean_verdicts(classifier, split, plan.preprocessing)
 
 
 def _cam_sample(split, config, count=8):
@@ -145,40 +125,40 @@ def _cam_sample(split, config, count=8):
 def check_one_batch(train_size, batch_size) -> int:
     """The number of whole batches in the training split; none is a `UserError`."""
     if train_size == 0:
-        raise UserError("the training split holds no images; pass --data-dir with training images (an .npz "
+        raise UserError("the training split holds no images; pass `data_dir` with training images (an .npz "
                         "file needs x_train and y_train, or x and y).")
     if train_size < batch_size:
         raise UserError(f"the training split has {train_size} images, fewer than one batch of {batch_size}; "
-                        "lower --batch-size.")
+                        "lower `batch_size`.")
     return train_size // batch_size
 
 
-def _validation_set(split, config):
+def _validation_set(split, plan):
     """The validation images, clean and at the training severity of the target corruption (all 15: unified)."""
-    return ValidationSet.from_split(split, corruptions=_target_corruptions(config), severities=(config.severity,),
-                                    preprocessing=model_preprocessing(config), params=config.params,
+    config = plan.config
+    return ValidationSet.from_split(split, corruptions=plan.targets, severities=(config.severity,),
+                                    preprocessing=plan.preprocessing, params=config.params,
                                     backend=config.corruption_backend, seed=config.seed)
 
 
-def _train(classifier, data, config, out, verbose, strategy=None, validation=None):
+def _train(classifier, plan, out, verbose, strategy=None, validation=None):
     """Runs the method's schedule in one `fit`, resuming from the last checkpoint in `out`; with
     `validation`, a `PhaseSelection` keeps the best phase. Returns (phases run, the selection or None).
 
     Under a multi-worker strategy the schedule runs in `distributed_loop.fit` instead (same callbacks).
     """
-    method = methods.get_method(config.method)
-    trainer = method.build_trainer(classifier, config)
+    config, data, schedule, preprocessing = plan.config, plan.data, plan.schedule, plan.preprocessing
+    trainer = plan.method.build_trainer(classifier, config)
     precision.configure_trainer(trainer, policy=config.mixed_precision, jit_compile=config.jit_compile)
     guard = NonFiniteGuard()
     checkpoint = PhaseCheckpoint(os.path.join(out, run_folder.CHECKPOINTS), trainer, guard)
     initial_epoch = checkpoint.restore()
     batches_per_epoch = check_one_batch(data.plan.train_size, config.batch_size)
-    fit_arguments = methods.schedule_of(config).fit_arguments(batches_per_epoch)
-    preprocessing = model_preprocessing(config)
-    pipeline = method.pipeline(data.train, config, preprocessing,
-                               start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
-    schedule_callback, callbacks = method.callbacks(config, os.path.join(out, run_folder.LOGS),
-                                                    _cam_sample(data.test, config), preprocessing)
+    fit_arguments = schedule.fit_arguments(batches_per_epoch)
+    pipeline = plan.method.pipeline(data.train, config, preprocessing, schedule,
+                                    start_batch=initial_epoch * fit_arguments["steps_per_epoch"])
+    schedule_callback, callbacks = plan.method.callbacks(
+        schedule, os.path.join(out, run_folder.LOGS), _cam_sample(data.test, config), preprocessing)
     callbacks += [guard, checkpoint]
     selection = None
     if validation is not None:  # after the checkpoint: its state always describes a checkpointed phase
@@ -196,8 +176,8 @@ def _train(classifier, data, config, out, verbose, strategy=None, validation=Non
     if guard.failure is not None:
         last = checkpoint.manager.latest_checkpoint or "none: it failed before the first checkpoint"
         raise UserError(f"training diverged: NaN/Inf loss in {guard.failure}. The last good checkpoint is kept "
-                        f"({last}). Lower the learning rates (--refine-lr/--finetune-lr) and re-run with --force.")
-    schedule = methods.schedule_of(config)
+                        f"({last}). Lower the learning rates (`refine_learning_rate`, `finetune_learning_rate`) and "
+                        "re-run with `force`.")
     steps_per_epoch = 1 if schedule.unit == "epoch" else schedule.cycle
     return initial_epoch * steps_per_epoch + len(schedule_callback.phases_run), selection  # resumes included
 
@@ -228,11 +208,12 @@ def recorded_identity(recorded: dict) -> dict:
     return identity
 
 
-def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", deterministic=False,
+def run_repair(plan: RunPlan, out: str = None, *, force=False, strategy="auto", deterministic=False,
                verbose=1) -> dict:
     """Repairs a model for one corruption; returns (and writes) the before/after report.
 
-    `strategy` is a name from `ar2_tf.choices.STRATEGIES` or a `tf.distribute.Strategy`.
+    `plan` is the run's plan (`ar2_tf.runs.plan.plan_run`), or a `TrainConfig` with the run folder `out`,
+    planned here. `strategy` is a name from `ar2_tf.choices.STRATEGIES` or a `tf.distribute.Strategy`.
     In a multi-worker run only the chief writes `out` and returns the report;
     other workers return None.
 
@@ -240,7 +221,9 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     finished run). `deterministic` enables TensorFlow's deterministic ops, so a
     resumed run ends with the same weights as an uninterrupted one.
     """
-    validate(config)
+    if isinstance(plan, TrainConfig):
+        plan = plan_run(plan, out)
+    config = plan.config
     if isinstance(strategy, str):  # a multi-worker strategy must be created before any TF op: pass it in
         strategy = distribution.get_strategy(strategy)
     distribution.check_global_batch(config.batch_size, strategy)
@@ -248,47 +231,47 @@ def run_repair(config: TrainConfig, out: str, *, force=False, strategy="auto", d
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if not distribution.is_chief(strategy):
-        return _run_worker(config, out, strategy)
-    run = RunFolder(out).claim(run_identity(config), force=force, upgrade=recorded_identity)
+        return _run_worker(plan, strategy)
+    run = RunFolder(plan.out).claim(run_identity(config), force=force, upgrade=recorded_identity)
     out = run.path
     distribution.barrier(strategy)  # the run folder is ready (or reset) for the other workers
     if run.finished:
-        print(f"{out} already holds a finished run; reusing its report (use --force to run again).")
+        print(f"{out} already holds a finished run; reusing its report (`force` runs it again).")
         return run.read_report()
-    data = load_run_data(config)
+    data = plan.data
     source, test_split = data.source, data.test
     # What only the data can tell, checked before any model is loaded, pre-trained or evaluated.
     note = config.repair.class_set_note(source.num_classes)
-    if note and methods.get_method(config.method).refines:
+    if note and plan.method.refines:
         print(note)
     check_one_batch(data.plan.train_size, config.batch_size)
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
-        classifier = prepare_classifier(config, source, out, verbose)
+        classifier = prepare_classifier(plan, source, out, verbose)
         checks.check_compatible(classifier, source.num_classes, source.image_shape)
-        check_repairable(classifier, config)
-        validation = None if data.validation is None else _validation_set(data.validation, config)
-        check_input_scale(classifier, config, validation)
+        check_repairable(classifier, plan)
+        validation = None if data.validation is None else _validation_set(data.validation, plan)
+        check_input_scale(classifier, plan, validation)
         before = run.read_before()
         if before is None:
-            before = {**_evaluate(classifier, test_split, config),
-                      "clean_correct": clean_rise.encode(_verdicts(classifier, test_split, config))}
+            before = {**_evaluate(classifier, test_split, plan),
+                      "clean_correct": clean_rise.encode(_verdicts(classifier, test_split, plan))}
             run.write_before(before)
     with strategy.scope():
         trained = _training_copy(classifier, config, strategy)
-        phases_run, selection = _train(trained, data, config, out, verbose, strategy, validation)
+        phases_run, selection = _train(trained, plan, out, verbose, strategy, validation)
         kept = selection.restore_kept(trained) if selection else None
     if trained is not classifier:
         classifier.set_weights(trained.get_weights())
-    after = _evaluate(classifier, test_split, config)
+    after = _evaluate(classifier, test_split, plan)
     verdicts = before.pop("clean_correct", None)  # None: measured by an older version
     rise = None if verdicts is None else clean_rise.paired_rise(clean_rise.decode(verdicts),
-                                                                _verdicts(classifier, test_split, config))
+                                                                _verdicts(classifier, test_split, plan))
     run.save_model(classifier)
     report = {"config": to_dict(config), "environment": environment(),
-              "schedule": dataclasses.asdict(methods.schedule_of(config)),
+              "schedule": dataclasses.asdict(plan.schedule),
               "phases_run": phases_run, "class_names": list(source.class_names),
-              "preprocessing": model_preprocessing(config),
+              "preprocessing": plan.preprocessing,
               "input_shape": checks.run_input_shape(classifier, source.image_shape),
               "train_size": data.plan.train_size, "val_size": data.plan.val_size,
               "validation_source": data.plan.record(), "validation": kept,
@@ -307,9 +290,10 @@ def _training_copy(classifier, config, strategy):
                                  keep_float32=precision.float32_layers(classifier, head))
 
 
-def _run_worker(config, out, strategy):
+def _run_worker(plan, strategy):
     """A non-chief worker of a multi-worker run: trains in step with the chief, writes only to a
     temporary folder (deleted at the end), evaluates nothing and returns None."""
+    config, out = plan.config, plan.out
     work_dir = distribution.worker_dir(out, strategy)
     try:
         distribution.barrier(strategy)  # the chief has prepared (or reset) the run folder
@@ -318,14 +302,14 @@ def _run_worker(config, out, strategy):
         checkpoints = RunFolder(out).file(run_folder.CHECKPOINTS)
         if os.path.isdir(checkpoints):  # resume from where the chief resumes
             shutil.copytree(checkpoints, os.path.join(work_dir, run_folder.CHECKPOINTS))
-        data = load_run_data(config)  # the chief's splits; it alone selects
-        if os.path.exists(config.model):
+        data = plan.data  # the chief's splits; it alone selects
+        if plan.model_file:
             classifier = loading.load_model_file(config.model, unsafe=config.unsafe_model_loading)
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step
             classifier = architectures.build_model(config.model, data.source.num_classes, (*data.source.image_shape, 3),
                                             "none")
         with strategy.scope():
-            _train(_training_copy(classifier, config, strategy), data, config, work_dir, 0, strategy)
+            _train(_training_copy(classifier, config, strategy), plan, work_dir, 0, strategy)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return None

@@ -8,8 +8,8 @@
     model.keras      the repaired classifier          } written last: a folder with
     report.json      before/after errors, schedule... } report.json is finished
 
-Re-running the same command with the same `--out` resumes or reuses the run; a
-different config in the same folder is refused unless `--force`.
+Re-running the same command with the same `out` resumes or reuses the run; a
+different config in the same folder is refused unless `force`.
 """
 
 import os
@@ -24,7 +24,7 @@ CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 MODEL = "model.keras"
 REPORT = "report.json"
-# What --force discards of a different run (the pre-trained model stays: it depends only on the data and seed).
+# What `force` discards of a different run (the pre-trained model stays: it depends only on the data and seed).
 _OUTPUTS = (CHECKPOINTS, LOGS, REPORT, MODEL, BEFORE)
 
 
@@ -56,9 +56,9 @@ class RunFolder:
             UserError: not a finished run folder, or its report is unreadable.
         """
         if not self.finished:
-            raise UserError(f"{self.path!r} has no {REPORT}: it is not a finished run. Finish it with "
-                            "python -m ar2_tf.train --out (same arguments) first.")
-        return read_json(self.file(REPORT), "re-run training with --force to write it again.")
+            raise UserError(f"{self.path!r} has no {REPORT}: it is not a finished run. Finish it first: "
+                            "train again with the same arguments and `out`.")
+        return read_json(self.file(REPORT), "re-run training with `force` to write it again.")
 
     def write_report(self, report: dict):
         write_json_atomic(self.file(REPORT), report)

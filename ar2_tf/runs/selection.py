@@ -96,10 +96,10 @@ class PhaseSelection(keras.callbacks.Callback):
             self._save_weights()
             self._log(0, self.state["baseline"])
         else:
-            self.state = read_json(self.state_path, "delete the run's checkpoints/ folder, or re-run with --force.")
+            self.state = read_json(self.state_path, "delete the run's checkpoints/ folder, or re-run with `force`.")
             if "clean_correct" not in self.state["baseline"]:  # no per-image verdicts to pair the phases with
                 raise UserError(f"{self.state_path} was written by an older version of ar2-tf, which did not record "
-                                "the pretrained model's per-image verdicts; re-run with --force to start over.")
+                                "the pretrained model's per-image verdicts; re-run with `force` to start over.")
             # Phases after the restored checkpoint are trained again; the last completed one may be unrecorded
             # (killed between its checkpoint and this record): its weights are the restored ones.
             self.state["phases"] = [p for p in self.state["phases"] if p["epoch"] < completed_epochs]
@@ -146,7 +146,7 @@ class PhaseSelection(keras.callbacks.Callback):
             summary["warning"] = (
                 f"no phase kept the clean validation error within {self.max_clean_drop:g} points of the pretrained "
                 f"model's ({summary['baseline']['clean']:.2f}%): the pretrained weights are kept. Lower the "
-                "learning rates (--refine-lr/--finetune-lr) or allow more with --max-clean-drop.")
+                "learning rates (`refine_learning_rate`, `finetune_learning_rate`) or allow more with `max_clean_drop`.")
         return summary
 
 
@@ -157,7 +157,7 @@ def clean_rise(report: dict) -> float:
 
 def breaks_clean_constraint(report: dict) -> bool:
     """Whether a finished run's clean test error rose by more than its `max_clean_drop` (1.0 for older runs):
-    what the printed summary marks and what `python -m export` refuses without --allow-clean-drop. A report
+    what the printed summary marks and what `python -m export` refuses without its `allow_clean_drop`. A report
     without before/after clean errors has nothing to check."""
     if "clean" not in report.get("before", {}) or "clean" not in report.get("after", {}):
         return False

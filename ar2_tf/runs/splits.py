@@ -1,7 +1,7 @@
 """A repair run's three splits, resolved once: what it trains on, what chooses its kept phase, what it reports.
 
 The validation images come from held-out images wherever the data has them (`ar2_tf.data.holdout`): the user's
-`--val-data-dir`, else a fixed part of the test split (of `--eval-data-dir` when given, the split that is
+`val_data_dir`, else a fixed part of the test split (of `eval_data_dir` when given, the split that is
 reported), whose rest is then the test split. Only data without a held-out split validates on a seeded part of
 the training split.
 """
@@ -35,8 +35,10 @@ class RunData:
     plan: holdout.ValidationPlan
 
 
-def load_run_data(config) -> RunData:
-    """The run's splits from its config (`ar2_tf.runs.config.TrainConfig`); see the module docstring."""
+def load_run_data(config, selects_phase: bool = None) -> RunData:
+    """The run's splits from its config (`ar2_tf.runs.config.TrainConfig`); see the module docstring.
+    `selects_phase`: whether the run's method selects a phase (`ar2_tf.runs.methods.Method`, as the run's plan
+    holds it); None: looked up in the registry."""
     request = holdout.requested(config.val_size, config.val_data_dir)
     load = dict(image_size=config.image_size, seed=config.seed, strict=config.strict_images)
     source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
@@ -44,16 +46,17 @@ def load_run_data(config) -> RunData:
     if config.eval_data_dir:  # checked before any model is loaded or trained
         tested = check_test_split(load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
                                                validation=request, **load),
-                                  config.eval_data_dir, "pass another --eval-data-dir")
+                                  config.eval_data_dir, "pass another `eval_data_dir`")
     else:
-        tested = check_test_split(source, config.data_dir, "pass --eval-data-dir with test images")
+        tested = check_test_split(source, config.data_dir, "pass `eval_data_dir` with test images")
     train, train_size = source.train, source.train_size
-    selects = methods.get_method(config.method).selects_phase
+    selects = methods.get_method(config.method).selects_phase if selects_phase is None else selects_phase
     if config.val_data_dir:
         given = load_dataset(config.dataset, config.val_data_dir, None, config.val_size, **load)
         if given.test_size == 0:
-            raise UserError(f"--val-data-dir {config.val_data_dir!r} holds no test/validation images; pass a "
+            raise UserError(f"`val_data_dir` {config.val_data_dir!r} holds no test/validation images; pass a "
                             "source whose test split holds them (an .npz with x_test/y_test, a tree with val/).")
+        # report.json's record of where they came from, as every version has written it
         validation, origin, kind = given.test, f"--val-data-dir {config.val_data_dir}", holdout.HELD_OUT
         val_size = given.test_size
     elif tested.validation is not None:

@@ -116,7 +116,7 @@ def test_gray_and_rgba_images_reach_the_model_as_rgb(messy):
 
 def test_strict_images_refuses_and_names_a_bad_file(messy):
     root, _, bad = messy
-    with pytest.raises(UserError, match="drop --strict-images") as error:
+    with pytest.raises(UserError, match="drop `strict_images`") as error:
         image_folder.load_tree(root, strict=True)
     message = str(error.value)
     assert "holds 6 file(s) that are not decodable images" in message and str(bad["train"][0]) in message

@@ -21,7 +21,7 @@ from ar2_tf.data.sources import load_dataset
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
 from ar2_tf.runs.config import TrainConfig
-from ar2_tf.runs.repair_run import model_preprocessing
+from ar2_tf.runs.plan import plan_run
 from tests.helpers import RESNET20, TINY_TRAIN_FLAGS, needs_resnet20, tiny_classifier
 
 CIFAR_MEAN, CIFAR_STD = "125.3,123.0,113.9", "63.0,62.1,66.7"  # common CIFAR code, pixel units
@@ -40,7 +40,7 @@ def test_default_follows_the_architecture_then_the_dataset(model, dataset, expec
 def test_a_resnet50_file_trains_with_what_evaluation_uses():
     # Regression: a ResNet-50 .keras file trained with x/255 while python -m ar2_tf.evaluate used "caffe".
     config = TrainConfig(dataset="imagenet", model="/models/resnet50.keras")
-    assert model_preprocessing(config) == default_preprocessing(config.model, "imagenet") == "caffe"
+    assert plan_run(config).preprocessing == default_preprocessing(config.model, "imagenet") == "caffe"
 
 
 def test_functions_map_uint8_pixels_to_float_inputs():
@@ -77,20 +77,21 @@ def test_the_flags_build_one_canonical_spec_that_reads_back_unchanged():
 
 
 @pytest.mark.parametrize("name, mean, std, message", [
-    ("meanstd", None, None, "needs both --mean and --std (missing: --mean and --std)"),
-    ("meanstd", CIFAR_MEAN, None, "needs both --mean and --std (missing: --std)"),
-    (None, CIFAR_MEAN, CIFAR_STD, "--mean/--std only go with --preprocessing meanstd (no --preprocessing"),
-    ("unit", None, "63", "--mean/--std only go with --preprocessing meanstd (--preprocessing unit was given)"),
-    ("meanstd", "125,123", CIFAR_STD, "--mean must be 1 or 3 comma-separated finite numbers"),
-    ("meanstd", "1,2,3,4", CIFAR_STD, "--mean must be 1 or 3"),
-    ("meanstd", "inf", CIFAR_STD, "--mean must be 1 or 3 comma-separated finite numbers"),
-    ("meanstd", "red", CIFAR_STD, "--mean must be"),
-    ("meanstd", CIFAR_MEAN, "0", "--std must be 1 or 3 comma-separated numbers > 0"),
-    ("meanstd", CIFAR_MEAN, "63,-62.1,66.7", "--std must be 1 or 3 comma-separated numbers > 0"),
-    ("meanstd", CIFAR_MEAN, "nan", "--std must be 1 or 3 comma-separated numbers > 0"),
-    ("meanstd", CIFAR_MEAN, "", "--std must be"),
+    ("meanstd", None, None, "needs both `mean` and `std` (missing: `mean` and `std`)"),
+    ("meanstd", CIFAR_MEAN, None, "needs both `mean` and `std` (missing: `std`)"),
+    (None, CIFAR_MEAN, CIFAR_STD, "`mean`/`std` only go with `preprocessing` meanstd (no `preprocessing`"),
+    ("unit", None, "63", "`mean`/`std` only go with `preprocessing` meanstd (`preprocessing` unit was given)"),
+    ("meanstd", "125,123", CIFAR_STD, "the `mean` of a meanstd preprocessing must be 1 or 3 comma-separated finite"),
+    ("meanstd", "1,2,3,4", CIFAR_STD, "the `mean` of a meanstd preprocessing must be 1 or 3"),
+    ("meanstd", "inf", CIFAR_STD, "the `mean` of a meanstd preprocessing must be 1 or 3 comma-separated finite"),
+    ("meanstd", "red", CIFAR_STD, "the `mean` of a meanstd preprocessing must be"),
+    ("meanstd", CIFAR_MEAN, "0", "the `std` of a meanstd preprocessing must be 1 or 3 comma-separated numbers > 0"),
+    ("meanstd", CIFAR_MEAN, "63,-62.1,66.7", "the `std` of a meanstd preprocessing must be 1 or 3 comma-separated "
+                                             "numbers > 0"),
+    ("meanstd", CIFAR_MEAN, "nan", "the `std` of a meanstd preprocessing must be 1 or 3 comma-separated numbers > 0"),
+    ("meanstd", CIFAR_MEAN, "", "the `std` of a meanstd preprocessing must be"),
     ("imagenet", None, None, "unknown preprocessing 'imagenet'; choose one of: caffe, none, tf, torch, unit. Or your "
-                             "own statistics: --preprocessing meanstd --mean"),
+                             "own statistics: `preprocessing` meanstd:125.3,123,113.9:63,62.1,66.7"),
 ])
 def test_bad_flags_are_user_errors(name, mean, std, message):
     with pytest.raises(UserError) as error:
@@ -99,10 +100,11 @@ def test_bad_flags_are_user_errors(name, mean, std, message):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("meanstd", "preprocessing meanstd needs the training set's statistics: pass --preprocessing meanstd --mean"),
+    ("meanstd", "preprocessing meanstd needs the training set's statistics: pass `preprocessing` meanstd:125.3,"),
     ("meanstd:125", "is not meanstd:MEAN:STD"), ("meanstd:1:2:3", "is not meanstd:MEAN:STD"),
-    ("meanstd:1,2:3", "--mean must be 1 or 3"), ("meanstd:1:0,1,1", "--std must be 1 or 3 comma-separated numbers > 0"),
-    ("meanstd:1:", "--std must be"),
+    ("meanstd:1,2:3", "the `mean` of a meanstd preprocessing must be 1 or 3"),
+    ("meanstd:1:0,1,1", "the `std` of a meanstd preprocessing must be 1 or 3 comma-separated numbers > 0"),
+    ("meanstd:1:", "the `std` of a meanstd preprocessing must be"),
 ])
 def test_bad_specs_are_user_errors_wherever_they_are_read(spec, message):
     for read in (get_preprocessor, check_preprocessing, lambda s: default_preprocessing("m.keras", "demo", s)):
@@ -117,10 +119,10 @@ def test_train_and_tuning_flags_put_the_spec_in_the_run_config():
 
     flags = ["--preprocessing", "meanstd", "--mean", CIFAR_MEAN, "--std", CIFAR_STD]
     config = train.config_from_args(train.build_parser().parse_args(flags))
-    assert config.preprocessing == CIFAR_SPEC and model_preprocessing(config) == CIFAR_SPEC
+    assert config.preprocessing == CIFAR_SPEC and plan_run(config).preprocessing == CIFAR_SPEC
     assert search_from_args(tuning_parser().parse_args(flags)).train.preprocessing == CIFAR_SPEC
     assert train.config_from_args(train.build_parser().parse_args([])).preprocessing is None  # default: by model
-    with pytest.raises(UserError, match="needs both --mean and --std"):
+    with pytest.raises(UserError, match="needs both `mean` and `std`"):
         search_from_args(tuning_parser().parse_args(flags[:2]))
 
 
@@ -174,7 +176,7 @@ def test_models_with_their_own_rescaling_or_normalization_are_detected(tmp_path,
 @needs_resnet20
 def test_the_shared_resnet20_file_still_gets_x_over_255():
     assert not model_carries_preprocessing(RESNET20)
-    assert model_preprocessing(TrainConfig(dataset="cifar10", model=RESNET20)) == "unit"
+    assert plan_run(TrainConfig(dataset="cifar10", model=RESNET20)).preprocessing == "unit"
 
 
 def test_unreadable_or_missing_files_fall_back_to_the_dataset(tmp_path):
@@ -200,7 +202,7 @@ def test_a_run_on_a_rescaling_model_feeds_raw_pixels_unless_told_otherwise(resca
     assert report["preprocessing"] == "none" and report["config"]["preprocessing"] is None
     given = train.config_from_args(train.build_parser().parse_args(["--model", rescaling_model,
                                                                     "--preprocessing", "tf"]))
-    assert model_preprocessing(given) == "tf"
+    assert plan_run(given).preprocessing == "tf"
 
 
 def test_evaluating_a_rescaling_model_file_feeds_raw_pixels_unless_told_otherwise(rescaling_model):

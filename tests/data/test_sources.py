@@ -153,7 +153,7 @@ def test_image_file_that_is_not_an_image_is_skipped_and_named(tmp_path):
 @pytest.mark.parametrize("dataset, setup, message", [
     ("mnist", None, "unknown dataset 'mnist'"),
     ("cifar10", "missing", "does not exist"),
-    ("folder", None, "needs --data-dir"),
+    ("folder", None, "needs `data_dir`"),
     ("folder", "empty-train", "no class folders"),
     ("folder", "no-images", "holds no image files"),
 ])

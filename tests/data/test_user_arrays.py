@@ -139,7 +139,7 @@ def test_malformed_files_are_one_line_with_the_fix(tmp_path, arrays, message):
 @pytest.mark.parametrize("data_dir", [None, "missing.npz", "a_folder"])
 def test_npz_needs_an_existing_npz_file(tmp_path, data_dir):
     (tmp_path / "a_folder").mkdir()
-    with pytest.raises(UserError, match="--dataset npz needs --data-dir FILE.npz"):
+    with pytest.raises(UserError, match="`dataset` npz needs `data_dir` FILE.npz"):
         load_dataset("npz", data_dir and str(tmp_path / data_dir))
 
 

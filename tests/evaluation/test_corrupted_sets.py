@@ -367,7 +367,7 @@ def test_cache_over_its_budget_is_refused_up_front_with_the_size_and_the_fix(tmp
     message = str(error.value)
     assert "\n" not in message and "10 corrupted set(s) of 100 images would take 3.1 MB" in message
     assert "over the cache budget of 0.001 GB" in message
-    assert "leave out --cache-dir to stream them" in message and "--cache-budget-gb 1" in message
+    assert "leave out `cache_dir` to stream them" in message and "`cache_budget_gb` 1" in message
     assert not os.path.exists(tmp_path / "cache")  # refused before anything was written
 
 

@@ -71,7 +71,7 @@ def test_a_nested_backbone_model_is_split_in_the_outer_graph():
 
 
 def test_cam_on_a_non_linear_head_is_refused_with_the_fix():
-    with pytest.raises(UserError, match="--attention gradcam"):
+    with pytest.raises(UserError, match="`attention` gradcam"):
         resolve_attention(find_head(tiny_classifier(head="mlp")), "cam")
 
 
@@ -93,7 +93,7 @@ def test_model_without_a_head_names_what_it_found_and_the_flags(build, message):
     model = keras.Model(inputs, build(keras.layers.Conv2D(4, 3)(inputs)))
     with pytest.raises(UserError, match=message) as error:
         find_head(model)
-    assert "--feature-layer" in str(error.value) and "--dense-layer" in str(error.value)
+    assert "`feature_layer`" in str(error.value) and "`dense_layer`" in str(error.value)
 
 
 def test_bad_override_layers_are_user_errors():
@@ -110,7 +110,7 @@ def test_a_model_without_layers_before_its_head_is_refused():
     x = keras.layers.Dense(4, activation="relu")(keras.layers.Flatten()(inputs))
     with pytest.raises(UserError, match="the last feature map found is the model's input image") as error:
         find_head(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)))
-    assert "--feature-layer NAME" in str(error.value)
+    assert "`feature_layer` NAME" in str(error.value)
 
 
 def test_refinement_trains_the_trainable_backbone_and_refuses_a_frozen_one():
@@ -118,7 +118,7 @@ def test_refinement_trains_the_trainable_backbone_and_refuses_a_frozen_one():
     head = find_head(model)
     assert head.feature_layer == "base"
     check_trainable(model, head, refines=False)  # fine-tuning still trains the head
-    with pytest.raises(UserError, match="every layer up to the feature map 'base' is frozen.*--method finetune"):
+    with pytest.raises(UserError, match="every layer up to the feature map 'base' is frozen.*`method` finetune"):
         check_trainable(model, head, refines=True)
 
     base = model.get_layer("base")

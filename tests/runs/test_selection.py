@@ -130,7 +130,7 @@ def test_a_selection_recorded_without_verdicts_is_refused_on_resume_with_the_fix
                    "kept": PRETRAINED}, file)
     resumed = PhaseSelection(ScriptedValidation(), model.classifier, str(tmp_path), max_clean_drop=1.0,
                              initial_epoch=1)
-    with pytest.raises(UserError, match="older version of ar2-tf.*re-run with --force"):
+    with pytest.raises(UserError, match="older version of ar2-tf.*re-run with `force`"):
         resumed.on_train_begin()
 
 

@@ -156,7 +156,7 @@ def test_validation_is_a_seeded_disjoint_part_of_the_training_pool():
     assert len(validation_labels) == 6 and sorted(train_labels + validation_labels) == list(range(20))
     assert [int(y) for _, y in split_validation(pool, 20, 6, seed=3)[1]] == validation_labels
     assert [int(y) for _, y in split_validation(pool, 20, 6, seed=4)[1]] != validation_labels
-    with pytest.raises(UserError, match="--val-size"):
+    with pytest.raises(UserError, match="`val_size`"):
         split_validation(pool, 20, 20, seed=0)
 
 
@@ -205,9 +205,9 @@ def test_a_trial_that_breaks_the_clean_constraint_is_not_chosen(monkeypatch, tmp
 def test_fix_flags_are_typed_and_checked():
     assert parse_fixes(["k=3", "alpha=1", "N=0", "refine_lr=0.001", "cam_normalization=none"], 6) == {
         "k": 3, "alpha": 1.0, "refine_steps": 0, "refine_learning_rate": 0.001, "cam_normalization": "none"}
-    for bad, message in [("gamma=1", "--fix takes NAME=VALUE"), ("k", "--fix takes NAME=VALUE"),
-                         ("iterations=3", "T follows from --epochs-budget"), ("k=two", "needs a int"),
-                         ("k=7", "exceeds the 6 classes of the dataset; pass --fix k=6")]:
+    for bad, message in [("gamma=1", "`fixed` takes NAME=VALUE"), ("k", "`fixed` takes NAME=VALUE"),
+                         ("iterations=3", "T follows from `epochs_budget`"), ("k=two", "needs a int"),
+                         ("k=7", "exceeds the 6 classes of the dataset; pass `fixed` k=6")]:
         with pytest.raises(UserError, match=message):
             parse_fixes([bad], 6)
     with pytest.raises(UserError, match="not both 0"):
