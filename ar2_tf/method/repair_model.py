@@ -22,6 +22,8 @@ labels)` with images already preprocessed for the classifier
 (`ar2_tf.corrupted_pairs` makes them from a user's `(images, labels)` batches).
 """
 
+import warnings
+
 import keras
 import tensorflow as tf
 
@@ -29,7 +31,7 @@ from ar2_tf.cloning import copy_model
 from ar2_tf.method.attention import HeadAttention
 from ar2_tf.method.head import backbone_variables, build_backbone, check_trainable
 from ar2_tf.method.losses import cam_alignment_loss
-from ar2_tf.method.schedule import PhaseSchedule, ScheduleCallback
+from ar2_tf.method.schedule import ScheduleCallback
 from ar2_tf.method.trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_replicas
 
 
@@ -44,8 +46,7 @@ class RepairModel(PhasedTrainer):
     """Repairs `classifier` in place with AR2 (paper Algorithm 1): a Keras model to `compile` and `fit`.
 
     `fit` trains on `((clean, corrupted), labels)` batches (`ar2_tf.corrupted_pairs`), alternating the
-    refinement and fine-tuning phases as a `ar2_tf.callbacks.PhaseSchedule` among its callbacks says (one
-    refinement epoch, one fine-tuning epoch when there is none). `validation_data` may be such pairs (clean
+    refinement and fine-tuning phases as a `ar2_tf.callbacks.PhaseSchedule` among its callbacks says. `validation_data` may be such pairs (clean
     and corrupted accuracy) or `(images, labels)` batches already preprocessed for the classifier (clean
     accuracy); validation runs the classifier in inference mode. The classifier is the model to save.
 
@@ -76,13 +77,13 @@ class RepairModel(PhasedTrainer):
     def __init__(self, classifier, k=3, alpha=1.0, cam_normalization="l2", topk_from="repaired",
                  feature_layer=None, dense_layer=None, attention="auto", reference=None, **kwargs):
         super().__init__(classifier, feature_layer, dense_layer, attention, **kwargs)
-        check_trainable(classifier, self.head, refines=True)
         self.reference = reference if reference is not None else frozen_copy(classifier)
         self.k, self.alpha = int(k), float(alpha)
         self.cam_normalization, self.topk_from = cam_normalization, topk_from
         self.reference_backbone = build_backbone(self.reference, self.head)
         self.reference_attention = HeadAttention(self.reference, self.head, self.attention.kind)
         self.refine_optimizer = None
+        self._phase_chosen = False  # set_phase was called: fit without a schedule runs that phase, unwarned
         self._trackers = {name: keras.metrics.Mean(name=name) for name in ("align_loss", "ce_loss")}
         self._trackers.update({name: keras.metrics.SparseCategoricalAccuracy(name=name)
                                for name in ("clean_accuracy", "corrupted_accuracy")})
@@ -111,11 +112,29 @@ class RepairModel(PhasedTrainer):
         self.refine_optimizer = refine_optimizer
         self.refine_optimizer.build(self.backbone_variables)
 
+    def set_phase(self, phase: str):
+        """Selects the phase the next steps run ("refine" or "finetune"); a `PhaseSchedule` calls it in `fit`."""
+        super().set_phase(phase)
+        self._phase_chosen = True
+
     def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, with `PhaseSchedule()` added when `callbacks` hold no schedule."""
+        """`keras.Model.fit`; a `ar2_tf.callbacks.PhaseSchedule` among `callbacks` switches the phases.
+
+        Without one, every step runs the selected phase (`set_phase`; fine-tuning until one is chosen, with a
+        warning, since that is not AR2).
+
+        Raises:
+            UserError: training would change nothing: every weight is frozen, or, when refinement may run, every
+                weight before the feature map (`ar2_tf.method.head.check_trainable`).
+        """
         callbacks = list(callbacks or [])
-        if not any(isinstance(callback, ScheduleCallback) for callback in callbacks):
-            callbacks.insert(0, PhaseSchedule())
+        schedule = next((c.schedule for c in callbacks if isinstance(c, ScheduleCallback)), None)
+        if schedule is None and not self._phase_chosen:
+            warnings.warn("RepairModel.fit without a PhaseSchedule callback only fine-tunes; add "
+                          "ar2_tf.callbacks.PhaseSchedule(refine_steps=N, finetune_steps=M) to the callbacks for "
+                          "AR2's refinement.", stacklevel=2)
+        refines = schedule.refine_steps > 0 if schedule is not None else self.phase == REFINE
+        check_trainable(self.classifier, self.head, refines=refines)
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_step(self, data):

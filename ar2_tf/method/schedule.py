@@ -10,6 +10,7 @@ The schedule is driven in one place, `ScheduleCallback`, inside a single
   at each batch's start.
 
 `Schedule.fit_arguments` gives the matching `epochs`/`steps_per_epoch`.
+`PhaseSchedule` is the same callback for a user's own `fit`, built from N and M.
 """
 
 import dataclasses
@@ -121,8 +122,7 @@ class PhaseSchedule(ScheduleCallback):
             "batch" (a step is one batch and an epoch one iteration: `fit(dataset.repeat(), epochs=T,
             steps_per_epoch=N + M)`).
 
-    `RepairModel.fit` adds `PhaseSchedule()` (one refinement epoch, one fine-tuning epoch) when its callbacks
-    hold none.
+    Without one, `RepairModel.fit` runs only the selected phase (fine-tuning, with a warning).
 
     Example:
         model.fit(pairs, epochs=6, callbacks=[ar2_tf.callbacks.PhaseSchedule(refine_steps=1, finetune_steps=2)])
