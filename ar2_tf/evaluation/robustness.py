@@ -9,6 +9,8 @@ inputs differ: a model object instead of a file, a dataset instead of a data fol
 
 import dataclasses
 
+import keras
+
 from ar2_tf.corruptions import BENCHMARK_CORRUPTIONS, check_corruption
 from ar2_tf.data.pairs import pixel_split
 from ar2_tf.data.seeds import EVAL_BATCH_SIZE
@@ -100,10 +102,9 @@ def _corruption_names(corruptions) -> tuple:
 
 
 def _classifier(model):
-    """The Keras classifier of `model`: a repair model's classifier, else the model itself."""
-    from ar2_tf.method.trainer import PhasedTrainer
-
-    return model.classifier if isinstance(model, PhasedTrainer) else model
+    """The Keras classifier of `model`: a repair model's (its `classifier`), else the model itself."""
+    classifier = getattr(model, "classifier", None)
+    return classifier if isinstance(classifier, keras.Model) else model
 
 
 def evaluate_robustness(model, data, *, corruptions="all", severities=(1, 2, 3, 4, 5), preprocessing, seed=0,

@@ -60,6 +60,14 @@ def test_it_gives_the_evaluate_commands_numbers_on_the_same_images_and_seed(tmp_
     assert other.clean_error == result.clean_error and other.errors != result.errors
 
 
+def test_a_repair_model_is_evaluated_by_its_classifier(data, trained):
+    from ar2_tf.method.repair_model import RepairModel
+
+    arguments = dict(corruptions=["fog"], severities=[2], preprocessing="unit")
+    assert (evaluate_robustness(RepairModel(trained, k=2), data, **arguments)
+            == evaluate_robustness(trained, data, **arguments))
+
+
 def test_a_baseline_normalises_ce_as_the_metrics_do(data, trained):
     x, y = data
     model, baseline = trained, tiny_classifier(4, (16, 16, 3), seed=2)
