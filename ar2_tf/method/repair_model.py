@@ -46,9 +46,10 @@ class RepairModel(PhasedTrainer):
     """Repairs `classifier` in place with AR2 (paper Algorithm 1): a Keras model to `compile` and `fit`.
 
     `fit` trains on `((clean, corrupted), labels)` batches (`ar2_tf.corrupted_pairs`), alternating the
-    refinement and fine-tuning phases as a `ar2_tf.callbacks.PhaseSchedule` among its callbacks says. `validation_data` may be such pairs (clean
-    and corrupted accuracy) or `(images, labels)` batches already preprocessed for the classifier (clean
-    accuracy); validation runs the classifier in inference mode. The classifier is the model to save.
+    refinement and fine-tuning phases as a `ar2_tf.callbacks.PhaseSchedule` among its callbacks says.
+    `validation_data` may be such pairs (clean and corrupted accuracy) or `(images, labels)` batches already
+    preprocessed for the classifier (clean accuracy); validation runs the classifier in inference mode. The
+    classifier is the model to save.
 
     Args:
         classifier: the pretrained Keras classifier θ; its weights are updated.

@@ -134,6 +134,7 @@ class PhaseSchedule(ScheduleCallback):
         if int(refine_steps) < 0 or int(finetune_steps) < 0 or int(refine_steps) + int(finetune_steps) < 1:
             raise UserError(f"a schedule needs refine_steps >= 0 and finetune_steps >= 0 with at least one step, got "
                             f"{refine_steps} and {finetune_steps}.")
+        # T is what fit's epochs make it: the phase of a step depends on N, M and the unit alone.
         super().__init__(Schedule(iterations=1, refine_steps=int(refine_steps), finetune_steps=int(finetune_steps),
                                   unit=unit))
 
