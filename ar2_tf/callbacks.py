@@ -17,7 +17,8 @@ import warnings
 
 import keras
 
-from ar2_tf.data.pairs import pixel_split
+from ar2_tf.choices import BENCHMARK_CORRUPTIONS, UNIFIED
+from ar2_tf.data.pairs import check_corruption_choice, pixel_split
 from ar2_tf.evaluation import clean_rise as paired
 from ar2_tf.evaluation.validation import ValidationSet
 from ar2_tf.method.callbacks import CAMImages
@@ -42,7 +43,8 @@ class KeepBestPhase(keras.callbacks.Callback):
     Args:
         validation_data: the validation images: a `tf.data.Dataset` of `(images, labels)` (batched or not;
             uint8 or float 0..255) or a tuple `(x, y)`; never the images you report on.
-        corruption: the corruption to validate on (a name of `ar2_tf.corruptions.ALL_CORRUPTIONS`).
+        corruption: the corruption to validate on (a name of `ar2_tf.corruptions.ALL_CORRUPTIONS`), or "all"
+            (the mean error over the 15 benchmark corruptions).
         severity: its severity, 1-5.
         preprocessing: the classifier's input preprocessing (`ar2_tf.data.preprocessing`).
         max_clean_drop: points of clean validation error a kept phase may add.
@@ -63,8 +65,10 @@ class KeepBestPhase(keras.callbacks.Callback):
     def __init__(self, validation_data, *, corruption, severity=3, preprocessing, max_clean_drop=1.0, seed=0,
                  params="cifar", backend="native"):
         super().__init__()
+        corruption, severity = check_corruption_choice(corruption, severity)
+        names = BENCHMARK_CORRUPTIONS if corruption == UNIFIED else (corruption,)  # "all": the mean over the 15
         self.validation = ValidationSet.from_split(
-            pixel_split(validation_data, "validation_data"), corruptions=(corruption,), severities=(severity,),
+            pixel_split(validation_data, "validation_data"), corruptions=names, severities=(severity,),
             preprocessing=preprocessing, params=params, backend=backend, seed=seed)
         self.max_clean_drop = float(max_clean_drop)
         self.baseline, self.phases, self.kept = None, [], PRETRAINED

@@ -16,10 +16,11 @@ the same seed in every process and differs between batches and between epochs.
 
 import tensorflow as tf
 
+from ar2_tf.choices import UNIFIED, check_corruption
 from ar2_tf.data import seeds
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, check_severity
 
 
 def as_pixels(images):
@@ -27,6 +28,12 @@ def as_pixels(images):
     if images.dtype == tf.uint8:
         return images
     return tf.cast(tf.clip_by_value(tf.round(tf.cast(images, tf.float32)), 0.0, 255.0), tf.uint8)
+
+
+def check_corruption_choice(corruption, severity) -> tuple:
+    """(corruption, severity) checked before any `Dataset.map` traces them: a bad one is a plain `UserError`
+    here, not one wrapped in AutoGraph's trace. `corruption` may be "all" (`corrupt_views`)."""
+    return (corruption if corruption == UNIFIED else check_corruption(corruption)), check_severity(severity)
 
 
 def check_batches(dataset, what="the dataset"):
@@ -69,6 +76,7 @@ def corrupted_pairs(dataset, corruption, severity=3, *, preprocessing, seed=0, p
         pairs = ar2_tf.corrupted_pairs(train, "fog", 3, preprocessing="tf", seed=0)
     """
     check_batches(dataset)
+    corruption, severity = check_corruption_choice(corruption, severity)
     preprocess = get_preprocessor(preprocessing)
     seed = int(seed)
     iterations = tf.Variable(-1, dtype=tf.int64, trainable=False, name="iterations_begun")

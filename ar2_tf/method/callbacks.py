@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from ar2_tf.data import seeds
-from ar2_tf.data.pairs import as_pixels, check_batches
+from ar2_tf.data.pairs import as_pixels, check_batches, check_corruption_choice
 from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
@@ -111,6 +111,7 @@ class CAMImages(keras.callbacks.Callback):
         """The panels of the first `count` images of `(images, labels)` batches, corrupted with the noise seed of
         a repair run's panels (`ar2_tf.data.seeds.sample_noise_seed`); arguments as `ar2_tf.corrupted_pairs`'."""
         check_batches(dataset)
+        corruption, severity = check_corruption_choice(corruption, severity)
         images = as_pixels(tf.concat([batch for batch, _ in dataset.unbatch().batch(count).take(1)], axis=0))
         corrupted = corrupt_views(images, corruption, severity, seeds.sample_noise_seed(seed), params=params,
                                   backend=backend)

@@ -107,6 +107,14 @@ def test_data_that_is_not_labelled_batches_is_refused_by_name(dataset, problem):
         corrupted_pairs(dataset, "fog", 3, preprocessing="unit")
 
 
+@pytest.mark.parametrize("corruption, severity, problem", [("nope", 3, "corruption"), ("fog", 9, "severity")])
+def test_a_bad_corruption_is_refused_before_any_trace(corruption, severity, problem):
+    x, y = _images(4)
+    with pytest.raises(UserError, match=problem) as refused:
+        corrupted_pairs(_batches(x, y), corruption, severity, preprocessing="unit")
+    assert "user code" not in str(refused.value)
+
+
 def test_pixel_split_reads_batches_single_pairs_and_arrays_alike():
     x, y = _images()
     expected = (x, y.astype(np.int64))
