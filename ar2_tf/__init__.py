@@ -9,16 +9,31 @@ from ar2_tf import quiet
 
 __version__ = "0.1.0"
 
-__all__ = ["repair"]
+__all__ = ["RepairModel", "callbacks", "corrupted_pairs", "evaluate_robustness", "repair"]
+
+# Public names -> the module that defines them, imported when first used (`__getattr__`).
+_LAZY = {
+    "repair": "ar2_tf.api",
+    "RepairModel": "ar2_tf.method.repair_model",
+    "corrupted_pairs": "ar2_tf.data.pairs",
+    "evaluate_robustness": "ar2_tf.evaluation.robustness",
+}
 
 quiet.note_launch()  # now, while `python -m` still says so: a command starts TensorFlow quietly (ar2_tf/quiet.py)
 
 
 def __getattr__(name):
-    """`ar2_tf.repair` (ar2_tf/api.py), imported when first used: `import ar2_tf` stays TensorFlow-free, so
-    the commands answer help and flag errors at once."""
-    if name == "repair":
-        from ar2_tf.api import repair
+    """The public API (`__all__`), imported when first used: `import ar2_tf` stays TensorFlow-free, so the
+    commands answer help and flag errors at once.
 
-        return repair
+    - `repair`: the command path from Python (ar2_tf/api.py);
+    - the Keras path: `RepairModel`, `corrupted_pairs`, the callbacks of `ar2_tf.callbacks` and
+      `evaluate_robustness` (README, "Python: the Keras path").
+    """
+    import importlib
+
+    if name == "callbacks":
+        return importlib.import_module("ar2_tf.callbacks")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ar2_tf' has no attribute {name!r}")

@@ -24,7 +24,7 @@ LAYERS = (
     ("ar2_tf.evaluation",),
     ("ar2_tf.runs",),
     ("ar2_tf.benchmarking", "tuning", "export"),
-    ("ar2_tf.api", "ar2_tf.cli", "ar2_tf.train", "ar2_tf.evaluate", "ar2_tf.benchmark", "ar2_tf.benchmark_view",
+    ("ar2_tf.api", "ar2_tf.callbacks", "ar2_tf.cli", "ar2_tf.train", "ar2_tf.evaluate", "ar2_tf.benchmark", "ar2_tf.benchmark_view",
      "ar2_tf.precompute", "tuning.__main__", "export.__main__"),
 )
 

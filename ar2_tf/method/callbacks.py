@@ -11,6 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ar2_tf.data import stateless_seeds as seeds
+from ar2_tf.data.pairs import as_pixels, check_batches, check_corruption_choice
+from ar2_tf.data.pipelines import corrupt_views
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError
 
@@ -81,13 +84,38 @@ def cam_panels(model, clean_uint8, corrupted_uint8, preprocessing, tile=PANEL_TI
 
 class CAMImages(keras.callbacks.Callback):
     """Logs attention panels (`cam_panels`) of a fixed sample of test images to TensorBoard: before
-    training (step -1) and after every epoch, so every phase has its picture."""
+    training (step -1) and after every epoch, so every phase has its picture.
+
+    For `ar2_tf.RepairModel.fit`: the panels compare its reference (pretrained) model's attention with its
+    classifier's. The images go to `logdir/cams`, tag "attention".
+
+    Args:
+        logdir: the TensorBoard folder.
+        clean_uint8: uint8 images [N, H, W, 3].
+        corrupted_uint8: the same images corrupted.
+        preprocessing: the classifier's input preprocessing (`ar2_tf.data.preprocessing`).
+
+    Example:
+        panels = CAMImages.from_dataset("logs", val, corruption="fog", severity=3, preprocessing="tf")
+    """
 
     def __init__(self, logdir, clean_uint8, corrupted_uint8, preprocessing):
         super().__init__()
         self.writer = tf.summary.create_file_writer(os.path.join(logdir, "cams"))
         self.clean, self.corrupted = clean_uint8, corrupted_uint8
         self.preprocessing = preprocessing
+
+    @classmethod
+    def from_dataset(cls, logdir, dataset, *, corruption, severity=3, preprocessing, count=8, seed=0,
+                     params="cifar", backend="native"):
+        """The panels of the first `count` images of `(images, labels)` batches, corrupted with the noise seed of
+        a repair run's panels (`ar2_tf.data.stateless_seeds.sample_noise_seed`); arguments as `ar2_tf.corrupted_pairs`'."""
+        check_batches(dataset)
+        corruption, severity = check_corruption_choice(corruption, severity)
+        images = as_pixels(tf.concat([batch for batch, _ in dataset.unbatch().batch(count).take(1)], axis=0))
+        corrupted = corrupt_views(images, corruption, severity, seeds.sample_noise_seed(seed), params=params,
+                                  backend=backend)
+        return cls(logdir, images, corrupted, preprocessing)
 
     def write(self, step):
         panels = cam_panels(self.model, self.clean, self.corrupted, self.preprocessing)

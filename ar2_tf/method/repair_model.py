@@ -18,16 +18,20 @@ keep (`ar2_tf.method.head` says which runs are refused and which get a note).
 
 Each phase is its own compiled function (`ar2_tf.method.phased_trainer.PhasedTrainer`
 says which Keras behaviour that relies on). Batches are `((clean, corrupted),
-labels)` with images already preprocessed for the classifier.
+labels)` with images already preprocessed for the classifier
+(`ar2_tf.corrupted_pairs` makes them from a user's `(images, labels)` batches).
 """
+
+import warnings
 
 import keras
 import tensorflow as tf
 
 from ar2_tf.method.attention import HeadAttention
-from ar2_tf.method.head import backbone_variables, build_backbone
+from ar2_tf.method.head import backbone_variables, build_backbone, check_trainable
 from ar2_tf.method.losses import cam_alignment_loss
 from ar2_tf.method.phased_trainer import FINETUNE, REFINE, PhasedTrainer, scale_for_replicas
+from ar2_tf.method.schedule import ScheduleCallback
 from ar2_tf.models.cloning import copy_model
 
 
@@ -39,7 +43,13 @@ def frozen_copy(classifier):
 
 
 class RepairModel(PhasedTrainer):
-    """Repairs `classifier` in place with AR2 (paper Algorithm 1).
+    """Repairs `classifier` in place with AR2 (paper Algorithm 1): a Keras model to `compile` and `fit`.
+
+    `fit` trains on `((clean, corrupted), labels)` batches (`ar2_tf.corrupted_pairs`), alternating the
+    refinement and fine-tuning phases as a `ar2_tf.callbacks.PhaseSchedule` among its callbacks says.
+    `validation_data` may be such pairs (clean and corrupted accuracy) or `(images, labels)` batches already
+    preprocessed for the classifier (clean accuracy); validation runs the classifier in inference mode. The
+    classifier is the model to save.
 
     Args:
         classifier: the pretrained Keras classifier θ; its weights are updated.
@@ -47,13 +57,17 @@ class RepairModel(PhasedTrainer):
         alpha: weight of the corrupted-view term (Eq. 2).
         cam_normalization: "l2" or "none" (see `ar2_tf.method.losses`).
         topk_from: "repaired" (θ's clean prediction gives topk(x)) or "reference" (θ_ref's).
-        feature_layer, dense_layer: optional overrides of the head search (`ar2_tf.method.head`).
+        feature_layer: name of the last feature map (default: found by `ar2_tf.method.head`).
+        dense_layer: name of the class layer (default: found by `ar2_tf.method.head`).
         attention: "auto", "cam" or "gradcam" (`ar2_tf.method.attention`).
+        reference: the frozen pretrained copy θ_ref (default: a copy of `classifier` as it is now).
 
     Example:
-        model = RepairModel(keras.saving.load_model("resnet20.h5"), k=3, alpha=1.0)
+        model = ar2_tf.RepairModel(keras.saving.load_model("resnet20.h5"), k=3, alpha=1.0)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
-        model.fit(pipeline, epochs=60, callbacks=[ScheduleCallback(schedule)])
+        model.fit(ar2_tf.corrupted_pairs(train, "fog", 3, preprocessing="unit"), epochs=6,
+                  callbacks=[ar2_tf.callbacks.PhaseSchedule(refine_steps=1, finetune_steps=2)])
+        model.classifier.save("repaired.keras")
 
     Reference:
         AR2: attention-guided repair for the robustness of CNNs against common corruptions.
@@ -70,6 +84,7 @@ class RepairModel(PhasedTrainer):
         self.reference_backbone = build_backbone(self.reference, self.head)
         self.reference_attention = HeadAttention(self.reference, self.head, self.attention.kind)
         self.refine_optimizer = None
+        self._phase_chosen = False  # set_phase was called: fit without a schedule runs that phase, unwarned
         self._trackers = {name: keras.metrics.Mean(name=name) for name in ("align_loss", "ce_loss")}
         self._trackers.update({name: keras.metrics.SparseCategoricalAccuracy(name=name)
                                for name in ("clean_accuracy", "corrupted_accuracy")})
@@ -85,12 +100,43 @@ class RepairModel(PhasedTrainer):
         return backbone_variables(self.classifier, self.head)
 
     def compile(self, optimizer, refine_optimizer=None, **kwargs):
-        """`optimizer` runs fine-tuning; `refine_optimizer` (default: a copy) runs refinement."""
+        """Sets the optimizers (the loss is the method's: the Eq. 2 alignment loss, then cross-entropy).
+
+        Args:
+            optimizer: runs fine-tuning.
+            refine_optimizer: runs refinement (default: a fresh copy of `optimizer`).
+            **kwargs: passed to `keras.Model.compile` (e.g. `steps_per_execution`, `jit_compile`).
+        """
         super().compile(optimizer=optimizer, **kwargs)
         if refine_optimizer is None:
             refine_optimizer = optimizer.__class__.from_config(optimizer.get_config())
         self.refine_optimizer = refine_optimizer
         self.refine_optimizer.build(self.backbone_variables)
+
+    def set_phase(self, phase: str):
+        """Selects the phase the next steps run ("refine" or "finetune"); a `PhaseSchedule` calls it in `fit`."""
+        super().set_phase(phase)
+        self._phase_chosen = True
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`; a `ar2_tf.callbacks.PhaseSchedule` among `callbacks` switches the phases.
+
+        Without one, every step runs the selected phase (`set_phase`; fine-tuning until one is chosen, with a
+        warning, since that is not AR2).
+
+        Raises:
+            UserError: training would change nothing: every weight is frozen, or, when refinement may run, every
+                weight before the feature map (`ar2_tf.method.head.check_trainable`).
+        """
+        callbacks = list(callbacks or [])
+        schedule = next((c.schedule for c in callbacks if isinstance(c, ScheduleCallback)), None)
+        if schedule is None and not self._phase_chosen:
+            warnings.warn("RepairModel.fit without a PhaseSchedule callback only fine-tunes; add "
+                          "ar2_tf.callbacks.PhaseSchedule(refine_steps=N, finetune_steps=M) to the callbacks for "
+                          "AR2's refinement.", stacklevel=2)
+        refines = schedule.refine_steps > 0 if schedule is not None else self.phase == REFINE
+        check_trainable(self.classifier, self.head, refines=refines)
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_step(self, data):
         (clean, corrupted), labels = data
@@ -133,6 +179,21 @@ class RepairModel(PhasedTrainer):
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self._trackers["ce_loss"].update_state(loss)
         self._update_accuracy(labels, logits[:batch], logits[batch:])
+
+    def test_step(self, data):
+        """Validation: the classifier in inference mode on clean (and corrupted) views, cross-entropy and
+        accuracies; no weight changes."""
+        inputs, labels = data[0], data[1]
+        views = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+        logits = [self.logits(self.backbone(view, training=False)) for view in views]
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits[0], from_logits=True))
+        self._trackers["ce_loss"].update_state(loss)
+        self._trackers["clean_accuracy"].update_state(labels, logits[0])
+        names = ["ce_loss", "clean_accuracy"]
+        if len(logits) > 1:
+            self._trackers["corrupted_accuracy"].update_state(labels, logits[1])
+            names.append("corrupted_accuracy")
+        return {name: self._trackers[name].result() for name in names}
 
     def _update_accuracy(self, labels, clean_logits, corrupted_logits):
         self._trackers["clean_accuracy"].update_state(labels, clean_logits)

@@ -10,12 +10,14 @@ The schedule is driven in one place, `ScheduleCallback`, inside a single
   at each batch's start.
 
 `Schedule.fit_arguments` gives the matching `epochs`/`steps_per_epoch`.
+`PhaseSchedule` is the same callback for a user's own `fit`, built from N and M.
 """
 
 import dataclasses
 
 import keras
 
+from ar2_tf.errors import UserError
 from ar2_tf.method.phased_trainer import FINETUNE, REFINE
 
 
@@ -107,3 +109,39 @@ def check_steps_per_execution(schedule: Schedule, steps_per_execution, steps_per
                          f"phase after {', '.join(wrong)} steps; Keras can only switch between calls. Compile with "
                          f"steps_per_execution=1 or a divisor of {', '.join(wrong)}.")
     return per_call
+
+
+class PhaseSchedule(ScheduleCallback):
+    """AR2's phase switch as a Keras callback for `RepairModel.fit`: N refinement steps, then M fine-tuning steps,
+    over and over (paper Algorithm 1), like `keras.callbacks.LearningRateScheduler` changes the learning rate.
+
+    Args:
+        refine_steps: N, refinement steps per iteration (0: fine-tuning only).
+        finetune_steps: M, fine-tuning steps per iteration.
+        unit: "epoch" (a step is one Keras epoch: `fit(..., epochs=T * (N + M))` runs T iterations) or
+            "batch" (a step is one batch and an epoch one iteration: `fit(dataset.repeat(), epochs=T,
+            steps_per_epoch=N + M)`).
+
+    Without one, `RepairModel.fit` runs only the selected phase (fine-tuning, with a warning).
+
+    Example:
+        model.fit(pairs, epochs=6, callbacks=[ar2_tf.callbacks.PhaseSchedule(refine_steps=1, finetune_steps=2)])
+    """
+
+    def __init__(self, refine_steps=1, finetune_steps=1, unit="epoch"):
+        if unit not in ("epoch", "batch"):
+            raise UserError(f"unit must be 'epoch' or 'batch', got {unit!r}.")
+        if int(refine_steps) < 0 or int(finetune_steps) < 0 or int(refine_steps) + int(finetune_steps) < 1:
+            raise UserError(f"a schedule needs refine_steps >= 0 and finetune_steps >= 0 with at least one step, got "
+                            f"{refine_steps} and {finetune_steps}.")
+        # T is what fit's epochs make it: the phase of a step depends on N, M and the unit alone.
+        super().__init__(Schedule(iterations=1, refine_steps=int(refine_steps), finetune_steps=int(finetune_steps),
+                                  unit=unit))
+
+    def on_train_begin(self, logs=None):
+        steps = (self.params or {}).get("steps")
+        if self.schedule.unit == "batch" and steps != self.schedule.cycle:
+            raise UserError(f"PhaseSchedule(unit='batch') makes one epoch one iteration of {self.schedule.cycle} "
+                            f"batches, but fit runs {steps} steps per epoch; pass steps_per_epoch="
+                            f"{self.schedule.cycle} over a repeating dataset (dataset.repeat()), or use unit='epoch'.")
+        super().on_train_begin(logs)
