@@ -108,6 +108,7 @@ GOOD = _pairs(np.full((12, 16, 16, 3), 100, np.uint8), np.arange(12) % 3)
     (dict(train=_pairs(np.full((8, 16, 16, 3), 0.5, np.float32), np.zeros(8, np.int64))),
      r"^`train` yields float pixels from 0.5 to 0.5, scaled to \[0, 1\]; pass them as 0-255"),
     (dict(train=GOOD.take(0)), r"^`train` yields no images; pass a dataset that holds some"),
+    (dict(train=GOOD.repeat()), r"^`train` repeats forever; pass it without .repeat\(\)"),
     (dict(train=GOOD, test=_images_only()), r"^`test` must yield \(images, labels\) pairs"),
     (dict(train=GOOD, test=GOOD, val=GOOD.take(0)), r"^`val` yields no images"),
     (dict(train=GOOD, test=GOOD.unbatch().shuffle(12).batch(4)), r"^`test` gives its images in another order.*"

@@ -153,9 +153,54 @@ def _size(item) -> str:
 
 def _read(dataset, what, image_size) -> Given:
     """`dataset` as (uint8, int64) batches, read once for its labels, pixel range and image shape."""
+    batched = _check_spec(dataset, what)
+    if image_size and not batched:  # single images of any size: resized before they are batched
+        dataset = dataset.map(lambda image, label: (resize_uint8(as_pixels(image), image_size), label))
+    batches = dataset if batched else dataset.batch(_SCAN_BATCH)
+    images = dataset.element_spec[0]
+    # Single images of sizes unknown to the spec are read one by one: a batch of two sizes cannot be formed.
+    scanned = batches if batched or images.shape[:2].is_fully_defined() else dataset.batch(1)
+
+    def scan(images, labels):  # what the run needs to know: no pixels kept
+        low, high = tf.reduce_min(images), tf.reduce_max(images)
+        return (tf.cast(low, tf.float64), tf.cast(high, tf.float64), tf.shape(images)[1:3], labels)
+
+    lows, highs, shapes, raw = [], [], set(), []
+    for low, high, shape, labels in scanned.map(scan, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
+        lows.append(low)
+        highs.append(high)
+        shapes.add(tuple(int(side) for side in shape))
+        raw.append(labels)
+    if not raw:
+        raise UserError(f"`{what}` yields no images; pass a dataset that holds some (is its folder empty?).")
+    low, high = min(lows), max(highs)
+    if images.dtype != tf.uint8 and (low < 0 or high > 255):
+        raise UserError(f"`{what}` yields pixels from {low:g} to {high:g}, not 0-255; pass the images before any "
+                        "scaling (the model's own scaling is `preprocessing`).")
+    if images.dtype.is_floating and high <= 1:
+        raise UserError(f"`{what}` yields float pixels from {low:g} to {high:g}, scaled to [0, 1]; pass them as 0-255 "
+                        "(drop the Rescaling(1/255) map, or map images * 255): `preprocessing` scales for the model.")
+    if len(shapes) > 1:
+        raise UserError(f"`{what}` yields images of {len(shapes)} sizes; pass image_size=N to resize them to one.")
+
+    def pixels(images, labels):
+        images = as_pixels(images)
+        if image_size and batched:
+            images = resize_uint8(images, image_size)
+        if labels.shape.rank == 2:  # one-hot rows, or [B, 1]
+            labels = labels[:, 0] if labels.shape[1] == 1 else tf.argmax(labels, axis=1)
+        return images, tf.cast(labels, tf.int64)
+
+    shape = (image_size, image_size) if image_size else shapes.pop()
+    return Given(batches.map(pixels, num_parallel_calls=tf.data.AUTOTUNE), _label_indices(raw, what), shape)
+
+
+def _check_spec(dataset, what) -> bool:
+    """A `UserError` unless `dataset` yields (images, labels) that can be images and their classes; returns
+    whether it yields batches."""
     if not is_dataset(dataset):
-        raise UserError(f"`{what}` must be a tf.data.Dataset of (images, labels), (images, labels) arrays, or a "
-                        f"data path; got {type(dataset).__name__}.")
+        raise UserError(f"`{what}` must be a tf.data.Dataset of (images, labels), or (images, labels) arrays; got "
+                        f"{type(dataset).__name__}.")
     spec = dataset.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(part, tf.TensorSpec) for part in spec)):
         raise UserError(f"`{what}` must yield (images, labels) pairs, but yields {spec}; map it to pairs first "
@@ -170,55 +215,23 @@ def _read(dataset, what, image_size) -> Given:
     if not (labels.dtype.is_integer or labels.dtype.is_floating) or labels.shape.rank not in (batched, batched + 1):
         raise UserError(f"`{what}` yields labels of {labels.dtype.name} {labels.shape}; expected integer class "
                         "indices or one-hot rows (image_dataset_from_directory's label_mode 'int' or 'categorical').")
-    if image_size and not batched:  # single images of any size: resized before they are batched
-        dataset = dataset.map(lambda image, label: (resize_uint8(as_pixels(image), image_size), label))
-    batches = dataset if batched else dataset.batch(_SCAN_BATCH)
+    if int(dataset.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
+        raise UserError(f"`{what}` repeats forever; pass it without .repeat(): the run sets its own epochs.")
+    return batched
 
-    def label_index(labels):
-        if labels.shape.rank == 2:
-            labels = labels[:, 0] if labels.shape[1] == 1 else tf.argmax(labels, axis=1)
-        return labels
 
-    def scan(images, labels):  # what the run needs to know: no pixels kept
-        low, high = tf.reduce_min(images), tf.reduce_max(images)
-        return (tf.cast(low, tf.float64), tf.cast(high, tf.float64), tf.shape(images)[1:3], labels)
-
-    read = {"low": [], "high": [], "shapes": set(), "labels": []}
-    for low, high, shape, labels in batches.map(scan, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
-        read["low"].append(low)
-        read["high"].append(high)
-        read["shapes"].add(tuple(int(side) for side in shape))
-        read["labels"].append(labels)
-    if not read["labels"]:
-        raise UserError(f"`{what}` yields no images; pass a dataset that holds some (is its folder empty?).")
-    low, high = min(read["low"]), max(read["high"])
-    if images.dtype != tf.uint8 and (low < 0 or high > 255):
-        raise UserError(f"`{what}` yields pixels from {low:g} to {high:g}, not 0-255; pass the images before any "
-                        "scaling (the model's own scaling is `preprocessing`).")
-    if images.dtype.is_floating and high <= 1:
-        raise UserError(f"`{what}` yields float pixels from {low:g} to {high:g}, scaled to [0, 1]; pass them as 0-255 "
-                        "(drop the Rescaling(1/255) map, or map images * 255): `preprocessing` scales for the model.")
-    raw = np.concatenate(read["labels"])
+def _label_indices(raw, what) -> np.ndarray:
+    """int64 class indices [N] of the labels read (batches of integer labels, [B, 1] or one-hot rows [B, C])."""
+    raw = np.concatenate(raw)
     one_hot = raw.ndim == 2 and raw.shape[1] > 1
     if one_hot and not (np.all((raw == 0) | (raw == 1)) and np.all(raw.sum(axis=1) == 1)):
         raise UserError(f"`{what}` yields labels of shape {raw.shape[1:]} whose rows are not one-hot; give one "
                         "integer label per image, or one-hot rows.")
-    labels = np.argmax(raw, axis=1) if one_hot else raw.reshape(len(raw), -1)[:, 0] if raw.ndim == 2 else raw
-    if not np.array_equal(labels, np.round(labels)) or (labels.size and labels.min() < 0):
+    labels = np.argmax(raw, axis=1) if one_hot else raw.reshape(len(raw), -1)[:, 0]
+    if not np.array_equal(labels, np.round(labels)) or labels.min() < 0:
         raise UserError(f"`{what}` yields labels that are not class indices 0, 1, ... (from {labels.min():g}); give "
                         "integer labels, or one-hot rows.")
-    if len(read["shapes"]) > 1 and not image_size:
-        raise UserError(f"`{what}` yields images of {len(read['shapes'])} sizes; pass image_size=N to resize them "
-                        "to one.")
-    shape = (image_size, image_size) if image_size else read["shapes"].pop()
-
-    def pixels(images, labels):
-        images = as_pixels(images)
-        if image_size and batched:
-            images = resize_uint8(images, image_size)
-        return images, tf.cast(label_index(labels), tf.int64)
-
-    return Given(batches.map(pixels, num_parallel_calls=tf.data.AUTOTUNE), labels.astype(np.int64), shape)
+    return labels.astype(np.int64)
 
 
 def _check_order(given: Given, what: str):

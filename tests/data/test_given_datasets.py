@@ -8,6 +8,7 @@ import tensorflow as tf
 from ar2_tf.data import holdout
 from ar2_tf.data.given_datasets import TRAIN, VAL, given_datasets
 from ar2_tf.data.sources import load_dataset
+from ar2_tf.errors import UserError
 
 
 def _data(count, seed, classes=3):
@@ -78,3 +79,5 @@ def test_image_size_resizes_single_images_of_any_size():
     resized, labels = _split(given.train.pairs())
     assert resized.shape == (3, 8, 8, 3) and list(labels) == [0, 1, 2]
     assert [int(image.mean()) for image in resized] == [0, 50, 100]  # flat images stay flat
+    with pytest.raises(UserError, match=r"^`train` yields images of 3 sizes; pass image_size=N"):
+        given_datasets(varying, varying)
