@@ -102,13 +102,13 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     preset = fields.pop("preset", None)
     dataset = fields.pop("dataset", None)
     from_path = isinstance(train, (str, os.PathLike))
-    fed = [name for name, value in (("train", train), ("test", test), ("val", val)) if _is_dataset(value)]
+    fed = any(_is_dataset(value) for value in (train, test, val))
     if from_path:
         if test is not None:
             raise UserError("test arrays go with train arrays; with a train path, the data source's own test "
                             "split tests (pass eval_data_dir=PATH for another one).")
         if fed:
-            raise UserError(f"a `{fed[0]}` tf.data.Dataset goes with a `train` dataset or arrays, not a train path; "
+            raise UserError("a `val` tf.data.Dataset goes with a `train` dataset or arrays, not a train path; "
                             "pass `val` as a path too, or `train` as a dataset.")
         data_dir = os.fspath(train)
         dataset = dataset or ("npz" if data_dir.endswith(".npz") else "folder")
@@ -197,7 +197,8 @@ def _as_dataset(value, name):
     if value is None or _is_dataset(value):
         return value
     if isinstance(value, (str, os.PathLike)):
-        raise UserError(f"`{name}` is a path, but `train` is a tf.data.Dataset; pass `{name}` as a dataset too.")
+        raise UserError(f"`{name}` is a path, but the other data is a tf.data.Dataset; pass `{name}` as a dataset "
+                        "or as arrays too.")
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise UserError(f"{name} must be an (images, labels) pair of arrays, or a tf.data.Dataset.")
     from ar2_tf.data.user_arrays import check_arrays

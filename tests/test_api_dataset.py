@@ -115,7 +115,7 @@ GOOD = _pairs(np.full((12, 16, 16, 3), 100, np.uint8), np.arange(12) % 3)
                                                                   r"shuffle=False"),
     (dict(train=GOOD, test=_pairs(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64))),
      r"^`test` images are 8x8 but `train` images 16x16"),
-    (dict(train=GOOD, val="val.npz"), r"^`val` is a path, but `train` is a tf.data.Dataset"),
+    (dict(train=GOOD, val="val.npz"), r"^`val` is a path, but the other data is a tf.data.Dataset"),
     (dict(train="data.npz", val=GOOD), r"^a `val` tf.data.Dataset goes with a `train` dataset or arrays"),
 ])
 def test_a_bad_dataset_is_one_line_naming_its_argument(tmp_path, arguments, message):
