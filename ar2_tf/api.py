@@ -11,6 +11,8 @@ run folder (`<out>/inputs/`), named by a hash of their content, and the run then
 So the run folder is an ordinary one: calling `repair` again with the same model, data and options resumes
 it or reuses its result, a changed model or data set is a different run (refused unless `force=True`), and
 `python -m ar2_tf.evaluate --model <out>` and `python -m export --run <out>` work on it as on any run.
+Data given as `tf.data.Dataset`s is read by the run in place (`ar2_tf.data.given_datasets`), not written:
+such a run is never resumed nor reused (`repair`).
 
 Options are the run's config fields (`ar2_tf.runs.config.TrainConfig` and `RepairConfig`, e.g. `preset`,
 `iterations`, `k`, `alpha`, `refine_learning_rate`, `preprocessing`, `batch_size`, `method`), checked as
@@ -63,19 +65,29 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     """Repairs `model` for `corruption` with AR2 (or `method=...`); returns the finished run (None on a
     worker other than the chief of a multi-worker strategy, which writes nothing).
 
+    A `tf.data.Dataset` (`keras.utils.image_dataset_from_directory`'s, a TFDS split) may stand for any of
+    `train`, `test` and `val`: it yields `(images, labels)`, batched or not, images uint8 or float 0..255,
+    labels integer or one-hot; class names are its `class_names`, else `class_0`, `class_1`, .... Each dataset
+    is read once before the run (to count its images, read its labels and check its pixels), then as the run
+    needs it, so `test` (and `train` without `test`, or with `train_size`) must give its images in the same
+    order at each read (`shuffle=False`). The run is the one the same pixels given as arrays make, but
+    nothing records a dataset's content: a dataset-fed run is never resumed nor reused, and a run already in
+    `out` is refused unless `force=True`, which discards it and starts over.
+
     Args:
         model: a Keras classifier, or the path of its `.keras`/`.h5` file.
         train: `(images, labels)` arrays (uint8 [N, H, W, 3] and integer or one-hot labels, as the
-            `dataset` "npz" takes them: `ar2_tf.data.user_arrays`), or a data path (`data_dir`: an `.npz`
-            file, an image folder, a prepared TFDS dataset) read as `python -m ar2_tf.train` reads it.
-        test: `(images, labels)` arrays to evaluate on; None: with arrays, a fixed 20 % of each class of
-            `train` is held out, as for a flat image folder.
-        val: held-out `(images, labels)` arrays (or a `val_data_dir` path) that choose the kept phase; None: a
-            fixed half of `test` (at most 1,000 images; the rest tests), or, without `test`, a tenth of `train`,
-            a lenient guard on images the model may have memorised (`ar2_tf.data.holdout`).
+            `dataset` "npz" takes them: `ar2_tf.data.user_arrays`), a `tf.data.Dataset` (above), or a data
+            path (`data_dir`: an `.npz` file, an image folder, a prepared TFDS dataset) read as
+            `python -m ar2_tf.train` reads it.
+        test: `(images, labels)` arrays or a dataset to evaluate on; None: with arrays or a dataset, a fixed
+            20 % of each class of `train` is held out, as for a flat image folder.
+        val: held-out `(images, labels)` arrays, a dataset (or a `val_data_dir` path) that choose the kept phase;
+            None: a fixed half of `test` (at most 1,000 images; the rest tests), or, without `test`, a tenth of
+            `train`, a lenient guard on images the model may have memorised (`ar2_tf.data.holdout`).
         corruption: the corruption to repair for (`ar2_tf.corruptions.ALL_CORRUPTIONS`), or "all".
         out: the run folder; default `runs/<dataset>_<method>_<corruption>`.
-        force: discard a different run found in `out`.
+        force: discard a different run found in `out` (with a dataset, any run found there).
         verbose: Keras verbosity (0 silent, 1 bars, 2 lines).
         strategy: a name of `ar2_tf.choices.STRATEGIES` or a `tf.distribute.Strategy`.
         **options: config fields (module docstring); `dataset` names how a `train` path is read (default:
@@ -90,21 +102,29 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     preset = fields.pop("preset", None)
     dataset = fields.pop("dataset", None)
     from_path = isinstance(train, (str, os.PathLike))
+    fed = any(_is_dataset(value) for value in (train, test, val))
     if from_path:
         if test is not None:
             raise UserError("test arrays go with train arrays; with a train path, the data source's own test "
                             "split tests (pass eval_data_dir=PATH for another one).")
+        if fed:
+            raise UserError("a `val` tf.data.Dataset goes with a `train` dataset or arrays, not a train path; "
+                            "pass `val` as a path too, or `train` as a dataset.")
         data_dir = os.fspath(train)
         dataset = dataset or ("npz" if data_dir.endswith(".npz") else "folder")
     else:
         dataset = dataset or "npz"
         if dataset != "npz":
-            raise UserError(f"train arrays are read as dataset 'npz', not {dataset!r}; leave dataset out.")
+            what = "datasets" if fed else "arrays"
+            raise UserError(f"train {what} are read as dataset 'npz', not {dataset!r}; leave dataset out.")
     # A file name stands for an in-memory model until its file is written: a model file is already trained.
     fields.update(corruption=corruption, model=os.fspath(model) if isinstance(model, (str, os.PathLike))
                   else "model.keras")
     config = resolve(dataset, preset, {}, fields, repair_fields)
     out = os.path.abspath(out or default_out(config))
+    if fed:
+        return _repair_datasets(model, train, test, val, config, out, force=force, strategy=strategy,
+                                verbose=verbose)
     inputs, made = os.path.join(out, INPUTS), not os.path.exists(out)
     written = {}  # {a file written to inputs/: the argument it holds, as messages name it}
     try:  # the inputs first, since their content names their files; a refusal from here on removes them
@@ -126,6 +146,76 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     finally:
         _tidy_inputs(out, made)
     return None if report is None else RepairResult(out, report, plan.config.unsafe_model_loading)
+
+
+def _is_dataset(value) -> bool:
+    """Whether `value` is a `tf.data.Dataset`, told without importing TensorFlow."""
+    return type(value).__module__.startswith("tensorflow") and hasattr(value, "element_spec")
+
+
+def _repair_datasets(model, train, test, val, config, out, *, force, strategy, verbose) -> RepairResult:
+    """`repair` for data given as `tf.data.Dataset`s (array pairs among them are made datasets too): the datasets
+    are read once for their sizes and labels, and the run's plan reads them instead of a data path. The run
+    folder cannot tell whether a dataset changed, so a run already in `out` is refused unless `force`, which
+    discards it."""
+    from ar2_tf.data import given_datasets
+    from ar2_tf.runs.repair_run import run_repair
+    from ar2_tf.runs.run_folder import CONFIG
+
+    if config.corruption_mode == "static":
+        raise UserError("corruption_mode 'static' reads shards precomputed from a data path; with tf.data.Dataset "
+                        "data, leave corruption_mode out (the corruptions are then drawn on the fly).")
+    if os.path.exists(os.path.join(out, CONFIG)):
+        if not force:
+            raise UserError(f"`out` {out!r} already holds a run, and a run fed a tf.data.Dataset is never resumed "
+                            "nor reused (nothing records whether the data changed); pass force=True to discard it "
+                            "and run again, or another `out`.")
+        _discard_run(out)
+    inputs, made = os.path.join(out, INPUTS), not os.path.exists(out)
+    written = {given_datasets.TRAIN: "the `train` dataset", given_datasets.VAL: "the `val` dataset"}
+    try:
+        data = {name: _as_dataset(value, name) for name, value in (("train", train), ("test", test), ("val", val))}
+        given = given_datasets.given_datasets(data["train"], data["test"], data["val"], image_size=config.image_size,
+                                              train_subset=config.train_size is not None)
+        model_path = _model_path(inputs, model)
+        if not isinstance(model, (str, os.PathLike)):
+            written[model_path] = "the `model`"
+        plan = plan_run(dataclasses.replace(config, data_dir=given_datasets.TRAIN, model=model_path), out,
+                        given=given)
+        if val is not None:  # recorded once the config is checked: the check looks for a `val_data_dir` path
+            plan = dataclasses.replace(plan, config=dataclasses.replace(plan.config, val_data_dir=given_datasets.VAL))
+        report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
+    except UserError as error:
+        raise UserError(_in_callers_words(error, written)) from error
+    finally:
+        _tidy_inputs(out, made)
+    return None if report is None else RepairResult(out, report, plan.config.unsafe_model_loading)
+
+
+def _as_dataset(value, name):
+    """`value` (a dataset, an `(images, labels)` pair of arrays, or None) as a dataset of single pairs."""
+    if value is None or _is_dataset(value):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        raise UserError(f"`{name}` is a path, but the other data is a tf.data.Dataset; pass `{name}` as a dataset "
+                        "or as arrays too.")
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise UserError(f"{name} must be an (images, labels) pair of arrays, or a tf.data.Dataset.")
+    from ar2_tf.data.user_arrays import check_arrays
+
+    check_arrays(*value, f"the `{name}`")
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(tuple(np.asarray(array) for array in value))
+
+
+def _discard_run(out):
+    """Removes the run recorded in `out` (its config and every output), for a dataset-fed run to start over."""
+    from ar2_tf.output_files import remove_outputs
+    from ar2_tf.runs import run_folder
+
+    remove_outputs(out, [run_folder.CONFIG, run_folder.PRETRAINED, run_folder.BEFORE, run_folder.CHECKPOINTS,
+                         run_folder.LOGS, run_folder.MODEL, run_folder.REPORT])
 
 
 def _in_callers_words(error, written) -> str:
@@ -254,10 +344,6 @@ def _write_arrays(inputs, pairs, what=None) -> str:
         if pair is None:
             continue
         name = what or split
-        if type(pair).__module__.startswith("tensorflow") and hasattr(pair, "element_spec"):  # a tf.data.Dataset
-            raise UserError(f"{name} is a tf.data.Dataset, which a run folder cannot name nor resume from: pass the "
-                            "image folder it reads (keras.utils.image_dataset_from_directory's directory) as train, "
-                            "or its images and labels as arrays.")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise UserError(f"{name} must be an (images, labels) pair of arrays, or a data path.")
         check_arrays(*pair, f"the `{name}`")

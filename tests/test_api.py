@@ -96,7 +96,7 @@ def test_a_data_path_is_read_as_the_command_reads_it(tmp_path):
     (lambda model, data: ar2_tf.repair("model.onnx", data, batch_size=4), "model file .model.onnx. does not exist"),
     (lambda model, data: ar2_tf.repair(object(), data), "must be a Keras model"),
     (lambda model, data: ar2_tf.repair(model, data[0]), r"train must be an \(images, labels\) pair"),
-    (lambda model, data: ar2_tf.repair(model, _dataset(data)), "train is a tf.data.Dataset.*image folder it reads"),
+    (lambda model, data: ar2_tf.repair(model, _dataset(data[0])), r"`train` must yield \(images, labels\) pairs"),
     (lambda model, data: ar2_tf.repair(model, "data.npz", test=data), "test arrays go with train arrays"),
 ])
 def test_wrong_options_and_inputs_raise_one_user_error_before_any_work(tmp_path, monkeypatch, call, message):

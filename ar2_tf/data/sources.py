@@ -80,12 +80,17 @@ def load_dataset(name: str, data_dir=None, train_size=None, test_size=None, imag
     """
     if validation == 0:
         return _load(name, data_dir, train_size, test_size, image_size, seed, strict)
-    source = _load(name, data_dir, train_size, None, image_size, seed, strict)
+    return set_aside(_load(name, data_dir, train_size, None, image_size, seed, strict), validation, test_size, seed)
+
+
+def set_aside(source: DatasetSource, validation, test_size=None, seed=0) -> DatasetSource:
+    """`source`, loaded with its whole test split, as `load_dataset(validation=...)` returns it: `validation`
+    images of a held-out test split set aside, the test split a `test_size` subset of the rest."""
     if source.test_size == 0:  # nothing to set aside (`check_test_split` names the fix)
         return source
     if not source.test_held_out:  # the subset the loader would have taken
         chosen = np.zeros(source.test_size, bool)
-        chosen[_subset(source.test_size, test_size, seed)] = True
+        chosen[subset_index(source.test_size, test_size, seed)] = True
         return dataclasses.replace(source, test=holdout.masked(source.test, chosen), test_size=int(chosen.sum()))
     validation_split, val_size, test, count = holdout.carve(source.test, source.test_size, validation, test_size, seed)
     return dataclasses.replace(source, test=test, test_size=count, validation=validation_split,
@@ -161,7 +166,8 @@ def _tfds_arrays(name):
                 y_test=test[1].numpy(), class_names=tuple(info.features["label"].names))
 
 
-def _subset(count, size, seed):
+def subset_index(count, size, seed):
+    """The sorted positions of a seeded random subset of `size` of `count` examples (all of them when None)."""
     if size is None or size >= count:
         return np.arange(count)
     if size <= 0:
@@ -179,7 +185,7 @@ def _from_arrays(name, arrays, train_size, test_size, image_size, seed):
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
             raise UserError(f"{name} {split} labels range over {labels.min()}..{labels.max()} but there are "
                             f"{len(class_names)} classes.")
-        index = _subset(len(images), size, seed)
+        index = subset_index(len(images), size, seed)
         dataset = tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
         if image_size is not None and images.shape[1:3] != (image_size, image_size):
             dataset = dataset.map(lambda x, y: (resize_uint8(x, image_size), y))

@@ -29,12 +29,15 @@ class RunPlan:
         method: its method's entry in the registry.
         model_file: whether `config.model` is an existing file (else an architecture built by the run).
         out: the run folder's absolute path; None for a run without one (a tuning search's trials).
+        given: data handed over as `tf.data.Dataset`s (`ar2_tf.data.given_datasets.GivenDatasets`), read instead
+            of the config's data paths; None: the paths are loaded.
     """
 
     config: TrainConfig
     method: Method
     model_file: bool
     out: str = None
+    given: object = None
 
     @functools.cached_property
     def preprocessing(self) -> str:
@@ -58,7 +61,7 @@ class RunPlan:
         """The run's splits (`ar2_tf.runs.splits.RunData`), loaded on first use."""
         from ar2_tf.runs.splits import load_run_data
 
-        return load_run_data(self.config, selects_phase=self.method.selects_phase)
+        return load_run_data(self.config, selects_phase=self.method.selects_phase, given=self.given)
 
     def with_repair(self, repair) -> "RunPlan":
         """The same run with other AR2 settings (a tuning trial's): the model's preprocessing and the data stay
@@ -76,11 +79,12 @@ def default_out(config: TrainConfig) -> str:
     return f"runs/{config.dataset}_{config.method}_{config.corruption}"
 
 
-def plan_run(config: TrainConfig, out=None, *, like: RunPlan = None) -> RunPlan:
+def plan_run(config: TrainConfig, out=None, *, like: RunPlan = None, given=None) -> RunPlan:
     """The plan of the run `config` writing to `out` (None: no run folder).
 
     `like`: a plan of the same model, dataset and preprocessing settings (another method or corruption of a
-    benchmark), whose preprocessing is taken rather than read from the model file again.
+    benchmark), whose preprocessing is taken rather than read from the model file again. `given`: the run's
+    data as `tf.data.Dataset`s (`RunPlan.given`).
 
     Raises:
         UserError: a config field the user can fix, or (static corruption mode) shards that do not match.
@@ -90,7 +94,8 @@ def plan_run(config: TrainConfig, out=None, *, like: RunPlan = None) -> RunPlan:
         from ar2_tf.data import shards
 
         shards.check_config(config)
-    plan = RunPlan(config, method, os.path.exists(config.model), None if out is None else os.path.abspath(out))
+    plan = RunPlan(config, method, os.path.exists(config.model), None if out is None else os.path.abspath(out),
+                   given)
     if like is not None and all(getattr(like.config, name) == getattr(config, name)
                                 for name in ("model", "dataset", "preprocessing")):
         plan.__dict__["preprocessing"] = like.preprocessing  # its cached property: resolved once for both

@@ -86,6 +86,11 @@ def check_input_scale(classifier, plan, validation):
         return
     if validation is not None:
         images, labels, what = validation.images, validation.labels, "validation images"
+    elif plan.given is not None:  # data handed over as datasets: no path to sample
+        from ar2_tf.data.given_datasets import training_sample
+
+        (images, labels), what = training_sample(plan.data.source, preprocessing_check.SAMPLE,
+                                                 config.seed), "training images"
     else:
         (images, labels), what = preprocessing_check.sample(config.dataset, config.data_dir, config.image_size,
                                                             config.seed, "train"), "training images"

@@ -35,16 +35,18 @@ class RunData:
     plan: holdout.ValidationPlan
 
 
-def load_run_data(config, selects_phase: bool = None) -> RunData:
+def load_run_data(config, selects_phase: bool = None, given=None) -> RunData:
     """The run's splits from its config (`ar2_tf.runs.config.TrainConfig`); see the module docstring.
     `selects_phase`: whether the run's method selects a phase (`ar2_tf.runs.methods.Method`, as the run's plan
-    holds it); None: looked up in the registry."""
+    holds it); None: looked up in the registry. `given`: data handed over as datasets, read in place of the
+    config's data paths (`ar2_tf.data.given_datasets.GivenDatasets`)."""
     request = holdout.requested(config.val_size, config.val_data_dir)
     load = dict(image_size=config.image_size, seed=config.seed, strict=config.strict_images)
-    source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size,
+    read = load_dataset if given is None else given.load
+    source = read(config.dataset, config.data_dir, config.train_size, config.test_size,
                           validation=0 if config.eval_data_dir else request, **load)
     if config.eval_data_dir:  # checked before any model is loaded or trained
-        tested = check_test_split(load_dataset(config.dataset, config.eval_data_dir, None, config.test_size,
+        tested = check_test_split(read(config.dataset, config.eval_data_dir, None, config.test_size,
                                                validation=request, **load),
                                   config.eval_data_dir, "pass another `eval_data_dir`")
     else:
@@ -52,13 +54,13 @@ def load_run_data(config, selects_phase: bool = None) -> RunData:
     train, train_size = source.train, source.train_size
     selects = methods.get_method(config.method).selects_phase if selects_phase is None else selects_phase
     if config.val_data_dir:
-        given = load_dataset(config.dataset, config.val_data_dir, None, config.val_size, **load)
-        if given.test_size == 0:
+        held = read(config.dataset, config.val_data_dir, None, config.val_size, **load)
+        if held.test_size == 0:
             raise UserError(f"`val_data_dir` {config.val_data_dir!r} holds no test/validation images; pass a "
                             "source whose test split holds them (an .npz with x_test/y_test, a tree with val/).")
         # report.json's record of where they came from, as every version has written it
-        validation, origin, kind = given.test, f"--val-data-dir {config.val_data_dir}", holdout.HELD_OUT
-        val_size = given.test_size
+        validation, origin, kind = held.test, f"--val-data-dir {config.val_data_dir}", holdout.HELD_OUT
+        val_size = held.test_size
     elif tested.validation is not None:
         validation, val_size, origin, kind = tested.validation, tested.validation_size, "the test split", \
             holdout.HELD_OUT
