@@ -39,8 +39,8 @@ import sys
 from ar2_tf.cli import command, console_script, parse_int_list, start_tensorflow
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.tables import to_markdown
-from ar2_tf.runs.config import check
 from ar2_tf.runs.methods import BENCHMARK_ENTRIES  # the --methods choices, in table order
+from ar2_tf.runs.plan import plan_run
 from ar2_tf.train import build_parser as train_parser  # its other flags are training's
 
 
@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv):
-    """(benchmark flags, `python -m ar2_tf.train` flags, the checked base config) of a command line: the
-    benchmark's own flags, and every other one as training takes it. TensorFlow-free."""
+    """(benchmark flags, `python -m ar2_tf.train` flags, the base config) of a command line: the benchmark's
+    own flags, and every other one as training takes it. TensorFlow-free; `main` checks the config, once, in its
+    plan (`plan_run`)."""
     from ar2_tf import train
 
     args, rest = build_parser().parse_known_args(argv)
@@ -75,15 +76,20 @@ def parse(argv):
         raise UserError(f"{clashing[0].split('=')[0]} is a python -m ar2_tf.train flag; the benchmark takes "
                         "--methods, --corruptions and one --out.")
     train_args = train.build_parser().parse_args(rest)
-    return args, train_args, check(train.config_from_args(train_args))
+    return args, train_args, train.config_from_args(train_args)
 
 
 @command(build_parser, train_parser)
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    args, train_args, base = parse(argv)
+    args, train_args, config = parse(argv)
     cache_dir = None if args.cache_dir is None or args.cache_dir.lower() == "none" else args.cache_dir
-    start_tensorflow(train_args.custom_objects)
+    static = config.corruption_mode == "static"  # its shards are checked with TensorFlow: started first
+    if static:
+        start_tensorflow(train_args.custom_objects)
+    base = plan_run(config)  # the shared config, checked once, before TensorFlow starts; the runs follow it
+    if not static:
+        start_tensorflow(train_args.custom_objects)
     from ar2_tf.benchmarking.run import run_benchmark
     from ar2_tf.evaluation.suite import parse_corruptions
 

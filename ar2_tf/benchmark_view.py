@@ -26,8 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ar2_tf.benchmark_view", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__,
                                      allow_abbrev=False)
-    parser.add_argument("--benchmark", required=True, help="the --out folder of python -m ar2_tf.benchmark")
-    parser.add_argument("--evaluation", required=True, help="the --out folder of python -m ar2_tf.evaluate on its runs")
+    parser.add_argument("--benchmark", dest="benchmark_dir", required=True,
+                        help="the --out folder of python -m ar2_tf.benchmark")
+    parser.add_argument("--evaluation", dest="evaluation_dir", required=True,
+                        help="the --out folder of python -m ar2_tf.evaluate on its runs")
     parser.add_argument("--out", help="tables folder (default: EVALUATION/benchmark_tables)")
     return parser
 
@@ -39,7 +41,7 @@ def main(argv=None):
     from ar2_tf.benchmarking.view import write_view
     from ar2_tf.evaluation import tables
 
-    view = write_view(args.benchmark, args.evaluation, args.out)
+    view = write_view(args.benchmark_dir, args.evaluation_dir, args.out)
     table = view["tables"]["table1_repaired"]
     print(tables.to_markdown(table["title"], table["header"], table["rows"]))
     if view["missing_runs"]:

@@ -14,10 +14,11 @@ from export.limits import MAX_BATCH_SIZE, MAX_IMAGE_SIZE
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0],
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--run", action="append", required=True, metavar="RUN_FOLDER",
+    parser.add_argument("--run", dest="run_paths", action="append", required=True, metavar="RUN_FOLDER",
                         help="a finished run folder (python -m ar2_tf.train --out); repeat for several")
     parser.add_argument("--out", required=True, help="the serving folder: <out>/<model_name>/<version>/")
-    parser.add_argument("--name", action="append", help="model name per --run (default: METHOD_DATASET_CORRUPTION)")
+    parser.add_argument("--name", dest="names", action="append",
+                        help="model name per --run (default: METHOD_DATASET_CORRUPTION)")
     parser.add_argument("--version", type=int, help="version to write (default: one more than the newest)")
     parser.add_argument("--force", action="store_true", help="with --version: replace that version if it exists")
     parser.add_argument("--max-image-size", type=int, default=MAX_IMAGE_SIZE,
@@ -43,7 +44,7 @@ def main(argv=None):
                             max_batch_size=args.max_batch_size, base_path=args.base_path,
                             verify_images=args.verify_images, unsafe_model_loading=bool(args.unsafe_model_loading),
                             allow_clean_drop=args.allow_clean_drop)
-    export_runs(args.run, args.out, names=args.name, options=options)
+    export_runs(args.run_paths, args.out, names=args.names, options=options)
 
 
 console = console_script(main)  # the installed command (pyproject.toml [project.scripts])

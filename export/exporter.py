@@ -42,17 +42,17 @@ class ExportOptions:
     force: bool = False  # with `version`: replace that version if it exists
     max_image_size: int = MAX_IMAGE_SIZE  # largest image height/width the signatures accept
     max_batch_size: int = MAX_BATCH_SIZE  # most images the signatures accept per request
-    base_path: str = None  # folder that holds the models as the server sees it; None: the absolute --out
+    base_path: str = None  # folder that holds the models as the server sees it; None: the absolute `out`
     verify_images: str = None  # .npz with uint8 images (x_test or images); None: the run's own test split
     unsafe_model_loading: bool = False  # allow model.keras files with Python lambdas (runs their code)
-    allow_clean_drop: bool = False  # export a run whose clean test error rose more than its --max-clean-drop
+    allow_clean_drop: bool = False  # export a run whose clean test error rose more than its `max_clean_drop`
 
     def validate(self):
         if self.force and self.version is None:
-            raise UserError("--force replaces an existing version only together with --version N.")
+            raise UserError("`force` replaces an existing version only together with `version` N.")
         for name in ("max_image_size", "max_batch_size"):
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
+                raise UserError(f"`{name}` must be positive, got {getattr(self, name)}.")
         return self
 
 
@@ -71,25 +71,26 @@ def export_runs(run_paths, out, names=None, options=ExportOptions(), log=print) 
     """
     options.validate()
     if not run_paths:
-        raise UserError("pass at least one --run RUN_FOLDER.")
+        raise UserError("pass at least one run folder in `run_paths`.")
     if names and len(names) != len(run_paths):
-        raise UserError(f"got {len(names)} --name values for {len(run_paths)} --run folders; give one per run.")
+        raise UserError(f"got {len(names)} `names` for {len(run_paths)} `run_paths`; give one per run.")
     runs = [read_run(path, options.unsafe_model_loading) for path in run_paths]
     for run in runs:
         if not options.allow_clean_drop and breaks_clean_constraint(run.report):
             raise UserError(
                 f"run {run.path!r} raised the clean test error by {clean_rise(run.report):.2f} points (from "
                 f"{run.report['before']['clean']:.2f}% to {run.report['after']['clean']:.2f}%), more than its "
-                f"--max-clean-drop {run.config.get('max_clean_drop', 1.0):g}: it is less accurate on clean images than "
-                "the model it would replace. Pass --allow-clean-drop to export it anyway.")
+                f"`max_clean_drop` {run.config.get('max_clean_drop', 1.0):g}: it is less accurate on clean images than "
+                "the model it would replace. Pass `allow_clean_drop` to export it anyway.")
     names = [check_model_name(name) for name in names] if names else [model_name(run.config) for run in runs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise UserError(f"several runs would be exported as {', '.join(repeated)}; give each run its own --name.")
+        raise UserError(f"several runs would be exported as {', '.join(repeated)}; give each run its own name in "
+                        "`names`.")
     out = os.path.abspath(out)
     os.makedirs(out, exist_ok=True)
     model_dirs = [safe_join(out, name) for name in names]
-    for model_dir in model_dirs:  # refuse an existing --version before any work
+    for model_dir in model_dirs:  # refuse an existing `version` before any work
         layout.choose_version(model_dir, options.version, options.force)
     base_path = options.base_path or out
     results = []
@@ -179,13 +180,14 @@ def verification_images(run, path=None, count=VERIFY_COUNT):
         data_dir = config.get("eval_data_dir") or config.get("data_dir")
         if config.get("dataset") != "demo" and not data_dir:
             raise UserError(f"run {run.path!r} was trained on downloaded {config.get('dataset')} data; pass "
-                            "--verify-images FILE.npz (uint8 images under x_test or images) to verify its export.")
+                            "`verify_images` with an .npz file (uint8 images under x_test or images) to verify its "
+                            "export.")
         try:
             source = load_dataset(config["dataset"], data_dir, train_size=1, test_size=count,
                                   image_size=config.get("image_size"), seed=config.get("seed", 0))
         except UserError as error:
             raise UserError(f"cannot load test images of run {run.path!r} to verify the export ({error}); "
-                            "pass --verify-images FILE.npz (uint8 images under x_test or images).") from None
+                            "pass `verify_images` with an .npz file (uint8 images under x_test or images).") from None
         images = np.stack([image.numpy() for image, _ in source.test.take(count)])
     return images[:count]
 
@@ -195,12 +197,12 @@ def _npz_images(path):
         with np.load(path, allow_pickle=False) as data:
             key = next((key for key in ("x_test", "images") if key in data.files), None)
             if key is None:
-                raise UserError(f"--verify-images {path!r} has neither x_test nor images (it has "
+                raise UserError(f"`verify_images` {path!r} has neither x_test nor images (it has "
                                 f"{', '.join(data.files)}).")
             images = data[key]
     except (OSError, ValueError) as error:
-        raise UserError(f"cannot read --verify-images {path!r}: {error}") from None
+        raise UserError(f"cannot read `verify_images` {path!r}: {error}") from None
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or not len(images):
-        raise UserError(f"--verify-images {path!r}: expected uint8 images [N, H, W, 3], got {images.dtype} "
+        raise UserError(f"`verify_images` {path!r}: expected uint8 images [N, H, W, 3], got {images.dtype} "
                         f"{images.shape}.")
     return images

@@ -61,7 +61,8 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
     run = RunFolder(path)
     report_path, model_path = run.file(run_folder.REPORT), run.file(run_folder.MODEL)
     if not os.path.isdir(path):
-        raise UserError(f"--run {path!r} is not a folder; pass a run folder written by python -m ar2_tf.train --out.")
+        raise UserError(f"`run_paths` {path!r} is not a folder; pass a run folder written by "
+                        "python -m ar2_tf.train --out.")
     report = run.read_report()
     if not os.path.isfile(model_path):
         raise UserError(f"run {path!r} has no {run_folder.MODEL}: it is not a finished run. "

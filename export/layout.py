@@ -36,10 +36,10 @@ def choose_version(model_dir, requested=None, force=False) -> int:
     if requested is None:
         return (versions[-1] + 1) if versions else 1
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-        raise UserError(f"--version must be a positive integer, got {requested!r}.")
+        raise UserError(f"`version` must be a positive integer, got {requested!r}.")
     if requested in versions and not force:
-        raise UserError(f"{os.path.join(model_dir, str(requested))} already exists; leave out --version to write "
-                        f"version {versions[-1] + 1}, or add --force to replace version {requested}.")
+        raise UserError(f"{os.path.join(model_dir, str(requested))} already exists; leave out `version` to write "
+                        f"version {versions[-1] + 1}, or add `force` to replace version {requested}.")
     return requested
 
 

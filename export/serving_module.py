@@ -242,7 +242,7 @@ def check_images(images, max_image_size=MAX_IMAGE_SIZE, max_batch_size=MAX_BATCH
         tf.debugging.assert_less_equal(
             shape[1:3], max_image_size,
             message=f"image too large: height and width must be at most {max_image_size} pixels "
-                    f"(the export's --max-image-size); downscale it before sending"),
+                    f"(python -m export --max-image-size); downscale it before sending"),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(images)

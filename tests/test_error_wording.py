@@ -4,14 +4,18 @@ same message in its own flags (`--batch-size`, from its parser), and `ar2_tf.rep
 
 import os
 
+import keras
 import numpy as np
 import pytest
 
 import ar2_tf
-from ar2_tf import evaluate, train
+from ar2_tf import benchmark, benchmark_view, evaluate, train
 from ar2_tf.cli import flag_words, run_main
 from ar2_tf.errors import UserError, worded
-from tests.helpers import TINY_TRAIN_FLAGS, tiny_classifier
+from ar2_tf.models.loading import load_model_file
+from export import __main__ as export_command
+from tests.helpers import ROOT, TINY_TRAIN_FLAGS, tiny_classifier
+from tuning import __main__ as tuning_command
 
 
 def _arrays(count=24, seed=0):
@@ -83,3 +87,59 @@ def test_a_data_path_given_to_repair_is_named_train(tmp_path):
     message = str(error.value)
     assert str(tmp_path / "missing") in message and "pass `train` with an image-folder tree" in message
     assert "data_dir" not in message and "--" not in message
+
+
+def _lambda_model(path, side=16, classes=3):
+    """A classifier with a Lambda layer: a model file that holds Python code."""
+    inputs = keras.Input((side, side, 3))
+    x = keras.layers.Conv2D(4, 3)(keras.layers.Lambda(lambda images: images * 1.0)(inputs))
+    keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+                ).save(path)
+    return path
+
+
+def test_a_model_file_holding_python_code_is_refused_in_each_doors_words(tmp_path, capsys):
+    path = _lambda_model(str(tmp_path / "lambda.keras"))
+    with pytest.raises(UserError) as error:
+        load_model_file(path)
+    assert error.value.names() == {"unsafe_model_loading"} and "--" not in str(error.value)
+    with pytest.raises(UserError) as error:
+        ar2_tf.repair(path, _arrays(), out=str(tmp_path / "run"), verbose=0, batch_size=8)
+    assert str(error.value).endswith("Only if you trust the file, pass `unsafe_model_loading`.")
+    said = _command_error(evaluate.main, ["--model", path, "--dataset", "demo", "--test-size", "20", "--corruptions",
+                                          "fog", "--severities", "1", "--verbose", "0"], capsys)
+    assert said.rstrip().endswith("Only if you trust the file, pass --unsafe-model-loading.") and "`" not in said
+
+
+def test_a_model_the_data_does_not_fit_is_named_by_the_size_argument_or_flag(tmp_path, capsys):
+    path = str(tmp_path / "s16.keras")
+    tiny_classifier(num_classes=6, input_shape=(16, 16, 3)).save(path)  # the demo data's 6 classes, 32x32 images
+    images = np.random.default_rng(0).integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
+    with pytest.raises(UserError, match=r"the data is 32x32; pass `image_size` 16 to resize the data\.$"):
+        ar2_tf.repair(path, (images, np.arange(60) % 6), out=str(tmp_path / "run"), verbose=0, batch_size=8)
+    said = _command_error(train.main, TINY_TRAIN_FLAGS + ["--model", path, "--out", str(tmp_path / "cmd")], capsys)
+    assert "pass --image-size 16 to resize the data." in said and "`" not in said
+
+
+# The argument names of the models/ messages, and the commands that load or build a model with the flags they lack.
+MODEL_NAMES = {"unsafe_model_loading", "custom_objects", "model", "weights", "image_size", "preprocessing"}
+COMMANDS = [(train, set()), (benchmark, set()), (tuning_command, set()),
+            (evaluate, {"weights"}),  # evaluates model files and run folders: it builds no architecture
+            (export_command, {"model", "weights", "image_size", "preprocessing"})]  # finished run folders only
+
+
+@pytest.mark.parametrize("command, lacks", COMMANDS, ids=[c.__name__ for c, _ in COMMANDS])
+def test_every_command_that_loads_a_model_words_the_model_messages(command, lacks):
+    words = flag_words(*(build() for build in command.main.build_parsers))
+    assert {name for name in MODEL_NAMES if name in words} == MODEL_NAMES - lacks
+    assert all(words[name] == "--" + name.replace("_", "-") for name in MODEL_NAMES - lacks)
+    sources = "".join(open(os.path.join(ROOT, "ar2_tf", "models", name)).read()
+                      for name in ("loading.py", "architectures.py", "checks.py", "preprocessing_check.py"))
+    assert all(f"`{name}`" in sources for name in MODEL_NAMES)
+
+
+def test_flags_whose_library_argument_has_another_name_carry_it_as_their_dest():
+    exporting = flag_words(export_command.build_parser())
+    assert exporting["run_paths"] == "--run" and exporting["names"] == "--name"  # export_runs(run_paths, names=)
+    viewing = flag_words(benchmark_view.build_parser())
+    assert viewing["benchmark_dir"] == "--benchmark" and viewing["evaluation_dir"] == "--evaluation"  # write_view

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "ImageNet)")
     data.add_argument("--model", help="a pretrained .keras/.h5 file or an architecture (default by dataset, as in "
                                        "python -m ar2_tf.train)")
+    data.add_argument("--weights", help="resnet50 only: imagenet (download) or none")
     data.add_argument("--pretrain-epochs", type=int, help="vanilla pre-training for an architecture name")
     data.add_argument("--preprocessing", help="unit (x/255), caffe, tf, torch, none, or meanstd with --mean/--std; "
                                               "default by model, as in python -m ar2_tf.train")
@@ -70,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def search_from_args(args):
-    names = ("data_dir", "train_size", "image_size", "batch_size", "model", "pretrain_epochs", "preprocessing",
-             "feature_layer", "dense_layer", "corruption", "severity", "corruption_params", "corruption_backend",
-             "seed")
+    names = ("data_dir", "train_size", "image_size", "batch_size", "model", "weights", "pretrain_epochs",
+             "preprocessing", "feature_layer", "dense_layer", "corruption", "severity", "corruption_params",
+             "corruption_backend", "seed")
     fields = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.unsafe_model_loading:
         fields["unsafe_model_loading"] = True

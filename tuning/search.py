@@ -194,7 +194,7 @@ def _run_defaults(hypermodel, num_classes, logdir, verbose):
 
 
 def best_config(hypermodel, trial, model_path) -> dict:
-    """The best trial as `ar2_tf.train --config` fields: AR2's at the top level, no training subset."""
+    """The best trial as `python -m ar2_tf.train --config` fields: AR2's at the top level, no training subset."""
     config = hypermodel.trial_config(trial.hyperparameters, trial.hyperparameters.values.get("tuner/epochs"))
     values = {key: value for key, value in to_dict(config).items() if key != "repair"}
     values.update(model=model_path, pretrain_epochs=0, train_size=None, test_size=None)

@@ -18,9 +18,9 @@ step is traced with them trainable (`ar2_tf.baselines.bn_adapt.batch_statistics`
 model's flags are restored right after.
 
 `TentCounter` is TENT as an evaluation counter (`ar2_tf.evaluation.multi_model`): the
-evaluation calls its `start_stream` (the reset) before every test set, so `python -m
-ar2_tf.evaluate --tent MODEL` and the benchmark's `methods` "tent" evaluate it alongside
-the other models, on the same batches.
+evaluation calls its `start_stream` (the reset) before every test set, so
+`python -m ar2_tf.evaluate --tent MODEL` and the benchmark's `methods` "tent" evaluate it
+alongside the other models, on the same batches.
 """
 
 import keras

@@ -73,30 +73,40 @@ def _git_state():
     return {"commit": commit.stdout.strip(), "ar2_tf_modified": dirty.stdout.split("\n") if dirty.stdout else []}
 
 
-def _pretrained_model(base, out, verbose):
-    """The pretrained model file every method starts from (pre-trained once into OUT if needed)."""
-    if os.path.isfile(base.model):
-        return base
+def _replaced(plan, **fields):
+    """`plan` with config `fields` replaced that its check does not read (the seed, the pretrained model's file):
+    its check stands; what it resolves from the model (the preprocessing) is resolved anew."""
+    config = dataclasses.replace(plan.config, **fields)
+    return dataclasses.replace(plan, config=config, model_file=os.path.exists(config.model))
+
+
+def _pretrained_model(plan, out, verbose):
+    """The plan with the pretrained model file every method starts from (pre-trained once into OUT if needed)."""
+    config = plan.config
+    if os.path.isfile(config.model):
+        return plan
     from ar2_tf.data.sources import load_dataset
 
-    source = load_dataset(base.dataset, base.data_dir, base.train_size, base.test_size, base.image_size, base.seed)
-    repair_run.prepare_classifier(plan_run(base), source, out, verbose)
-    return dataclasses.replace(base, model=os.path.join(out, "pretrained.keras"), pretrain_epochs=0)
+    source = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size, config.image_size,
+                          config.seed)
+    repair_run.prepare_classifier(plan, source, out, verbose)
+    return _replaced(plan, model=os.path.join(out, "pretrained.keras"), pretrain_epochs=0)
 
 
-def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, severities=(1, 2, 3, 4, 5),
+def run_benchmark(base_plan, *, methods=METHODS, corruptions, out, evaluated=None, severities=(1, 2, 3, 4, 5),
                   cache_dir=None, strategy="auto", command=None, verbose=1, seeds=None) -> dict:
     """Trains every planned run (reusing finished ones), evaluates all models alike, writes the report.
 
     Args:
-        base: the `TrainConfig` shared by all runs (its method and corruption are replaced per run).
+        base_plan: the plan of the `TrainConfig` shared by all runs (`ar2_tf.runs.plan.plan_run`, which checked
+            it; each run replaces its method and corruption).
         methods: names from `METHODS`.
         corruptions: the corruptions of the per-corruption methods (finetune*, ar2).
         out: the benchmark folder; runs go to OUT/runs, the evaluation to OUT/evaluation.
         evaluated: corruptions of the test sets (default: the 15 benchmark corruptions).
         cache_dir: cache of generated corrupted test sets (opt-in; None: streamed, each set made once for all
             models: `ar2_tf.evaluation.suite.run_evaluation`).
-        seeds: train every run once per seed (default: `base.seed` alone); the test sets are the first
+        seeds: train every run once per seed (default: the base config's `seed` alone); the test sets are the first
             seed's for every model, and the tables give mean ± std (`ar2_tf.benchmarking.seed_statistics`).
     """
     from ar2_tf.evaluation.suite import EvaluationSetup, run_evaluation
@@ -109,14 +119,13 @@ def run_benchmark(base, *, methods=METHODS, corruptions, out, evaluated=None, se
     missing = [c for c in corruptions if c not in evaluated]
     if missing:
         raise UserError(f"repaired-for corruption(s) {', '.join(missing)} are not among the evaluated ones.")
-    seeds = tuple(seeds) if seeds else (base.seed,)
+    seeds = tuple(seeds) if seeds else (base_plan.config.seed,)
     if len(set(seeds)) != len(seeds):
         raise UserError(f"`seeds` lists a seed twice: {', '.join(map(str, seeds))}.")
-    base = dataclasses.replace(base, seed=seeds[0])
     os.makedirs(out, exist_ok=True)
     started = time.time()
-    base = _pretrained_model(base, out, verbose)
-    base_plan = plan_run(base)  # the pretrained model's preprocessing, resolved once for every run
+    base_plan = _pretrained_model(_replaced(base_plan, seed=seeds[0]), out, verbose)
+    base = base_plan.config  # its preprocessing, the pretrained model's, resolved once for every run
     runs = plan_runs(base, methods, corruptions, seeds)
     for run in runs:
         run["dir"] = os.path.abspath(os.path.join(out, "runs", run["key"]))

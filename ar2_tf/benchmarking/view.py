@@ -5,7 +5,7 @@ test set (`python -m ar2_tf.evaluate` with the pretrained model as --baseline)
 through the evaluation's model fingerprints, then writes Table 1, Table 2 and
 the transfer matrices in the benchmark's layout. Nothing is trained or
 evaluated again; models changed since the evaluation are refused. Models the
-evaluation also ran under TENT (`--tent`) fill the TENT rows: the pretrained
+evaluation also ran under TENT (`python -m ar2_tf.evaluate --tent`) fill the TENT rows: the pretrained
 model "TENT (test-time)", a fine-tuning or AR2 run its entry's "+ TENT" row
 (`ar2_tf.benchmarking.adapted`).
 """
@@ -34,13 +34,14 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     run of an `adapted.ADAPTED` entry evaluated under TENT too adds its twin ("ar2_fog+tent").
     """
     if not results.get("baseline"):
-        raise UserError("the evaluation has no baseline; evaluate again with --baseline <the benchmark's pretrained "
-                        f"model> ({record['config']['model']}): it is the vanilla row and the CE reference.")
+        raise UserError("the evaluation has no baseline; run python -m ar2_tf.evaluate again with --baseline "
+                        f"<the benchmark's pretrained model> ({record['config']['model']}): it is the vanilla row "
+                        "and the CE reference.")
     by_path = {(entry["fingerprint"]["path"], entry.get("adaptation")): entry for entry in results["models"].values()}
     seeds = record["seeds"].get("seeds", [record["config"]["seed"]])
     baseline = results["models"][results["baseline"]]
     entries = {"vanilla": baseline}
-    for entry in results["models"].values():  # the pretrained model under TENT (evaluate --tent), if evaluated
+    for entry in results["models"].values():  # the pretrained model under TENT (python -m ar2_tf.evaluate --tent)
         if entry.get("adaptation") == "tent" and entry["fingerprint"] == baseline["fingerprint"]:
             entries["tent"] = entry
     untrained = len(entries)
@@ -67,7 +68,8 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     runs += twins
     if len(entries) == untrained:  # vanilla (and TENT) alone
         raise UserError(f"the evaluation holds none of the models in {os.path.join(benchmark_dir, 'runs')}; "
-                        "evaluate the run folders themselves (--model <benchmark>/runs/<run>).")
+                        "evaluate the run folders themselves "
+                        "(python -m ar2_tf.evaluate --model <benchmark>/runs/<run>).")
     return runs, entries
 
 
@@ -75,9 +77,11 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     """Writes the benchmark's tables for the models of `evaluation_dir` into `out` (default
     evaluation_dir/benchmark_tables) and returns the record written to view.json."""
     record = read_json(os.path.join(benchmark_dir, BENCHMARK_FILE),
-                       "not a benchmark folder: pass the --out folder of python -m ar2_tf.benchmark.")
+                       "not a benchmark folder: pass as `benchmark_dir` the folder of "
+                       "python -m ar2_tf.benchmark --out.")
     results = read_json(os.path.join(evaluation_dir, RESULTS_FILE),
-                        "not an evaluation folder: pass the --out folder of python -m ar2_tf.evaluate.")
+                        "not an evaluation folder: pass as `evaluation_dir` the folder of "
+                        "python -m ar2_tf.evaluate --out.")
     if not results.get("complete"):
         raise UserError(f"the evaluation in {evaluation_dir!r} is not complete; re-run its python -m ar2_tf.evaluate "
                         "command to finish it (finished cells are kept), then this one.")

@@ -127,10 +127,11 @@ def evaluate_robustness(model, data, *, corruptions="all", severities=(1, 2, 3, 
         severities: severities to evaluate, 1-5.
         preprocessing: the classifier's input preprocessing (`ar2_tf.data.preprocessing`).
         seed: seed of the corruption noise (`python -m ar2_tf.evaluate --seed`).
-        params: corruption parameters, "cifar" or "imagenet" (`--corruption-params`; the command's default
-            for image folders is "imagenet").
-        backend: "native" or "reference" (`--corruption-backend`).
-        baseline: another Keras classifier to normalise CE by (`--baseline`), measured on the same images.
+        params: corruption parameters, "cifar" or "imagenet" (`python -m ar2_tf.evaluate --corruption-params`;
+            its default for image folders is "imagenet").
+        backend: "native" or "reference" (`python -m ar2_tf.evaluate --corruption-backend`).
+        baseline: another Keras classifier to normalise CE by (`python -m ar2_tf.evaluate --baseline`), measured on
+            the same images.
         alexnet: add CE normalised by AlexNet's published ImageNet-C errors (ImageNet only).
         batch_size: images per inference batch (does not change the corrupted images).
         verbose: 1 shows a progress bar per corruption.

@@ -10,14 +10,14 @@ are streamed unless a cache folder is given, see
   corruptions and every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`).
   It is rewritten (atomically) after every result, so an interrupted or
   partly failing evaluation keeps what it measured; re-running the same
-  command with the same `--out` reuses those results;
+  evaluation with the same `out` reuses those results;
 - `table1*.{md,csv,json}`, `errors_<model>.{md,csv,json}` and, for
   per-corruption run folders, `table2.{md,csv,json}` (see `ar2_tf.evaluation.tables`).
 
 A model is a `ModelSpec` (`ar2_tf.evaluation.model_spec`): a `.keras`/`.h5` file, or the model of a run
 folder of `python -m ar2_tf.train` with what its `report.json` says (preprocessing, dataset, corruption,
 method), read by the runs layer above (`ar2_tf.runs.evaluated_runs.model_spec`).
-A model can also be evaluated under TENT (`tent=`, `--tent`): a copy of its own
+A model can also be evaluated under TENT (`tent`; `python -m ar2_tf.evaluate --tent`): a copy of its own
 adapts on every test set from a reset (`ar2_tf.baselines.tent`), labelled
 "<model> + TENT".
 """

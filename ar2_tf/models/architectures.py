@@ -65,7 +65,7 @@ def resnet50(num_classes: int = 1000, input_shape=(224, 224, 3), weights="imagen
     if weights == "imagenet" and num_classes != 1000:
         raise UserError(
             f"ImageNet ResNet-50 weights have 1000 classes but the dataset has {num_classes}; "
-            "use --weights none (and a pre-training budget) or a model trained on this dataset."
+            "use `weights` none (and a pre-training budget) or a model trained on this dataset."
         )
     try:
         return keras.applications.ResNet50(weights=weights, input_shape=input_shape, classes=num_classes)
@@ -75,7 +75,7 @@ def resnet50(num_classes: int = 1000, input_shape=(224, 224, 3), weights="imagen
         raise UserError(
             f"could not download the ImageNet ResNet-50 weights ({type(error).__name__}: {error}). "
             "Connect to the internet once (Keras caches them in ~/.keras/models), "
-            "or pass --model PATH to a saved model."
+            "or pass `model` as the path of a saved model."
         ) from None
 
 

@@ -43,10 +43,10 @@ def check_compatible(model, num_classes: int, image_shape):
         raise UserError(f"the model predicts {outputs} classes but the dataset has {num_classes}; "
                         f"pass a model trained on this dataset{counted}.")
     expected = tuple(model.inputs[0].shape[1:])
-    if None not in expected[:2] and expected[0] != expected[1]:  # --image-size, crops and corruptions are square
+    if None not in expected[:2] and expected[0] != expected[1]:  # `image_size`, crops and corruptions are square
         raise UserError(f"the model takes {expected[0]}x{expected[1]} images, not square ones; ar2-tf feeds square "
-                        f"images (--image-size N): rebuild the model on keras.Input(({expected[0]}, {expected[0]}, "
+                        f"images (`image_size` N): rebuild the model on keras.Input(({expected[0]}, {expected[0]}, "
                         f"3)) or keras.Input((None, None, 3)) (a globally pooled head keeps its weights) and pass that.")
     if image_shape is not None and None not in expected[:2] and tuple(image_shape) != expected[:2]:
         raise UserError(f"the model takes {expected[0]}x{expected[1]} images but the data is "
-                        f"{image_shape[0]}x{image_shape[1]}; pass --image-size {expected[0]} to resize the data.")
+                        f"{image_shape[0]}x{image_shape[1]}; pass `image_size` {expected[0]} to resize the data.")

@@ -3,7 +3,7 @@ copy and the mixed-precision training copy.
 
 `keras.models.clone_model` re-creates every layer from its config. A `Lambda` layer's config holds its Python
 function as bytecode, which Keras 3 refuses to deserialize unless safe mode is off; a model loaded with
-`--unsafe-model-loading` (or built in Python) therefore loaded, but could not be copied, and the run failed
+`unsafe_model_loading` (or built in Python) therefore loaded, but could not be copied, and the run failed
 after its first evaluation. The copy takes no new trust decision: the bytecode is that of the function the
 model in memory already runs, taken from it a moment before. So `clone_layer` re-creates a Lambda with safe
 mode off for that one layer, and nothing else changes: files are still loaded in safe mode unless the user

@@ -47,8 +47,8 @@ def load_model_file(path: str, unsafe: bool = False):
 def _check_path(path):
     """Refuses what is no model file: a missing path, a SavedModel or other folder, an unknown suffix."""
     if not os.path.exists(path):
-        raise UserError(f"model file {path!r} does not exist; pass --model PATH to a .keras or .h5 file, "
-                        f"or an architecture name ({', '.join(ARCHITECTURES)}).")
+        raise UserError(f"model file {path!r} does not exist; pass `model` as the path of a .keras or .h5 "
+                        f"file, or an architecture name ({', '.join(ARCHITECTURES)}).")
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             raise UserError(
@@ -106,20 +106,20 @@ def unregistered_objects(config) -> list:
 def _check_recorded_objects(path, config, unsafe):
     if not unsafe and holds_python_code(config):
         raise UserError(f"model file {path!r} contains Python code (a Lambda layer) that Keras' safe mode refuses "
-                        "to run. Only if you trust the file, pass --unsafe-model-loading.")
+                        "to run. Only if you trust the file, pass `unsafe_model_loading`.")
     missing = unregistered_objects(config)
     if missing:
         raise UserError(f"model file {path!r} uses a custom class or function that is not registered "
                         f"({', '.join(missing)}). Custom objects load only once registered: decorate them with "
                         "@keras.saving.register_keras_serializable() and pass that Python file with "
-                        "--custom-objects FILE.py (or import it before loading).")
+                        "`custom_objects` (or import it before loading).")
 
 
 def import_custom_objects(sources) -> None:
     """Imports each of `sources` (a `.py` file, or the name of a module Python can import), so that the custom
     layers and functions it registers with `@keras.saving.register_keras_serializable()` load with model files.
 
-    This runs that code, like any import: it is what the user names with `--custom-objects`, never
+    This runs that code, like any import: it is what the user names in `custom_objects`, never
     something read from a model file, a run folder or a config.
     """
     for source in sources:
@@ -131,14 +131,14 @@ def import_custom_objects(sources) -> None:
         except UserError:
             raise
         except Exception as error:  # whatever the user's module raises
-            raise UserError(f"--custom-objects {source!r} could not be imported ({type(error).__name__}: "
+            raise UserError(f"`custom_objects` {source!r} could not be imported ({type(error).__name__}: "
                             f"{first_line(error)}); pass the .py file, or an importable module name, that defines "
                             "and registers the model's custom layers.") from None
 
 
 def _import_file(path):
     if not os.path.isfile(path):
-        raise UserError(f"--custom-objects {path!r}: no such file; pass the .py file that defines and registers the "
+        raise UserError(f"`custom_objects` {path!r}: no such file; pass the .py file that defines and registers the "
                         "model's custom layers.")
     path = os.path.abspath(path)
     name = "_ar2_custom_objects_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])

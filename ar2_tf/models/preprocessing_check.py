@@ -1,7 +1,7 @@
 """Is a model file fed the inputs it was trained on? Checked on a sample before any work.
 
 A model file does not say how its inputs were scaled, so a run's preprocessing is the user's
-`--preprocessing` or a guess (`ar2_tf.data.preprocessing.default_preprocessing`: `caffe` for
+`preprocessing` or a guess (`ar2_tf.data.preprocessing.default_preprocessing`: `caffe` for
 ImageNet-size data, `unit` otherwise). A wrong one does not fail: the run evaluates, repairs and
 reports a model that was never accurate, hours later. So before the pretrained model is evaluated,
 it classifies a sample of the validation images (a seeded random choice from the training split,
@@ -37,7 +37,7 @@ def accuracies(classifier, images, labels, specs) -> dict:
 
 def sample(dataset, data_dir, image_size, seed, split) -> tuple:
     """(uint8 images, labels): a seeded random `SAMPLE` of a dataset's "train" or "test" split, drawn as
-    `--train-size` / `--test-size` draw subsets. Files of an image folder that do not decode were already
+    `train_size` / `test_size` draw subsets. Files of an image folder that do not decode were already
     reported by the run's own loading: here they are skipped without a second warning."""
     import warnings
 
@@ -69,8 +69,8 @@ def check_preprocessing(classifier, images, labels, chosen: str, explicit: bool,
     if better is None:
         return None
     finding = (f"the model classifies {accuracy[chosen]:.0f}% of {len(images)} {what} right with "
-               f"--preprocessing {chosen} but {accuracy[better]:.0f}% with {better}")
+               f"preprocessing {chosen} but {accuracy[better]:.0f}% with {better}")
     if explicit:
-        return f"warning: {finding}; is --preprocessing {chosen} what the model was trained with?"
+        return f"warning: {finding}; is {chosen} the preprocessing the model was trained with?"
     raise UserError(f"{finding} ({chosen} is only the default guess for this model and dataset): pass "
-                    f"--preprocessing {better}, or --preprocessing {chosen} to run with it anyway.")
+                    f"`preprocessing` {better}, or `preprocessing` {chosen} to run with it anyway.")

@@ -51,7 +51,7 @@ def bn_adapt_trainer(classifier, config):
 
 
 def corrupted_batches(split, config, *, batches_per_epoch, total_batches, **common):
-    """`((clean, corrupted), labels)` batches: precomputed shards (`--corruption-mode static`) or corrupted as
+    """`((clean, corrupted), labels)` batches: precomputed shards (`corruption_mode` "static") or corrupted as
     they are read."""
     if config.corruption_mode == "static":
         from ar2_tf.data.shards import static_pipeline

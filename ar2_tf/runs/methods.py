@@ -86,8 +86,8 @@ METHODS = {
 }
 
 
-TEST_TIME = {"tent": "TENT adapts at test time and trains nothing: evaluate a model under it with python -m "
-                     "ar2_tf.evaluate --tent MODEL (or python -m ar2_tf.benchmark --methods tent)."}
+TEST_TIME = {"tent": "TENT adapts at test time and trains nothing: evaluate a model under it with "
+                     "python -m ar2_tf.evaluate --tent MODEL (or python -m ar2_tf.benchmark --methods tent)."}
 
 
 def get_method(name: str) -> Method:

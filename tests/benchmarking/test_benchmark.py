@@ -177,6 +177,23 @@ def test_second_call_reuses_finished_runs(tiny_benchmark, capsys):
     assert [os.stat(path).st_mtime_ns for path in models] == stamps
 
 
+def test_the_shared_config_is_checked_once_and_each_run_once(tiny_benchmark, capsys, monkeypatch):
+    from ar2_tf.runs import config, plan
+
+    argv, out = tiny_benchmark
+    checked = []
+
+    def counted(check_run):
+        return lambda run_config: checked.append((run_config.method, run_config.corruption)) or check_run(run_config)
+
+    monkeypatch.setattr(config, "check_run", counted(config.check_run))
+    monkeypatch.setattr(plan, "check_run", counted(plan.check_run))
+    assert run_main(benchmark_command.main, argv) == 0
+    with open(os.path.join(out, "benchmark.json")) as file:
+        runs = [(run["config"]["method"], run["corruption"]) for run in json.load(file)["runs"]]
+    assert len(runs) == 4 and checked == [(TrainConfig.method, TrainConfig.corruption)] + runs  # the base first
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--method", "ar2"], "--method is a python -m ar2_tf.train flag"),
     (["--methods", "vanilla,mixup"], "unknown method(s) mixup"),

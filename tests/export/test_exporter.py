@@ -108,9 +108,9 @@ def test_verification_catches_a_serving_graph_that_preprocesses_differently(serv
 
 
 def test_several_runs_need_distinct_names(tiny_run, options, tmp_path):
-    with pytest.raises(UserError, match="give each run its own --name"):
+    with pytest.raises(UserError, match="give each run its own name in `names`"):
         export_runs([tiny_run, tiny_run], tmp_path, options=options)
-    with pytest.raises(UserError, match="2 --name values for 1 --run"):
+    with pytest.raises(UserError, match="2 `names` for 1 `run_paths`"):
         export_runs([tiny_run], tmp_path, names=["a", "b"], options=options)
     with pytest.raises(UserError, match="model name"):
         export_runs([tiny_run], tmp_path, names=["../escape"], options=options)

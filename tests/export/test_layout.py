@@ -32,7 +32,7 @@ def test_versions_count_up_from_one_and_ignore_other_folders(tmp_path):
 
 def test_existing_version_needs_force(tmp_path):
     (tmp_path / "2").mkdir()
-    with pytest.raises(UserError, match="already exists.*--force"):
+    with pytest.raises(UserError, match="already exists; leave out `version`.*add `force`"):
         layout.choose_version(tmp_path, 2)
     assert layout.choose_version(tmp_path, 2, force=True) == 2
     assert layout.choose_version(tmp_path, 5) == 5

@@ -21,7 +21,7 @@ L = keras.layers
 
 def _lambda_model(path):
     """A classifier with a Lambda at the top level and another inside a nested Sequential, loaded from a file
-    with the opt-in (as `--unsafe-model-loading` loads it)."""
+    with the opt-in (as `unsafe_model_loading` loads it)."""
     inner = keras.Sequential([keras.Input((8, 8, 4)), L.Lambda(lambda x: x - 0.5), L.Conv2D(4, 3, padding="same"),
                               L.BatchNormalization()], name="inner")
     inputs = keras.Input((8, 8, 3))
@@ -48,6 +48,6 @@ def test_models_with_lambda_layers_are_copied_for_every_use_and_files_stay_safe(
     assert mixed.get_layer("inner").layers[1].compute_dtype == "bfloat16"  # nested layers get the policy too
     np.testing.assert_allclose(mixed(x, training=False).numpy(), expected, atol=0.05)
 
-    with pytest.raises(UserError, match="--unsafe-model-loading"):  # copying switched nothing off for files
+    with pytest.raises(UserError, match="`unsafe_model_loading`"):  # copying switched nothing off for files
         loading.load_model_file(path)
     assert os.path.exists(path)

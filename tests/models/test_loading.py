@@ -66,7 +66,7 @@ def test_compatibility_with_the_data():
     model = tiny_classifier(num_classes=4)
     with pytest.raises(UserError, match="predicts 4 classes but the dataset has 10"):
         checks.check_compatible(model, 10, (16, 16))
-    with pytest.raises(UserError, match="--image-size 16"):
+    with pytest.raises(UserError, match="pass `image_size` 16"):
         checks.check_compatible(model, 4, (32, 32))
     checks.check_compatible(model, 4, (16, 16))
     wide = tiny_classifier(num_classes=4, input_shape=(16, 24, 3))  # --image-size 16 would not fit it either
@@ -90,7 +90,7 @@ def test_custom_objects_import_a_file_or_module_once_and_name_what_failed(tmp_pa
 
     broken = tmp_path / "broken_layers.py"
     broken.write_text("raise RuntimeError('missing weights file')\n")
-    with pytest.raises(UserError, match=r"--custom-objects .*broken_layers.py' could not be imported \(RuntimeError: "
+    with pytest.raises(UserError, match=r"`custom_objects` .*broken_layers.py' could not be imported \(RuntimeError: "
                                         r"missing weights file\)"):
         loading.import_custom_objects([str(broken)])
     with pytest.raises(UserError, match="no such file"):

@@ -23,10 +23,12 @@ def test_only_a_clearly_better_preprocessing_is_a_mismatch():
 def test_the_shared_resnet20_is_checked_on_real_images(resnet20, cifar10_test):
     images, labels = cifar10_test[0][:64], cifar10_test[1][:64]
     assert check_preprocessing(resnet20, images, labels, "unit", explicit=False) is None
-    with pytest.raises(UserError, match=r"% with unit\b.*pass --preprocessing unit, or --preprocessing caffe"):
+    with pytest.raises(UserError, match=r"% with unit\b.*pass `preprocessing` unit, or `preprocessing` caffe"):
         check_preprocessing(resnet20, images, labels, "caffe", explicit=False)
     warning = check_preprocessing(resnet20, images, labels, "caffe", explicit=True)
-    assert warning.startswith("warning: the model classifies") and "is --preprocessing caffe what" in warning
+    assert warning.startswith("warning: the model classifies") and warning.endswith(
+        "% with unit; is caffe the preprocessing the model was trained with?") and "with preprocessing caffe" in warning
+    assert "`" not in warning and "--" not in warning  # printed as is by every door: it names no argument
     few = MIN_SAMPLE - 1
     assert check_preprocessing(resnet20, images[:few], labels[:few], "caffe", explicit=False) is None
 
