@@ -5,7 +5,7 @@ import functools
 import sys
 
 from ar2_tf import quiet
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, speaking
 
 
 def command(*build_parsers):
@@ -30,11 +30,13 @@ def flag_words(*parsers) -> dict:
 
 def run_main(main, argv=None) -> int:
     """Calls `main(argv)`; a `UserError` prints `error: <message>` to stderr, argument names worded as the
-    command's flags (`command`), and returns 2."""
+    command's flags (`command`), and returns 2. The library's printed notes (`ar2_tf.errors.note`) speak the
+    same flags meanwhile."""
+    words = flag_words(*(build() for build in getattr(main, "build_parsers", ())))
     try:
-        main(argv)
+        with speaking(words):
+            main(argv)
     except UserError as error:
-        words = flag_words(*(build() for build in getattr(main, "build_parsers", ())))
         print(f"error: {error.worded(words)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ command's parser), so `batch_size` reads --batch-size there; `ar2_tf.repair`
 words the config fields its own arguments stand for (`data_dir` is its `train`).
 """
 
+import contextlib
 import re
 
 _NAMED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")  # an argument's name as messages write it
@@ -33,6 +34,26 @@ def worded(text: str, words) -> str:
     """`text` (a message, a printed note) with each argument name that `words` ({name: text}) has replaced by its
     text (a command's flag); other names stay as written."""
     return _NAMED.sub(lambda match: words.get(match.group(1), match.group(0)), text)
+
+
+_spoken = {}  # the running command's words for argument names ({name: flag}); empty when called from Python
+
+
+@contextlib.contextmanager
+def speaking(words):
+    """Within it, `note` words argument names as `words` says (`ar2_tf.cli.run_main`: the command's flags)."""
+    global _spoken
+    previous, _spoken = _spoken, dict(words)
+    try:
+        yield
+    finally:
+        _spoken = previous
+
+
+def note(text: str) -> None:
+    """Prints a note for the user (a warning that stops nothing, what a run reused), its argument names in the
+    caller's words: Python names from Python, the command's flags under `speaking`."""
+    print(worded(text, _spoken), flush=True)
 
 
 def check_choice(kind: str, value: str, choices, hint: str = "") -> str:

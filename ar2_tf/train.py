@@ -135,8 +135,7 @@ def main(argv=None):
 
 
 def print_summary(report, out):
-    from ar2_tf.cli import flag_words
-    from ar2_tf.errors import worded
+    from ar2_tf.errors import note
     from ar2_tf.runs.selection import breaks_clean_constraint, clean_rise, kept_description
 
     before, after = report["before"], report["after"]
@@ -155,8 +154,8 @@ def print_summary(report, out):
     if "validation_source" in report:
         from ar2_tf.data.holdout import describe
 
-        print(worded(describe(report["validation_source"]), flag_words(build_parser())))
-    print(worded(kept_description(report), flag_words(build_parser())))
+        note(describe(report["validation_source"]))
+    note(kept_description(report))
 
 
 console = console_script(main)  # the installed command (pyproject.toml [project.scripts])

@@ -143,3 +143,18 @@ def test_flags_whose_library_argument_has_another_name_carry_it_as_their_dest():
     assert exporting["run_paths"] == "--run" and exporting["names"] == "--name"  # export_runs(run_paths, names=)
     viewing = flag_words(benchmark_view.build_parser())
     assert viewing["benchmark_dir"] == "--benchmark" and viewing["evaluation_dir"] == "--evaluation"  # write_view
+
+
+def test_a_reused_runs_note_speaks_each_doors_words(tmp_path, capsys):
+    """The note a finished run prints when it is reused: `force` from Python, --force from the command."""
+    out = str(tmp_path / "run")
+    argv = [*TINY_TRAIN_FLAGS, "--out", out]
+    assert run_main(train.main, argv) == 0
+    capsys.readouterr()
+    assert run_main(train.main, argv) == 0
+    assert "reusing its report (--force runs it again)" in capsys.readouterr().out
+    from ar2_tf.runs.repair_run import run_repair
+
+    config = train.config_from_args(train.build_parser().parse_args(argv))
+    run_repair(config, out)
+    assert "reusing its report (`force` runs it again)" in capsys.readouterr().out

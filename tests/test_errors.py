@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ar2_tf.errors import first_line
+from ar2_tf.errors import first_line, note, speaking
 
 
 def test_first_line_of_a_plain_error_and_of_tensorflows_graph_execution_error():
@@ -25,3 +25,14 @@ def test_first_line_drops_tf_datas_function_node_prefix():
     error = tf.errors.InvalidArgumentError(None, None, "{{function_node __wrapped__IteratorGetNext_device_/job:"
                                                        "localhost}} Unknown image file format.\nmore")
     assert first_line(error) == "Unknown image file format."
+
+
+def test_a_note_names_arguments_in_python_words_unless_a_command_speaks(capsys):
+    note("reusing its report (`force` runs it again); `k` and `colour` as written.")
+    with speaking({"force": "--force", "k": "-k"}):
+        note("reusing its report (`force` runs it again); `k` and `colour` as written.")
+    note("`force` again")
+    assert capsys.readouterr().out.splitlines() == [
+        "reusing its report (`force` runs it again); `k` and `colour` as written.",
+        "reusing its report (--force runs it again); -k and `colour` as written.",
+        "`force` again"]

@@ -32,7 +32,7 @@ from ar2_tf.data import holdout
 from ar2_tf.data.preprocessing import default_preprocessing
 from ar2_tf.data.sources import check_test_split, load_dataset
 from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
-from ar2_tf.errors import UserError, check_severity
+from ar2_tf.errors import UserError, check_severity, note
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
 from ar2_tf.evaluation.model_spec import ModelSpec, as_baseline, under_tent, unique_labels
 from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
@@ -264,7 +264,7 @@ def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
     except UserError as error:
         raise UserError(f"{title}: {error}") from None
     if warning:
-        print(f"{title}: {warning}")
+        note(f"{title}: {warning}")
 
 
 def _summarize(models, base_label, setup):

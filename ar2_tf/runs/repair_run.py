@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ar2_tf import errors
 from ar2_tf.data import stateless_seeds
 from ar2_tf.data.pipelines import clean_pipeline, corrupt_views
 from ar2_tf.errors import UserError
@@ -74,7 +75,7 @@ def check_repairable(classifier, plan):
     if not method.single_pass:  # bn-adapt sets BatchNorm statistics, trainable or not
         check_trainable(classifier, head, method.refines)
         if note := frozen_layers_note(classifier, head, method.refines):
-            print(note)
+            errors.note(note)
 
 
 def check_input_scale(classifier, plan, validation):
@@ -97,7 +98,7 @@ def check_input_scale(classifier, plan, validation):
     warning = preprocessing_check.check_preprocessing(classifier, images, labels, plan.preprocessing,
                                                       explicit=config.preprocessing is not None, what=what)
     if warning:
-        print(warning)
+        errors.note(warning)
 
 
 def _evaluate(classifier, test_split, plan):
@@ -241,14 +242,14 @@ def run_repair(plan: RunPlan, out: str = None, *, force=False, strategy="auto", 
     out = run.path
     distribution.barrier(strategy)  # the run folder is ready (or reset) for the other workers
     if run.finished:
-        print(f"{out} already holds a finished run; reusing its report (`force` runs it again).")
+        errors.note(f"{out} already holds a finished run; reusing its report (`force` runs it again).")
         return run.read_report()
     data = plan.data
     source, test_split = data.source, data.test
     # What only the data can tell, checked before any model is loaded, pre-trained or evaluated.
     note = config.repair.class_set_note(source.num_classes)
     if note and plan.method.refines:
-        print(note)
+        errors.note(note)
     check_one_batch(data.plan.train_size, config.batch_size)
     # Keras fit (pre-training) fails under a multi-worker scope: there θ is prepared outside it.
     with contextlib.nullcontext() if distribution.is_multi_worker(strategy) else strategy.scope():
