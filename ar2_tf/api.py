@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, speaking
 from ar2_tf.runs.config import RepairConfig, TrainConfig, resolve
 from ar2_tf.runs.plan import default_out, plan_run
 
@@ -140,7 +140,8 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
         if not isinstance(model, (str, os.PathLike)):
             written[model_path] = "the `model`"
         plan = plan_run(dataclasses.replace(config, data_dir=data_dir, model=model_path), out)
-        report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
+        with speaking(_ARGUMENTS):
+            report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
     except UserError as error:
         raise UserError(_in_callers_words(error, written)) from error
     finally:
@@ -184,7 +185,8 @@ def _repair_datasets(model, train, test, val, config, out, *, force, strategy, v
                         given=given)
         if val is not None:  # recorded once the config is checked: the check looks for a `val_data_dir` path
             plan = dataclasses.replace(plan, config=dataclasses.replace(plan.config, val_data_dir=given_datasets.VAL))
-        report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
+        with speaking(_ARGUMENTS):
+            report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
     except UserError as error:
         raise UserError(_in_callers_words(error, written)) from error
     finally:
