@@ -1,4 +1,4 @@
-"""Names that become path components can never leave the output directory (issue 10).
+"""Names that become path components can never leave the output directory.
 
 Class names come from dataset folders and files, corruption, run and export
 model names from flags: all of them end up in output paths. Three checks:

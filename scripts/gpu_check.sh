@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 18, item 6): on a machine with one GPU, in at most 8 minutes, prints
+# GPU check: on a machine with one GPU, in at most 8 minutes, prints
 #   1. corruption throughput per op at 224 px: native ops (on the GPU) against imagecorruptions (host),
 #   2. the AR2 step's cost for ResNet-50 at 224 px under mixed precision (scripts/bench_step.py),
 #   3. evaluation at 224 px (streamed generation included) against pure inference (scripts/bench_eval_scale.py).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's CIFAR-10 schedule on one GPU (issue 19, item 4): the shared ResNet-20, all 50,000
+# The paper's CIFAR-10 schedule on one GPU: the shared ResNet-20, all 50,000
 # training images (the JPEG copy: the exact-pixel file holds 5,438), T=30 iterations of N=1 refinement
 # + M=1 fine-tuning epochs, k=3, alpha=1, severity 3, gaussian_noise; AR2 and fine-tuning with the same
 # 60 epochs, each keeping its best phase on 1,000 validation images, and the two baselines that barely

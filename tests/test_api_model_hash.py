@@ -1,4 +1,4 @@
-"""The name an in-memory model is written under by `ar2_tf.repair` (`ar2_tf.api._model_path`): a hash of its
+"""The name an in-memory model is written under by `ar2_tf.repair` (`ar2_tf.runs.given_inputs.model_path`): a hash of its
 layers, its wiring and its weights, so that a different model is a different run and the same one resumes."""
 
 import os
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from ar2_tf.api import _model_path
+from ar2_tf.runs.given_inputs import model_path
 
 
 def _branches(swapped=False, skip=True, seed=0):
@@ -23,7 +23,7 @@ def _branches(swapped=False, skip=True, seed=0):
 
 
 def _name(model, folder):
-    return os.path.basename(_model_path(str(folder), model))
+    return os.path.basename(model_path(str(folder), model))
 
 
 @pytest.mark.parametrize("change", [{"swapped": True}, {"skip": False}], ids=["inputs swapped", "no skip"])

@@ -1,4 +1,4 @@
-"""The ImageNet path end to end at 224 px (issue 18, item 5): a generated image-folder tree, ResNet-50
+"""The ImageNet path end to end at 224 px: a generated image-folder tree, ResNet-50
 (weights none) repaired, the streamed 15 x 5 evaluation, the export, and the serving signature equal to Keras."""
 
 import json

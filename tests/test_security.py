@@ -1,4 +1,4 @@
-"""Untrusted model files and folder names: no code runs, no path escapes (issue 10)."""
+"""Untrusted model files and folder names: no code runs, no path escapes."""
 
 import os
 import sys

@@ -1,4 +1,4 @@
-"""Loading pickles without letting them run code (issue 10).
+"""Loading pickles without letting them run code.
 
 A pickle names Python callables that the loader calls while it reads the file,
 so `pickle.load` on a downloaded file can run anything (`os.system`,
