@@ -27,15 +27,15 @@ def _data(count, seed):
 def test_repair_an_in_memory_model_on_arrays_then_reuse_and_refuse_a_changed_run(tmp_path, capsys):
     model, train, test = tiny_classifier(num_classes=3), _data(24, 0), _data(9, 1)
     out = str(tmp_path / "run")
-    options = dict(corruption="fog", out=out, preset="tiny", batch_size=8, verbose=0, max_clean_drop=100.0,
+    options = dict(corruption="contrast", out=out, preset="tiny", batch_size=8, verbose=0, max_clean_drop=100.0,
                    val=_data(12, 3))
     result = ar2_tf.repair(model, train, test=test, **options)
 
-    assert result.out == out and result.report["config"]["corruption"] == "fog"
+    assert result.out == out and result.report["config"]["corruption"] == "contrast"
     before, after = result.report["before"], result.report["after"]
     shown = repr(result)  # what a notebook shows: the errors, not the report's every phase
     assert f"clean {before['clean']:.2f} -> {after['clean']:.2f}" in shown and len(shown) < 300
-    assert f"fog (mean over severities) {before['mean_corrupted']:.2f} -> {after['mean_corrupted']:.2f}" in shown
+    assert f"contrast (mean over severities) {before['mean_corrupted']:.2f} -> {after['mean_corrupted']:.2f}" in shown
     with open(os.path.join(out, "report.json")) as file:
         assert json.load(file) == result.report
     config = result.report["config"]

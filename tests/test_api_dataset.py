@@ -13,7 +13,7 @@ from ar2_tf.errors import UserError
 from tests.helpers import tiny_classifier
 
 CLASSES = ("cat", "dog", "fox")
-OPTIONS = dict(corruption="fog", preset="tiny", batch_size=8, verbose=0, max_clean_drop=100.0)
+OPTIONS = dict(corruption="gaussian_noise", preset="tiny", batch_size=8, verbose=0, max_clean_drop=100.0)
 
 
 def _png_folder(root, per_class, seed):

@@ -147,8 +147,10 @@ def test_flags_whose_library_argument_has_another_name_carry_it_as_their_dest():
 
 def test_a_reused_runs_note_speaks_each_doors_words(tmp_path, capsys):
     """The note a finished run prints when it is reused: `force` from Python, --force from the command."""
+    model = str(tmp_path / "model.keras")
+    tiny_classifier(num_classes=6, input_shape=(32, 32, 3)).save(model)  # the demo's 6 classes: no resnet8 to train
     out = str(tmp_path / "run")
-    argv = [*TINY_TRAIN_FLAGS, "--out", out]
+    argv = [*TINY_TRAIN_FLAGS, "--model", model, "--out", out]
     assert run_main(train.main, argv) == 0
     capsys.readouterr()
     assert run_main(train.main, argv) == 0

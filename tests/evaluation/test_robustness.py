@@ -63,7 +63,7 @@ def test_it_gives_the_evaluate_commands_numbers_on_the_same_images_and_seed(tmp_
 def test_a_repair_model_is_evaluated_by_its_classifier(data, trained):
     from ar2_tf.method.repair_model import RepairModel
 
-    arguments = dict(corruptions=["fog"], severities=[2], preprocessing="unit")
+    arguments = dict(corruptions=["contrast"], severities=[2], preprocessing="unit")
     assert (evaluate_robustness(RepairModel(trained, k=2), data, **arguments)
             == evaluate_robustness(trained, data, **arguments))
 
@@ -71,10 +71,12 @@ def test_a_repair_model_is_evaluated_by_its_classifier(data, trained):
 def test_a_baseline_normalises_ce_as_the_metrics_do(data, trained):
     x, y = data
     model, baseline = trained, tiny_classifier(4, (16, 16, 3), seed=2)
-    result = evaluate_robustness(model, (x, y), corruptions=["fog"], severities=SEVERITIES, preprocessing="unit",
+    result = evaluate_robustness(model, (x, y), corruptions=["contrast"], severities=SEVERITIES, preprocessing="unit",
                                  baseline=baseline)
-    alone = evaluate_robustness(baseline, (x, y), corruptions=["fog"], severities=SEVERITIES, preprocessing="unit")
-    assert result.summary["baseline"]["ce"]["fog"] == metrics.normalized_ce(result.errors["fog"], alone.errors["fog"])
+    alone = evaluate_robustness(baseline, (x, y), corruptions=["contrast"], severities=SEVERITIES,
+                                preprocessing="unit")
+    assert result.summary["baseline"]["ce"]["contrast"] == metrics.normalized_ce(result.errors["contrast"],
+                                                                                 alone.errors["contrast"])
     assert "normalised by baseline" in result.table()
 
 

@@ -70,7 +70,7 @@ def test_a_train_command_run_resolves_each_thing_once(tmp_path, calls, capsys):
 def test_a_repair_call_resolves_each_thing_once(tmp_path, calls):
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8), np.arange(40) % 3
-    result = ar2_tf.repair(tiny_classifier(num_classes=3), (images, labels), corruption="fog",
+    result = ar2_tf.repair(tiny_classifier(num_classes=3), (images, labels), corruption="gaussian_noise",
                            out=str(tmp_path / "run"), preset="tiny", batch_size=8, verbose=0, max_clean_drop=100.0)
     _assert_resolved_once(calls, result.report["config"]["model"])
 

@@ -17,7 +17,7 @@ def test_a_third_party_model_is_guarded_on_test_images_it_never_saw(tmp_path, ca
     out = str(tmp_path / "run")
     flags = ["--dataset", "cifar10", "--data-dir", CIFAR10_EXACT, "--model", ZOO_RESNET8, "--preprocessing", "none",
              "--train-size", "256", "--test-size", "100", "--val-size", "200", "--batch-size", "64",
-             "--corruption", "fog", "-T", "1", "--step-unit", "batch", "--verbose", "0", "--out", out]
+             "--corruption", "contrast", "-T", "1", "--step-unit", "batch", "--verbose", "0", "--out", out]
     assert run_main(train.main, flags) == 0
     printed = capsys.readouterr().out
     with open(f"{out}/report.json") as file:
