@@ -39,8 +39,10 @@ def table1_bars(benchmark, out):
     columns = [c for c in table["header"] if c not in ("method", "budget") and not c.startswith("mCE")]
     count = len(read_json(os.path.join(benchmark, "benchmark.json"))["seeds"]["seeds"])
     path = os.path.join(out, "table1_bars.png")
-    figures.plot_seed_bars(cells, columns, path, title=f"Table 1: clean error and CE (%, mean error over severities 1-5); "
-                                                       f"bars: mean over {count} seeds, whiskers: their std")
+    once = [method for method, values in cells.items() if all(len(v) == 1 for v in values.values())]
+    title = (f"Table 1: clean error and CE (%, mean error over severities 1-5); bars: mean over {count} seeds, "
+             f"whiskers: their std" + (f" ({', '.join(once)}: evaluated once)" if once else ""))
+    figures.plot_seed_bars(cells, columns, path, title=title)
     return path
 
 

@@ -62,7 +62,7 @@ def severity_curves(models: dict, runs, labels: dict, baseline: str) -> dict:
 
 def plot_seed_bars(cells: dict, columns, path, title="Error (%) per corruption, mean over seeds"):
     """Grouped bars: one group per column (clean error, then each corruption's CE), one bar per method at
-    its mean over seeds, error bars one standard deviation of the seeds (none for a single value)."""
+    its mean over seeds, error bars the seeds' sample standard deviation, as Table 1's ± (none for one value)."""
     import numpy as np
 
     plt = _pyplot()
@@ -72,7 +72,7 @@ def plot_seed_bars(cells: dict, columns, path, title="Error (%) per corruption, 
     for i, method in enumerate(methods):
         values = [cells[method].get(column, []) for column in columns]
         means = [np.mean(v) if v else np.nan for v in values]
-        spread = [np.std(v) if len(v) > 1 else 0.0 for v in values]
+        spread = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]  # Table 1's ± (sample std)
         axes.bar(np.arange(len(columns)) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=spread,
                  capsize=2, color=PALETTE[i % len(PALETTE)], label=method, edgecolor="white", linewidth=0.5)
     axes.set_xticks(range(len(columns)), [_name(column) for column in columns])
