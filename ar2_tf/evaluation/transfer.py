@@ -16,6 +16,7 @@ import os
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import suite as evaluation_suite
 from ar2_tf.evaluation import tables
+from ar2_tf.evaluation.figures import wrap_title
 from ar2_tf.output_files import write_json_atomic
 
 
@@ -66,14 +67,16 @@ def plot_transfer(matrix, rows, columns, path, title="CE change vs vanilla (poin
     for i, row in enumerate(rows):
         for j, column in enumerate(columns):
             if np.isfinite(values[i, j]):
-                axes.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=7)
+                dark = abs(values[i, j]) > 0.6 * limit  # white on the deep blues and reds
+                axes.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                          color="white" if dark else "black")
             if row == column:
                 axes.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=1.5))
     figure.colorbar(image, ax=axes, label="Δ CE (points)")
-    axes.set_title(title, fontsize=9)
+    axes.set_title(wrap_title(title, figure, fontsize=9), fontsize=9)
     figure.tight_layout()
     temporary = f"{path}.tmp.png"
-    figure.savefig(temporary, dpi=130)
+    figure.savefig(temporary, dpi=130, bbox_inches="tight", pad_inches=0.1)  # the whole title, never cut
     plt.close(figure)
     os.replace(temporary, path)
 
