@@ -20,6 +20,7 @@ the command checks its flags; a wrong one raises `ar2_tf.errors.UserError` with 
 arguments of `repair` (`train` for the data the config calls `data_dir`), never a file written to `inputs/`.
 """
 
+import contextlib
 import dataclasses
 import os
 
@@ -92,7 +93,6 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     Raises:
         UserError: a wrong option, model or data, with the fix.
     """
-    from ar2_tf.runs.repair_run import run_repair
 
     fields, repair_fields = _split_options(options)
     preset = fields.pop("preset", None)
@@ -121,9 +121,8 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
     if fed:
         return _repair_datasets(model, train, test, val, config, out, force=force, strategy=strategy,
                                 verbose=verbose)
-    inputs, made = os.path.join(out, given_inputs.INPUTS), not os.path.exists(out)
-    written = {}  # {a file written to inputs/: the argument it holds, as messages name it}
-    try:  # the inputs first, since their content names their files; a refusal from here on removes them
+    # The inputs first, since their content names their files; a refusal from here on removes them.
+    with _callers_inputs(out) as (inputs, written):
         if not from_path:
             data_dir = given_inputs.write_arrays(inputs, {"train": train, "test": test})
             written[data_dir] = "the `train` arrays" if test is None else "the `train` and `test` arrays"
@@ -132,17 +131,9 @@ def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", ou
             val_dir = os.fspath(val) if given else given_inputs.write_arrays(inputs, {"test": val}, what="val")
             written.setdefault(val_dir, "the `val` arrays")
             config = dataclasses.replace(config, val_data_dir=val_dir)
-        model_path = given_inputs.model_path(inputs, model)
-        if not isinstance(model, (str, os.PathLike)):
-            written[model_path] = "the `model`"
+        model_path = _model_file(inputs, model, written)
         plan = plan_run(dataclasses.replace(config, data_dir=data_dir, model=model_path), out)
-        with speaking(_ARGUMENTS):
-            report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
-    except UserError as error:
-        raise UserError(_in_callers_words(error, written)) from error
-    finally:
-        given_inputs.tidy(out, made)
-    return None if report is None else RepairResult(out, report, plan.config.unsafe_model_loading)
+        return _run(plan, force=force, strategy=strategy, verbose=verbose)
 
 
 def _is_dataset(value) -> bool:
@@ -156,7 +147,6 @@ def _repair_datasets(model, train, test, val, config, out, *, force, strategy, v
     folder cannot tell whether a dataset changed, so a run already in `out` is refused unless `force`, which
     discards it."""
     from ar2_tf.data import given_datasets
-    from ar2_tf.runs.repair_run import run_repair
     from ar2_tf.runs.run_folder import CONFIG
 
     if config.corruption_mode == "static":
@@ -168,26 +158,49 @@ def _repair_datasets(model, train, test, val, config, out, *, force, strategy, v
                             "nor reused (nothing records whether the data changed); pass force=True to discard it "
                             "and run again, or another `out`.")
         _discard_run(out)
-    inputs, made = os.path.join(out, given_inputs.INPUTS), not os.path.exists(out)
-    written = {given_datasets.TRAIN: "the `train` dataset", given_datasets.VAL: "the `val` dataset"}
-    try:
+    with _callers_inputs(out) as (inputs, written):
+        written.update({given_datasets.TRAIN: "the `train` dataset", given_datasets.VAL: "the `val` dataset"})
         data = {name: _as_dataset(value, name) for name, value in (("train", train), ("test", test), ("val", val))}
         given = given_datasets.given_datasets(data["train"], data["test"], data["val"], image_size=config.image_size,
                                               train_subset=config.train_size is not None)
-        model_path = given_inputs.model_path(inputs, model)
-        if not isinstance(model, (str, os.PathLike)):
-            written[model_path] = "the `model`"
+        model_path = _model_file(inputs, model, written)
         plan = plan_run(dataclasses.replace(config, data_dir=given_datasets.TRAIN, model=model_path), out,
                         given=given)
         if val is not None:  # recorded once the config is checked: the check looks for a `val_data_dir` path
             plan = dataclasses.replace(plan, config=dataclasses.replace(plan.config, val_data_dir=given_datasets.VAL))
-        with speaking(_ARGUMENTS):
-            report = run_repair(plan, force=force, strategy=strategy, verbose=verbose)
+        return _run(plan, force=force, strategy=strategy, verbose=verbose)
+
+
+@contextlib.contextmanager
+def _callers_inputs(out):
+    """Yields `<out>/inputs/` and {a file written there or a name recorded for data: the argument it holds, as
+    messages name it}; a `UserError` inside is worded as the caller of `repair` reads it, and the inputs no run
+    names are removed on the way out (`given_inputs.tidy`)."""
+    inputs, made = os.path.join(out, given_inputs.INPUTS), not os.path.exists(out)
+    written = {}
+    try:
+        yield inputs, written
     except UserError as error:
         raise UserError(_in_callers_words(error, written)) from error
     finally:
         given_inputs.tidy(out, made)
-    return None if report is None else RepairResult(out, report, plan.config.unsafe_model_loading)
+
+
+def _model_file(inputs, model, written) -> str:
+    """The model's file: its path as given, or an in-memory model written to `inputs` (recorded in `written`)."""
+    path = given_inputs.model_path(inputs, model)
+    if not isinstance(model, (str, os.PathLike)):
+        written[path] = "the `model`"
+    return path
+
+
+def _run(plan, **options):
+    """Runs `plan` (notes name `repair`'s arguments); the finished run, or None on a non-chief worker."""
+    from ar2_tf.runs.repair_run import run_repair
+
+    with speaking(_ARGUMENTS):
+        report = run_repair(plan, **options)
+    return None if report is None else RepairResult(plan.out, report, plan.config.unsafe_model_loading)
 
 
 def _as_dataset(value, name):
