@@ -1,7 +1,7 @@
 """Throughput of the native corruptions against the imagecorruptions reference.
 
     python scripts/bench_corruptions.py                  # 32 px and 224 px, all 19, Markdown table
-    python scripts/bench_corruptions.py --write README.md
+    python scripts/bench_corruptions.py --write docs/results/corruptions.md
 
 For each corruption and image size it reports images/s of the reference backend (one image
 at a time through imagecorruptions, ImageNet parameters: the only ones it has) and of the

@@ -3,7 +3,7 @@ and streamed generation at 224 px against pure inference; every number a ratio m
 
     python scripts/bench_eval_scale.py                    # 10,000 JPEG CIFAR-10 test images (about an hour)
     python scripts/bench_eval_scale.py --quick            # 1,000 images: a check in minutes
-    python scripts/bench_eval_scale.py --write README.md  # also rewrite the table between the eval_scale markers
+    python scripts/bench_eval_scale.py --write docs/results/evaluation.md  # also rewrite the table between the eval_scale markers
 
 Each measurement is its own process (`python -m ar2_tf.evaluate`, or this
 script with `--child-224`), waited for with `os.wait4`, so the peak resident

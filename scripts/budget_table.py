@@ -1,7 +1,7 @@
 """The budget question: AR2 against fine-tuning with the same epochs, seed-paired, at each benchmark's budget.
 
     python scripts/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24
-    python scripts/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24 --write README.md
+    python scripts/budget_table.py results/cifar10_benchmark_seeds results/budget_gaussian_noise_24 --write docs/results/benchmark.md
 
 Each argument is the --out folder of a `python -m ar2_tf.benchmark --seeds ...` run. For every
 repaired-for corruption of each (optionally only those of --corruptions) one row: the budget,
@@ -119,7 +119,7 @@ def main(argv=None):
     parser.add_argument("benchmarks", nargs="+", help="--out folders of python -m ar2_tf.benchmark --seeds ...")
     parser.add_argument("--corruptions", help="only these repaired-for corruptions, comma-separated "
                                               "(default: each benchmark's)")
-    parser.add_argument("--write", help="README to rewrite between the budget markers")
+    parser.add_argument("--write", help="Markdown page to rewrite between the budget markers (docs/results/benchmark.md)")
     args = parser.parse_args(argv)
     only = set(args.corruptions.split(",")) if args.corruptions else None
     table = to_markdown([row for folder in args.benchmarks for row in rows_of(folder, only)])

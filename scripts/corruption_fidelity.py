@@ -1,7 +1,7 @@
-"""Fidelity tables of the native corruptions, as in the README (Corruptions → Fidelity).
+"""Fidelity tables of the native corruptions, as on the results page docs/results/corruptions.md.
 
     python scripts/corruption_fidelity.py                      # both tables (minutes on 2 cores)
-    python scripts/corruption_fidelity.py --write README.md    # refresh the README's tables
+    python scripts/corruption_fidelity.py --write docs/results/corruptions.md  # refresh the tables of the results page
 
 The measurements are `ar2_tf.evaluation.corruption_fidelity`'s; this script only formats them.
 """

@@ -1,4 +1,4 @@
-"""Renders the README's figures from committed results and one finished repair run, into docs/figures/.
+"""Renders the README's and the docs' figures from committed results and one finished repair run, into docs/figures/.
 
     python scripts/figures.py                                   # every figure, default folders
     python scripts/figures.py --benchmark results/cifar10_benchmark_seeds \

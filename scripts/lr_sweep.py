@@ -2,7 +2,7 @@
 
     python scripts/lr_sweep.py --out results/lr_sweep                       # all settings, resumable
     python scripts/lr_sweep.py --out results/lr_sweep --seeds 0 --lrs 0.01   # a part of it
-    python scripts/lr_sweep.py --out results/lr_sweep --write README.md      # the README's per-seed table
+    python scripts/lr_sweep.py --out results/lr_sweep --write docs/results/learning-rates.md  # the per-seed table of the results page
 
 Every run is `python -m ar2_tf.train` on the shared ResNet-20 with 5,000 of the 5,438 exact-pixel
 CIFAR-10 training images (10% of them carved off for validation) and the 1,017 exact-pixel test
@@ -78,7 +78,7 @@ def table(results, corruptions, lrs) -> tuple:
 
 
 def per_seed_table(results) -> str:
-    """The README's table: every seed's kept-model numbers side by side (from OUT/sweep.json)."""
+    """The results page's table: every seed's kept-model numbers side by side (from OUT/sweep.json)."""
     lines = ["| corruption | lr | seeds | test clean err (before → after), per seed | test corrupted err, mean of "
              "s1-5 (before → after), per seed | val clean err (before → kept), per seed | kept epoch, per seed |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -100,7 +100,7 @@ def main(argv=None):
     parser.add_argument("--corruptions", default="gaussian_noise,fog")
     parser.add_argument("--lrs", default="0.01,0.003,0.001,0.0003")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--write", help="write the per-seed table of OUT/sweep.json into this README (no training)")
+    parser.add_argument("--write", help="write the per-seed table of OUT/sweep.json into this Markdown page (no training)")
     args = parser.parse_args(argv)
     if args.write:
         with open(os.path.join(args.out, "sweep.json")) as file:

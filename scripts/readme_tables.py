@@ -1,4 +1,4 @@
-"""What the bench scripts share: the shared data folder and rewriting a table between README markers."""
+"""What the bench scripts share: the shared data folder and rewriting a table between the markers of a Markdown page."""
 
 import os
 import re

@@ -2,7 +2,7 @@
 
     python scripts/zoo.py                                  # all models, resumable; writes results/zoo/
     python scripts/zoo.py --models resnet8 --corruptions fog
-    python scripts/zoo.py --write README.md                # the table, between the README's zoo markers
+    python scripts/zoo.py --write docs/results/guard.md     # the table, between the page's zoo markers
 
 Each model of ../shared/models/zoo/ and the shared ResNet-20 is repaired with AR2 and with fine-tuning given the
 same epochs, for gaussian_noise and for fog, with the defaults a user gets: 2,000 exact-pixel CIFAR-10 training
@@ -104,7 +104,7 @@ def main(argv=None):
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated: {', '.join(MODELS)}")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--corruptions", default=",".join(CORRUPTIONS))
-    parser.add_argument("--write", help="also write the table between this file's zoo markers (e.g. README.md)")
+    parser.add_argument("--write", help="also write the table between this file's zoo markers (e.g. docs/results/guard.md)")
     args = parser.parse_args(argv)
     from ar2_tf.runs.repair_run import run_repair
 

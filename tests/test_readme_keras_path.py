@@ -1,4 +1,4 @@
-"""The README's Keras-path example runs as written, on a small image folder with its sizes shrunk: its numbers are
+"""The Keras-path example of the guide (docs/guide/python.md) runs as written, on a small image folder with its sizes shrunk: its numbers are
 those of `python -m ar2_tf.evaluate` on the model it saves, and the phase it keeps obeys the clean-drop rule."""
 
 import json
@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import ROOT
 
+PAGE = os.path.join("docs", "guide", "python.md")
 MARKER = "<!-- keras-path-example -->"
 # The example's settings the test shrinks: every name must be assigned once at the start of a line. The stand-in
 # classifier's own training is the user's code, not the library's: its `fit` line runs with no epoch (at 32 px a few
@@ -19,9 +20,9 @@ OVERRIDES = {"SIZE": "32", "PRETRAIN_EPOCHS": "0", "ITERATIONS": "1", "PARAMS": 
 CLASSES = ("blue", "green", "red")  # each class's images are noise around its own colour
 
 
-def readme_example() -> str:
-    """The Python block after the marker in the README."""
-    with open(os.path.join(ROOT, "README.md")) as file:
+def guide_example() -> str:
+    """The Python block after the marker in the guide's Keras-path page."""
+    with open(os.path.join(ROOT, PAGE)) as file:
         text = file.read()
     assert text.count(MARKER) == 1
     return re.search(re.escape(MARKER) + r"\n```python\n(.*?)```", text, re.S).group(1)
@@ -30,7 +31,7 @@ def readme_example() -> str:
 def shrunk(code: str, overrides: dict) -> str:
     for name, value in overrides.items():
         code, count = re.subn(rf"^{name} = [^#\n]*", f"{name} = {value} ", code, flags=re.M)
-        assert count == 1, f"the README example assigns {name} {count} times; the test overrides it once"
+        assert count == 1, f"the Keras-path example assigns {name} {count} times; the test overrides it once"
     return code
 
 
@@ -58,9 +59,9 @@ def test_the_keras_path_example_runs_and_matches_the_evaluate_command(tmp_path, 
     write_image_folder(tmp_path / "images" / "train", 20, size, seed=0)
     write_image_folder(tmp_path / "images" / "test", 12, size, seed=1)
     monkeypatch.chdir(tmp_path)
-    code = shrunk(readme_example(), {**OVERRIDES, "DATA": '"images"'})
+    code = shrunk(guide_example(), {**OVERRIDES, "DATA": '"images"'})
     namespace = {}
-    exec(compile(code, "README.md (Python: the Keras path)", "exec"), namespace)
+    exec(compile(code, PAGE, "exec"), namespace)
     keep, classifier, model, result = (namespace[name] for name in ("keep", "classifier", "model", "result"))
 
     # (b) every epoch was a phase measured by KeepBestPhase; the kept one follows the rule and is what was saved.
@@ -78,7 +79,7 @@ def test_the_keras_path_example_runs_and_matches_the_evaluate_command(tmp_path, 
     assert os.listdir(tmp_path / "logs" / "cams")  # the attention panels were written
 
     # (a) the evaluation call gives the command's numbers on the saved model, the same pixels, corruptions and seed
-    # (the README's npz route: the command crops a folder the ImageNet-C way).
+    # (the guide's npz route: the command crops a folder the ImageNet-C way).
     printed = capsys.readouterr().out
     assert result.table() in printed
     x, y = (np.concatenate(parts) for parts in zip(*namespace["test"].as_numpy_iterator()))
@@ -98,4 +99,4 @@ def test_the_keras_path_example_runs_and_matches_the_evaluate_command(tmp_path, 
 
 @pytest.mark.parametrize("name", sorted(OVERRIDES))
 def test_the_example_keeps_the_settings_the_test_shrinks(name):
-    shrunk(readme_example(), {name: "0"})
+    shrunk(guide_example(), {name: "0"})
