@@ -59,6 +59,7 @@ def render(parser: argparse.ArgumentParser, scripts: dict) -> str:
     lines = [f"## `{parser.prog}` {{ #{anchor} }}", ""]
     if module in scripts:
         lines += [f"Installed as `{' '.join([scripts[module], subcommand]).strip()}`.", ""]
+    # argparse has no public view of its actions and groups: these are the attributes its own format_help reads.
     usage = argparse.HelpFormatter(parser.prog, width=USAGE_WIDTH)
     usage.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups)
     lines += ["```text", usage.format_help().strip(), "```", ""]
