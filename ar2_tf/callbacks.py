@@ -49,7 +49,8 @@ class KeepBestPhase(keras.callbacks.Callback):
         preprocessing: the classifier's input preprocessing (`ar2_tf.data.preprocessing`).
         max_clean_drop: points of clean validation error a kept phase may add.
         seed: base seed of the validation noise (fixed for every phase).
-        params, backend: see `ar2_tf.corruptions.corrupt`.
+        params: the corruption parameter set of `ar2_tf.corruptions.corrupt` ("cifar" or "imagenet").
+        backend: the corruption implementation of `ar2_tf.corruptions.corrupt` ("native" or "reference").
 
     Attributes:
         baseline: {"clean", "corrupted"} validation errors (%) of the weights training began with.

@@ -7,6 +7,7 @@ this file, so the suite finds ../shared wherever pytest is started.
 import glob
 import json
 import os
+import re
 import struct
 
 import numpy as np
@@ -22,6 +23,14 @@ needs_cifar10 = pytest.mark.skipif(not os.path.exists(CIFAR10_EXACT),
 needs_resnet20 = pytest.mark.skipif(not os.path.exists(RESNET20), reason=f"needs the shared ResNet-20 {RESNET20}")
 ZOO_RESNET8 = os.path.join(SHARED, "models", "zoo", "resnet8_raw255.h5")  # third-party, raw 0-255 input
 needs_zoo = pytest.mark.skipif(not os.path.exists(ZOO_RESNET8), reason=f"needs the third-party models {ZOO_RESNET8}")
+
+
+def console_scripts() -> dict:
+    """The installed command names (pyproject.toml [project.scripts]) -> their module."""
+    with open(os.path.join(ROOT, "pyproject.toml")) as file:  # no tomllib: Python 3.10 is supported
+        section = file.read().split("[project.scripts]")[1].split("\n[")[0]
+    return dict(re.findall(r'^(ar2-[a-z-]+) = "([\w.]+):\w+"', section, re.M))
+
 
 # `python -m ar2_tf.train` flags of a run that takes seconds on the demo data.
 TINY_TRAIN_FLAGS = ["--dataset", "demo", "--train-size", "96", "--test-size", "48", "--batch-size", "32",

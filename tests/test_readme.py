@@ -1,9 +1,10 @@
-"""The README's commands stay runnable: every command in its shell blocks (`python -m ...`, the `ar2-*`
-scripts) parses with today's flags, and a train or tuning command also builds and checks its whole config, as
-the command does before any work. A renamed flag, a removed choice or a preset that no longer exists fails
-here, not in a user's terminal."""
+"""The documented commands stay runnable: every command in the shell blocks of the README and of the docs
+site's pages (docs/**/*.md: `python -m ...`, the `ar2-*` scripts) parses with today's flags, and a train or
+tuning command also builds and checks its whole config, as the command does before any work. A renamed flag, a
+removed choice or a preset that no longer exists fails here, not in a user's terminal."""
 
 import contextlib
+import glob
 import importlib
 import io
 import os
@@ -12,29 +13,34 @@ import shlex
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, console_scripts
 
 PACKAGES = {"tuning": "tuning.__main__", "export": "export.__main__"}  # `python -m` of a package: its __main__
 
 
-def _scripts() -> dict:
-    """The installed command names (pyproject.toml) -> their module."""
-    with open(os.path.join(ROOT, "pyproject.toml")) as file:  # no tomllib: Python 3.10 is supported
-        section = file.read().split("[project.scripts]")[1].split("\n[")[0]
-    return dict(re.findall(r'^(ar2-[a-z-]+) = "([\w.]+):\w+"', section, re.M))
+def documented_files() -> list:
+    """README.md and every page of the docs site, as paths relative to the repository root."""
+    pages = glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True)
+    return ["README.md", *sorted(os.path.relpath(page, ROOT) for page in pages)]
 
 
-def readme_commands() -> list:
-    """(module, argv) of every command line in the README's shell blocks, continuation lines joined."""
-    scripts, commands, inside, language, pending = _scripts(), [], False, "", ""
+def documented_commands() -> list:
+    """(file:line, module, argv) of every command line in the shell blocks of README.md and docs/**/*.md,
+    continuation lines joined (file:line is where the command starts)."""
+    scripts, commands = console_scripts(), []
     pattern = re.compile(r"(?:^|[\s/])(?:python3? -m (?P<module>[\w.]+)|(?P<script>ar2-[a-z-]+))(?P<rest>\s.*)?$")
-    with open(os.path.join(ROOT, "README.md")) as file:
-        for line in file.read().splitlines():
+    for path in documented_files():
+        inside, language, pending, start = False, "", "", 0
+        with open(os.path.join(ROOT, path)) as file:
+            lines = file.read().splitlines()
+        for number, line in enumerate(lines, 1):
+            line = line.strip()  # a block may sit indented in a list or an admonition
             if line.startswith("```"):
                 inside, language = not inside, line[3:].strip()
                 continue
             if not inside or language not in ("", "bash", "sh"):
                 continue
+            start = start if pending else number
             line = pending + line
             if line.endswith("\\"):
                 pending = line[:-1] + " "
@@ -46,16 +52,17 @@ def readme_commands() -> list:
                 module = found and (PACKAGES.get(name) or (name if name.startswith("ar2_tf.") else None)
                                     or scripts.get(found["script"]))
                 if module:
-                    commands.append((module, shlex.split(found["rest"] or "")))
+                    commands.append((f"{path}:{start}", module, shlex.split(found["rest"] or "")))
     return commands
 
 
-COMMANDS = readme_commands()
+COMMANDS = documented_commands()
 
 
-def test_the_readme_holds_the_commands_of_every_entry_point():
+def test_the_docs_hold_the_commands_of_every_entry_point():
     assert len(COMMANDS) >= 20
-    assert {module for module, _ in COMMANDS} >= {"ar2_tf.train", "ar2_tf.evaluate", "ar2_tf.benchmark",
+    assert any(path.startswith("docs/") for path, _, _ in COMMANDS)  # the docs pages' commands are read too
+    assert {module for _, module, _ in COMMANDS} >= {"ar2_tf.train", "ar2_tf.evaluate", "ar2_tf.benchmark",
                                                    "tuning.__main__", "export.__main__"}
 
 
@@ -80,14 +87,15 @@ def _check_flags(module, argv):
             check(command.search_from_args(args).train)
 
 
-@pytest.mark.parametrize("module, argv", COMMANDS, ids=[" ".join([m, *a])[:80] for m, a in COMMANDS])
-def test_a_readme_command_parses_and_its_config_checks(module, argv):
+@pytest.mark.parametrize("where, module, argv", COMMANDS,
+                         ids=[f"{w} {' '.join([m, *a])}"[:110] for w, m, a in COMMANDS])
+def test_a_documented_command_parses_and_its_config_checks(where, module, argv):
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
             _check_flags(module, argv)
     except SystemExit:  # argparse's refusal, written to stderr
-        pytest.fail(f"README: {module} {' '.join(argv)}\n{errors.getvalue()}")
+        pytest.fail(f"{where}: {module} {' '.join(argv)}\n{errors.getvalue()}")
 
 
 def readme_demo_block() -> list:

@@ -64,8 +64,9 @@ def corrupted_pairs(dataset, corruption, severity=3, *, preprocessing, seed=0, p
         preprocessing: the classifier's input preprocessing (`ar2_tf.data.preprocessing`: "unit", "caffe",
             "tf", "torch", "none" or "meanstd:..."), applied to both views after corrupting the pixels.
         seed: base seed of the corruption noise (module docstring).
-        params, backend: see `ar2_tf.corruptions.corrupt` ("cifar" parameters for small images,
-            "imagenet" for 224 px).
+        params: the corruption parameter set of `ar2_tf.corruptions.corrupt`: "cifar" for small images,
+            "imagenet" for 224 px.
+        backend: the corruption implementation of `ar2_tf.corruptions.corrupt`: "native" or "reference".
         new_noise_each_epoch: False gives every iteration the noise of the first (validation data).
 
     Returns:
