@@ -4,6 +4,7 @@ made from the parsers at build time (docs/hooks/cli_reference.py), shows every f
 help."""
 
 import argparse
+import glob
 import html
 import importlib
 import os
@@ -89,3 +90,36 @@ def test_the_cli_reference_shows_every_flag_of_every_command(site):
             if action.help:
                 help_text = argparse.HelpFormatter(parser.prog)._expand_help(action).replace("`", "")
                 assert " ".join(help_text.split()) in text, f"{parser.prog} {action.option_strings}: help not shown"
+
+
+# Flags of other programs that the pages show: pip, pytest, mkdocs, TensorBoard, Docker, saved_model_cli and
+# tensorflow_model_server.
+OTHER_PROGRAMS_FLAGS = {"--all", "--bind", "--bind_all", "--durations", "--grpc_socket_path", "--host", "--logdir",
+                        "--model_config_file", "--model_config_file_poll_wait_seconds", "--no-deps", "--only-binary",
+                        "--platform", "--port", "--python-version", "--rest_api_port", "--rm", "--strict"}
+
+
+def _script_flags() -> set:
+    """The flags of the measurement scripts (`scripts/*.py`), as their parsers declare them."""
+    flags = set()
+    for path in glob.glob(os.path.join(ROOT, "scripts", "*.py")):
+        with open(path) as file:
+            flags.update(re.findall(r"add_argument\(\"(--[a-z][a-z0-9-]*)\"", file.read()))
+    return flags
+
+
+def test_every_flag_the_pages_name_exists():
+    """A flag named anywhere in the README or the docs (a table, a sentence, a command) is one of a command's,
+    a script's or another program's: a renamed or removed flag cannot linger in prose the parser check misses."""
+    known = OTHER_PROGRAMS_FLAGS | _script_flags()
+    for parser in _parsers():
+        for action in parser._actions:
+            known.update(action.option_strings)
+    pages = ["README.md", "SECURITY.md", *glob.glob("docs/**/*.md", root_dir=ROOT, recursive=True)]
+    unknown = []
+    for page in pages:
+        with open(os.path.join(ROOT, page)) as file:
+            for number, line in enumerate(file, 1):
+                unknown += [f"{page}:{number} {flag}" for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", line)
+                            if flag not in known]
+    assert not unknown, "flags no command, script or named program has:\n" + "\n".join(unknown)
