@@ -123,3 +123,27 @@ def test_the_demo_prints_what_the_quick_start_shows(tmp_path):
     summary = [line for line in printed[start + 1:] if line]
     assert [line for line in summary if line in shown[1:]] == [line for line in shown[1:] if line != "..."]
     assert len(summary) == len(shown[1:]) - 1 + 3  # its "..." stands for severities 2-4
+
+
+def _readme_repair_calls() -> list:
+    """The keyword names of every `ar2_tf.repair(...)` call in the README's Python blocks."""
+    import ast
+
+    with open(os.path.join(ROOT, "README.md")) as file:
+        blocks = re.findall(r"```python\n(.*?)```", file.read(), re.S)
+    return [[keyword.arg for keyword in node.keywords] for block in blocks for node in ast.walk(ast.parse(block))
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "ar2_tf.repair"]
+
+
+def test_the_readme_python_quick_start_calls_repair_with_its_options():
+    """The front page's Python call names only what `ar2_tf.repair` accepts: its parameters or config fields
+    (the check `repair` runs first, before any data is read)."""
+    import inspect
+
+    from ar2_tf import api
+
+    calls = _readme_repair_calls()
+    assert calls, "the README shows no ar2_tf.repair call"
+    parameters = set(inspect.signature(api.repair).parameters) - {"options"}
+    for keywords in calls:
+        api._split_options({name: None for name in keywords if name not in parameters})
