@@ -121,7 +121,7 @@ def main(argv=None):
         raise UserError("nothing to evaluate: pass --model (a .keras/.h5 file or a run folder) or --tent.")
     preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
     if args.report:
-        from ar2_tf.evaluation.report import check_report_folder
+        from ar2_tf.evaluation.report_page import check_report_folder
 
         check_report_folder(args.report)  # before the evaluation, which may take hours
     start_tensorflow(args.custom_objects)
