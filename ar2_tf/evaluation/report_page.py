@@ -20,7 +20,7 @@ before it starts TensorFlow); the functions that need models import it when call
 import dataclasses
 import os
 
-from ar2_tf.errors import UserError
+from ar2_tf.errors import UserError, first_line
 from ar2_tf.evaluation import figures, tables
 
 PAGE = "index.md"
@@ -200,14 +200,21 @@ def _cam_section(models, images, path):
             skipped.append(f"`{model.label}` is not in the panel: {reason}.")
         else:
             drawn.append((model.label, model.classifier, model.preprocessing))
+    failure = None
     if drawn:
-        cam_panel.plot_cam_panel(images, drawn, path)
+        try:
+            cam_panel.plot_cam_panel(images, drawn, path)
+        except Exception as error:  # the panel is an extra: the page keeps its numbers without it
+            failure = f"No CAM panel: drawing it failed ({type(error).__name__}: {first_line(error)})."
+    if drawn and not failure:
         lines += [f"![CAMs of the first {len(images.labels)} test images under {images.corruption}]({CAM_PNG})", "",
                   f"The first {len(images.labels)} test images, clean and under {images.corruption} (severity "
                   f"{images.severity}, the corruption with the highest CE of `{models[0].label}`), and the class "
                   "activation map (paper Eq. 1) of each image's true class on the corrupted image.", ""]
     else:
-        lines += ["No CAM panel: no model has exact class activation maps.", ""]
+        lines += [failure or "No CAM panel: no model has exact class activation maps.", ""]
+        if os.path.exists(path):  # an earlier report's panel, which this page does not show
+            os.remove(path)
     return lines + skipped + ([""] if skipped else [])
 
 

@@ -130,6 +130,20 @@ def test_a_model_whose_head_has_no_cam_leaves_one_sentence_and_no_panel(tmp_path
     assert "`vgg` is not in the panel: its head" in text
 
 
+def test_a_panel_that_cannot_be_drawn_leaves_one_sentence_and_the_numbers(tmp_path, evaluated, data):
+    from ar2_tf.evaluation.robustness import RobustnessResult
+
+    models, results = evaluated
+    made = results["gap"]
+    by_hand = RobustnessResult(made.clean_error, made.errors, made.summary)  # no setup: no preprocessing known
+    folder = str(tmp_path / "by_hand")
+    page = by_hand.write_report(folder, model=models["gap"], data=data)
+    check_images(folder, CORRUPTIONS)
+    assert "No CAM panel: drawing it failed (" in open(page).read()
+    assert markdown_rows(page, "model")[0] == [_number(made.clean_error), _number(made.mce),
+                                               _number(made.mean_corruption_accuracy)]
+
+
 def test_bad_folders_and_arguments_are_one_clear_line(tmp_path, evaluated):
     models, results = evaluated
     file = tmp_path / "file.txt"
