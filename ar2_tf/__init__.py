@@ -9,7 +9,7 @@ from ar2_tf import quiet
 
 __version__ = "0.1.0"
 
-__all__ = ["RepairModel", "callbacks", "corrupted_pairs", "evaluate_robustness", "repair"]
+__all__ = ["RepairModel", "callbacks", "corrupted_pairs", "evaluate_robustness", "repair", "robustness_report"]
 
 # Public names -> the module that defines them, imported when first used (`__getattr__`).
 _LAZY = {
@@ -17,6 +17,7 @@ _LAZY = {
     "RepairModel": "ar2_tf.method.repair_model",
     "corrupted_pairs": "ar2_tf.data.pairs",
     "evaluate_robustness": "ar2_tf.evaluation.robustness",
+    "robustness_report": "ar2_tf.evaluation.report",
 }
 
 quiet.note_launch()  # now, while `python -m` still says so: a command starts TensorFlow quietly (ar2_tf/quiet.py)
@@ -27,8 +28,8 @@ def __getattr__(name):
     commands answer help and flag errors at once.
 
     - `repair`: the command path from Python (ar2_tf/api.py);
-    - the Keras path: `RepairModel`, `corrupted_pairs`, the callbacks of `ar2_tf.callbacks` and
-      `evaluate_robustness` (README, "Python: the Keras path").
+    - the Keras path: `RepairModel`, `corrupted_pairs`, the callbacks of `ar2_tf.callbacks`,
+      `evaluate_robustness` and `robustness_report` (README, "Python: the Keras path").
     """
     import importlib
 

@@ -7,6 +7,7 @@ Examples:
     python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --data-dir cifar10/ --corrupted-dir CIFAR-10-C/
     python -m ar2_tf.evaluate --model m.h5 --dataset cifar10 --cache-dir ~/.cache/ar2_tf/corrupted_sets
     python -m ar2_tf.evaluate --model m.h5 --tent m.h5 --dataset cifar10 --out results/tent
+    python -m ar2_tf.evaluate --model m.h5 --tent m.h5 --dataset cifar10 --report reports/m
     python -m ar2_tf.evaluate transfer --runs runs/a runs/b runs/c --baseline vanilla.h5 --out results/transfer
 """
 
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--std", help="meanstd: per-channel standard deviation in pixel units 0-255, R,G,B or "
                                       "one number")
     parser.add_argument("--out", help="results folder (evaluation.json, tables)")
+    parser.add_argument("--report", metavar="DIR",
+                        help="also write a robustness report: DIR/index.md (clean error, CE per corruption, error "
+                             "against severity, mCE, mean corruption accuracy, CAM panel) with its PNGs")
     add_model_loading_flags(parser)
     _add_data_flags(parser)
     return parser
@@ -116,6 +120,10 @@ def main(argv=None):
     if not args.model and not args.tent:
         raise UserError("nothing to evaluate: pass --model (a .keras/.h5 file or a run folder) or --tent.")
     preprocessing = preprocessing_spec(args.preprocessing, args.mean, args.std)
+    if args.report:
+        from ar2_tf.evaluation.report_page import check_report_folder
+
+        check_report_folder(args.report)  # before the evaluation, which may take hours
     start_tensorflow(args.custom_objects)
     from ar2_tf.evaluation.suite import parse_corruptions, run_evaluation
     from ar2_tf.evaluation.tables import table1, to_markdown
@@ -140,6 +148,25 @@ def main(argv=None):
         print(f"{label}: " + ", ".join(parts))
     if args.out:
         print(f"results in {args.out}")
+    if args.report:
+        _write_report(args, results, argv)
+
+
+def _write_report(args, results, argv):
+    """The report of the evaluation; if it fails, one line says so and where the numbers already are."""
+    import shlex
+
+    from ar2_tf.errors import first_line
+    from ar2_tf.evaluation.report import evaluation_report
+
+    try:
+        page = evaluation_report(args.report, results, command="python -m ar2_tf.evaluate " + shlex.join(argv),
+                                 unsafe_model_loading=bool(args.unsafe_model_loading))
+    except Exception as error:  # whatever failed, the numbers measured above are kept
+        kept = f"{args.out}/evaluation.json and printed above" if args.out else "printed above"
+        raise UserError(f"the report in {args.report} could not be written ({type(error).__name__}: "
+                        f"{first_line(error)}); the evaluation's numbers are in {kept}.") from None
+    print(f"report in {page}")
 
 
 def transfer_main(argv):

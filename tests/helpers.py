@@ -210,6 +210,45 @@ def write_run(folder, model, class_names=None, preprocessing="unit", **config):
     return str(folder)
 
 
+# --- Reports and figures ----------------------------------------------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path):
+    """(width, height) from the PNG's IHDR chunk, after checking the signature."""
+    with open(path, "rb") as file:
+        head = file.read(24)
+    assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def pixels(figsize, dpi):
+    """The pixel size matplotlib saves a figure of `figsize` inches at `dpi` with."""
+    return round(figsize[0] * dpi), round(figsize[1] * dpi)
+
+
+def page_links(page):
+    """Every link and image target of a Markdown page, in order."""
+    import re
+
+    with open(page, encoding="utf-8") as file:
+        return re.findall(r"\]\(([^)\s]+)\)", file.read())
+
+
+def markdown_rows(page, first_cell):
+    """The cells after the first of every Markdown table row of `page` (headers left out) whose first cell is
+    `first_cell`."""
+    with open(page, encoding="utf-8") as file:
+        lines = file.read().splitlines()
+    rows = []
+    for line, following in zip(lines, lines[1:] + [""]):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first_cell and not following.startswith("| ---"):
+            rows.append(cells[1:])
+    return rows
+
+
 # --- Bytes in the official CIFAR files' format -----------------------------------------------------------------------
 # The official CIFAR batches were written by Python 2 cPickle, protocol 2: `str` values are SHORT_BINSTRING /
 # BINSTRING opcodes and arrays are spelled `numpy.core.multiarray._reconstruct`. Python 3 cannot write that, so

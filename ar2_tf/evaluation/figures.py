@@ -60,23 +60,31 @@ def severity_curves(models: dict, runs, labels: dict, baseline: str) -> dict:
             for corruption, methods in curves.items()}
 
 
-def plot_seed_bars(cells: dict, columns, path, title="Error (%) per corruption, mean over seeds"):
+def plot_seed_bars(cells: dict, columns, path, title="Error (%) per corruption, mean over seeds", figsize=None,
+                   xlabel=None):
     """Grouped bars: one group per column (clean error, then each corruption's CE), one bar per method at
-    its mean over seeds, error bars the seeds' sample standard deviation, as Table 1's ± (none for one value)."""
+    its mean over seeds, error bars the seeds' sample standard deviation, as Table 1's ± (none for one value).
+
+    `figsize`: inches (default: wide enough for every column); tick labels slant when a column is narrow."""
     import numpy as np
 
     plt = _pyplot()
     methods = list(cells)
     width = 0.8 / len(methods)
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(columns) + 2.0), 4.2))
+    figure, axes = plt.subplots(figsize=figsize or (max(6.0, 1.1 * len(columns) + 2.0), 4.2))
     for i, method in enumerate(methods):
         values = [cells[method].get(column, []) for column in columns]
         means = [np.mean(v) if v else np.nan for v in values]
         spread = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]  # Table 1's ± (sample std)
-        axes.bar(np.arange(len(columns)) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=spread,
-                 capsize=2, color=PALETTE[i % len(PALETTE)], label=method, edgecolor="white", linewidth=0.5)
-    axes.set_xticks(range(len(columns)), [_name(column) for column in columns])
+        axes.bar(np.arange(len(columns)) + (i - (len(methods) - 1) / 2) * width, means, width,
+                 yerr=spread if any(spread) else None, capsize=2, color=PALETTE[i % len(PALETTE)], label=method,
+                 edgecolor="white", linewidth=0.5)
+    narrow = figure.get_figwidth() / len(columns) < 0.9  # inches per column: upright names would overlap
+    axes.set_xticks(range(len(columns)), [_name(column) for column in columns], rotation=35 if narrow else 0,
+                    ha="right" if narrow else "center", rotation_mode="anchor")
     axes.set_ylabel("error (%)")
+    if xlabel:
+        axes.set_xlabel(xlabel)
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
     axes.legend(fontsize=8, frameon=False, ncol=min(3, len(methods)), loc="upper right")
@@ -84,26 +92,32 @@ def plot_seed_bars(cells: dict, columns, path, title="Error (%) per corruption, 
     _save(figure, path)
 
 
-def plot_severity_lines(curves: dict, path, title="Error (%) against severity"):
-    """One small panel per corruption, one line per method: error at severity 1..5."""
+def severity_grid(count) -> tuple:
+    """(rows, columns, figsize in inches) of `plot_severity_lines` for `count` panels: 3 columns at most."""
+    columns = min(3, count)
+    rows = -(-count // columns)
+    return rows, columns, (3.0 * columns + 0.4, 2.5 * rows + 0.9)
+
+
+def plot_severity_lines(curves: dict, path, title="Error (%) against severity", severities=(1, 2, 3, 4, 5)):
+    """One small panel per corruption, one line per method: error at each of `severities` (the series' x)."""
     plt = _pyplot()
     corruptions = list(curves)
     methods = list(dict.fromkeys(label for methods in curves.values() for label in methods))
-    columns = min(3, len(corruptions))
-    rows = -(-len(corruptions) // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(3.0 * columns + 0.4, 2.5 * rows + 0.9), squeeze=False)
+    rows, columns, figsize = severity_grid(len(corruptions))
+    figure, grid = plt.subplots(rows, columns, figsize=figsize, squeeze=False)
     for axes, corruption in zip(grid.flat, corruptions):
         for i, method in enumerate(methods):
             series = curves[corruption].get(method)
             if series:
-                axes.plot(range(1, len(series) + 1), series, marker=MARKERS[i % len(MARKERS)], markersize=4,
+                axes.plot(list(severities)[:len(series)], series, marker=MARKERS[i % len(MARKERS)], markersize=4,
                           color=PALETTE[i % len(PALETTE)], label=method, linewidth=1.3)
         axes.set_title(_name(corruption), fontsize=10)
-        axes.set_xticks(range(1, 6))
+        axes.set_xticks(list(severities))
         axes.grid(alpha=0.3)
         axes.tick_params(labelsize=8)
-    for axes in grid[-1]:
-        axes.set_xlabel("severity", fontsize=9)
+    for column in range(columns):  # under the lowest panel of each column
+        grid[(len(corruptions) - 1 - column) // columns, column].set_xlabel("severity", fontsize=9)
     for axes in grid[:, 0]:
         axes.set_ylabel("error (%)", fontsize=9)
     for axes in list(grid.flat)[len(corruptions):]:
@@ -114,8 +128,10 @@ def plot_severity_lines(curves: dict, path, title="Error (%) against severity"):
         spare[0].legend(handles, names, loc="center", fontsize=9, frameon=False)
     else:
         figure.legend(handles, names, loc="lower center", ncol=min(len(methods), 5), fontsize=8, frameon=False)
-    figure.suptitle(wrap_title(title, figure), fontsize=11)
-    figure.tight_layout(rect=(0, 0 if spare else 0.06, 1, 1))
+    title = wrap_title(title, figure)
+    figure.suptitle(title, fontsize=11)
+    top = 1 - (title.count("\n") + 1.5) * 11 * 1.3 / 72 / figure.get_figheight()  # below the title's lines
+    figure.tight_layout(rect=(0, 0 if spare else 0.06, 1, top))
     _save(figure, path, tight=False)
 
 
@@ -129,9 +145,7 @@ def plot_panel_grid(panels, column_titles, path, row_titles=None, title=None, ca
     panels = np.clip(np.asarray(panels, np.float32), 0.0, 1.0)
     count, columns = panels.shape[0], len(column_titles)
     tile = panels.shape[2] // columns
-    inches = tile / GRID_DPI
-    figure, grid = plt.subplots(count, columns, figsize=((inches + 0.1) * columns + 1.0, (inches + 0.1) * count + 1.6),
-                                squeeze=False)
+    figure, grid = plt.subplots(count, columns, figsize=panel_grid_figsize(tile, count, columns), squeeze=False)
     for r in range(count):
         for c in range(columns):
             axes = grid[r, c]
@@ -151,6 +165,13 @@ def plot_panel_grid(panels, column_titles, path, row_titles=None, title=None, ca
         bottom = (caption.count("\n") + 1.6) * 8.5 * 1.3 / 72 / figure.get_figheight()  # its lines' height
     figure.tight_layout(rect=(0, bottom, 1, 1), h_pad=0.3, w_pad=0.3)
     _save(figure, path, tight=False, dpi=GRID_DPI)
+
+
+def panel_grid_figsize(tile, rows, columns) -> tuple:
+    """(width, height) in inches of `plot_panel_grid`: tiles of `tile` pixels drawn pixel for pixel at
+    `GRID_DPI`, with room for the titles."""
+    inches = tile / GRID_DPI
+    return (inches + 0.1) * columns + 1.0, (inches + 0.1) * rows + 1.6
 
 
 def _name(column):

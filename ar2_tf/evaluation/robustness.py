@@ -39,11 +39,13 @@ class RobustnessResult:
         errors: {corruption: {"1": error (%), ...}} at every evaluated severity (keys as in evaluation.json).
         summary: every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`): "unnormalized",
             and "baseline" / "alexnet" when asked for.
+        setup: how it was measured: {"images", "preprocessing", "params", "backend", "seed"} (None when unknown).
     """
 
     clean_error: float
     errors: dict
     summary: dict
+    setup: dict = None
 
     @property
     def ce(self) -> dict:
@@ -74,6 +76,15 @@ class RobustnessResult:
                 lines.append(f"mCE {self.summary[section]['mce']:.{digits}f} (normalised by "
                              f"{self.summary[section]['reference']})")
         return text + "\n" + "\n".join(f"- {line}" for line in lines) + "\n"
+
+    def write_report(self, directory, *, model=None, data=None, label="model", class_names=None, title=None) -> str:
+        """Writes this result's robustness report, `directory/index.md` and its PNGs (`ar2_tf.robustness_report`,
+        which also shows several results side by side); with `model` and `data` (the classifier and the test
+        images it was evaluated on) it has a CAM panel. Returns the page's path."""
+        from ar2_tf.evaluation.report import robustness_report
+
+        return robustness_report(directory, {label: self}, models=None if model is None else {label: model},
+                                 data=data, class_names=class_names, title=title)
 
     def to_dict(self) -> dict:
         """JSON-ready: {"clean_error", "errors", "ce", "mce", "mean_corruption_accuracy", "summary"}."""
@@ -137,7 +148,7 @@ def evaluate_robustness(model, data, *, corruptions="all", severities=(1, 2, 3, 
         verbose: 1 shows a progress bar per corruption.
 
     Returns:
-        A `RobustnessResult` (`.table()`, `.to_dict()`, `.to_dataframe()`).
+        A `RobustnessResult` (`.table()`, `.to_dict()`, `.to_dataframe()`, `.write_report(directory)`).
 
     Raises:
         UserError: bad arguments, or a corruption that could not be evaluated.
@@ -175,4 +186,6 @@ def evaluate_robustness(model, data, *, corruptions="all", severities=(1, 2, 3, 
     if baseline is not None:
         reference = {"name": "baseline", "clean": clean[_BASELINE], "errors": errors[_BASELINE]}
     summary = metrics.summarize(clean[_MODEL], errors[_MODEL], reference=reference, alexnet=alexnet)
-    return RobustnessResult(clean_error=clean[_MODEL], errors=errors[_MODEL], summary=summary)
+    setup = {"images": counts[_MODEL][1], "preprocessing": preprocessing, "params": params, "backend": backend,
+             "seed": seed}
+    return RobustnessResult(clean_error=clean[_MODEL], errors=errors[_MODEL], summary=summary, setup=setup)

@@ -256,6 +256,15 @@ def _open_data(setup, cache_dir, cache_budget_gb, verbose):
     return source_data, source
 
 
+def open_test_sets(setup_record, verbose=0):
+    """(clean data, corrupted-set source) of an evaluation's `setup` (as its evaluation.json records it), opened
+    again: the images it measured, generated sets streamed."""
+    fields = {field.name for field in dataclasses.fields(EvaluationSetup)}
+    setup = EvaluationSetup(**{name: tuple(value) if isinstance(value, list) else value
+                               for name, value in setup_record.items() if name in fields})
+    return _open_data(setup, None, corrupted_sets.DEFAULT_CACHE_BUDGET_GB, verbose)
+
+
 def _check_preprocessing(classifier, sample, preprocessing, explicit, title):
     """`ar2_tf.models.preprocessing_check` on the test sample; its refusal or warning names the model."""
     try:

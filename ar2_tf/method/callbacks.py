@@ -69,6 +69,12 @@ def cam_panels(model, clean_uint8, corrupted_uint8, preprocessing, tile=PANEL_TI
                         output_type=tf.int32)[:, None]
     before = model.reference_attention.maps(model.reference_backbone(corrupted, training=False), classes)[:, 0]
     after = model.attention.maps(model.backbone(corrupted, training=False), classes)[:, 0]
+    return attention_tiles(clean_uint8, corrupted_uint8, [before, after], tile)
+
+
+def attention_tiles(clean_uint8, corrupted_uint8, maps, tile=PANEL_TILE):
+    """Rows of tiles, float [N, S, (2 + M)S, 3] in [0, 1], S = max(tile, image side): clean image | corrupted
+    image | each of the M attention maps [N, h, w] as a heat map half-blended over the corrupted image."""
     height, width = clean_uint8.shape[1:3]
     scale = max(1, -(-tile // min(height, width)))  # ceil: every tile at least `tile` pixels
     size = (height * scale, width * scale)
@@ -77,9 +83,8 @@ def cam_panels(model, clean_uint8, corrupted_uint8, preprocessing, tile=PANEL_TI
         return tf.image.resize(tf.cast(images, tf.float32) / 255.0, size, method="nearest")
 
     corrupted_tile = upscale(corrupted_uint8)
-    tiles = [upscale(clean_uint8), corrupted_tile, 0.5 * corrupted_tile + 0.5 * _heatmap(before, size),
-             0.5 * corrupted_tile + 0.5 * _heatmap(after, size)]
-    return tf.concat(tiles, axis=2)
+    heat = [0.5 * corrupted_tile + 0.5 * _heatmap(tf.cast(attention, tf.float32), size) for attention in maps]
+    return tf.concat([upscale(clean_uint8), corrupted_tile, *heat], axis=2)
 
 
 class CAMImages(keras.callbacks.Callback):

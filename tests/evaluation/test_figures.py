@@ -1,22 +1,11 @@
 """Figures: the data they are drawn from, and each plot written as a PNG of its figure's size."""
 
-import struct
-
 import numpy as np
 import pytest
 
 from ar2_tf.evaluation import figures
 from ar2_tf.evaluation.transfer import plot_transfer
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_size(path):
-    """(width, height) from the PNG's IHDR chunk, after checking the signature."""
-    with open(path, "rb") as file:
-        head = file.read(24)
-    assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR"
-    return struct.unpack(">II", head[16:24])
+from tests.helpers import png_size
 
 
 def test_seed_cells_gather_every_seed_of_a_cell():
