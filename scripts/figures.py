@@ -51,7 +51,9 @@ def severity_lines(benchmark, out):
     evaluation = read_json(os.path.join(benchmark, "evaluation", "evaluation.json"))
     curves = figures.severity_curves(evaluation["models"], benchmark_info["runs"], benchmark_info["labels"],
                                      evaluation["baseline"])
-    order = [benchmark_info["labels"][key]["label"] for key in benchmark_info["methods"]]  # Table 1's rows
+    labels = benchmark_info["labels"]
+    keys = [*benchmark_info["methods"], *(f"{key}+tent" for key in benchmark_info["methods"])]  # Table 1's rows
+    order = [labels[key]["label"] for key in keys if key in labels]
     curves = {c: {label: curves[c][label] for label in order if label in curves[c]}
               for c in benchmark_info["evaluated"] if c in curves}
     path = os.path.join(out, "severity_lines.png")

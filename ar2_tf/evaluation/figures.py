@@ -29,8 +29,9 @@ def seed_cells(header, rows) -> dict:
 def severity_curves(models: dict, runs, labels: dict, baseline: str) -> dict:
     """{corruption: {method label: [mean error at severity 1..5]}} from an evaluation's `evaluation.json`.
 
-    Each corruption's curves are of the models repaired for it, averaged over seeds; models trained for all
-    corruptions at once, the baseline ("vanilla") and test-time adaptations give one curve in every panel.
+    Each corruption's curves are of the models repaired for it, averaged over seeds, and of those models under a
+    test-time adaptation (the benchmark's "ar2+tent" rows) apart from them; models trained for all corruptions at
+    once, the baseline ("vanilla") and test-time adaptations of it give one curve in every panel.
 
     Args:
         models: the evaluation's "models" (name -> {"source", "adaptation", "errors": {corruption: {s: %}}}).
@@ -42,8 +43,9 @@ def severity_curves(models: dict, runs, labels: dict, baseline: str) -> dict:
     curves = {}
     for name, model in models.items():
         run = by_dir.get(os.path.dirname(os.path.normpath(model.get("source") or "")))
-        if run is not None:
-            key, trained_for = run["method"], run["corruption"]
+        if run is not None:  # a repaired model, or one under a test-time adaptation: its own row ("ar2+tent")
+            key = run["method"] + (f"+{model['adaptation']}" if model.get("adaptation") else "")
+            trained_for = run["corruption"]
         elif name == baseline:
             key, trained_for = "vanilla", None
         elif model.get("adaptation"):

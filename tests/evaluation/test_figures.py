@@ -23,6 +23,7 @@ def test_severity_curves_average_the_seeds_of_the_model_repaired_for_each_corrup
     models = {
         "ar2:fog": {"source": "/out/runs/ar2_fog/model.keras", "errors": _errors(10.0)},
         "ar2:fog#2": {"source": "/out/runs/ar2_fog_seed1/model.keras", "errors": _errors(20.0)},
+        "ar2:fog + TENT": {"source": "/out/runs/ar2_fog/model.keras", "adaptation": "tent", "errors": _errors(2.0)},
         "ar2:contrast": {"source": "/out/runs/ar2_contrast/model.keras", "errors": _errors(40.0)},
         "base": {"source": "pretrained.h5", "errors": _errors(30.0)},
         "base + TENT": {"source": "pretrained.h5", "adaptation": "tent", "errors": _errors(5.0)},
@@ -30,9 +31,11 @@ def test_severity_curves_average_the_seeds_of_the_model_repaired_for_each_corrup
     runs = [{"dir": "/out/runs/ar2_fog", "method": "ar2", "corruption": "fog"},
             {"dir": "/out/runs/ar2_fog_seed1/", "method": "ar2", "corruption": "fog"},
             {"dir": "/out/runs/ar2_contrast", "method": "ar2", "corruption": "contrast"}]
-    labels = {"ar2": {"label": "AR2"}, "vanilla": {"label": "vanilla"}, "tent": {"label": "TENT (test-time)"}}
+    labels = {"ar2": {"label": "AR2"}, "vanilla": {"label": "vanilla"}, "tent": {"label": "TENT (test-time)"},
+              "ar2+tent": {"label": "AR2 + TENT"}}
     curves = figures.severity_curves(models, runs, labels, baseline="base")
     assert curves["fog"]["AR2"] == pytest.approx([16.0, 17.0, 18.0, 19.0, 20.0])  # mean of the two fog seeds
+    assert curves["fog"]["AR2 + TENT"] == pytest.approx([3.0, 4.0, 5.0, 6.0, 7.0])  # a row of its own
     assert curves["contrast"]["AR2"] == pytest.approx([41.0, 42.0, 43.0, 44.0, 45.0])  # never the fog models
     for corruption in ("fog", "contrast"):
         assert curves[corruption]["vanilla"] == pytest.approx([31.0, 32.0, 33.0, 34.0, 35.0])
