@@ -16,6 +16,7 @@ seed, and the evaluation of all of them (`ar2_tf.evaluation.suite`), report on t
 """
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -72,10 +73,18 @@ def requested(val_size, val_data_dir) -> "int | str":
 
 def requested_by_run(run: dict, dataset: str, data_dir) -> "int | str":
     """What an evaluation of `dataset` at `data_dir` leaves out of its test split for a run folder's `run` config:
-    the run's request (`requested`) when the run was tested on that data, else nothing."""
-    if run.get("dataset") != dataset or data_dir != (run.get("eval_data_dir") or run.get("data_dir")):
+    the run's request (`requested`) when the run was tested on that data (the same file or folder, however its
+    path is written), else nothing."""
+    if run.get("dataset") != dataset or not _same_path(data_dir, run.get("eval_data_dir") or run.get("data_dir")):
         return 0
     return requested(run.get("val_size"), run.get("val_data_dir"))
+
+
+def _same_path(a, b) -> bool:
+    """True when both are unset, or name the same file or folder (`../data/x.npz` and `/work/data/x.npz`)."""
+    if a is None or b is None:
+        return a is b
+    return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
 
 
 def carve(split, count: int, validation, test_size=None, seed=0):

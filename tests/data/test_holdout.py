@@ -36,6 +36,17 @@ def test_what_a_run_and_its_evaluation_set_aside():
     assert holdout.requested_by_run({}, "demo", None) == 0  # model files alone
 
 
+def test_a_run_s_data_is_recognised_however_its_path_is_written(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "exact.npz").write_bytes(b"")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    run = {"dataset": "cifar10", "data_dir": str(tmp_path / "work" / ".." / "data" / "exact.npz"), "val_size": 300}
+    assert holdout.requested_by_run(run, "cifar10", "../data/exact.npz") == 300
+    assert holdout.requested_by_run(run, "cifar10", str(tmp_path / "data" / "exact.npz")) == 300
+    assert holdout.requested_by_run(run, "cifar10", "../data/other.npz") == 0
+
+
 def test_the_summary_line_calls_a_training_split_guard_lenient():
     plan = holdout.ValidationPlan(holdout.HELD_OUT, "the test split", 508, 509, 2000)
     assert holdout.describe(plan.record()).startswith("validation: 508 images from the test split; 509 other test")
