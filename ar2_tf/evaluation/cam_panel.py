@@ -100,10 +100,11 @@ def plot_cam_panel(images: PanelImages, models, path, tile=CAM_TILE):
             for _, classifier, preprocessing in models]
     panels = attention_tiles(images.clean, images.corrupted, maps, tile).numpy()
     side = panels.shape[1]
-    width = max(8, int(side / figures.GRID_DPI * 72 / (0.55 * 9)))  # characters a title line holds over a tile
+    width = max(8, int(side / figures.GRID_DPI * 72 / (0.6 * 9)))  # characters a title line holds over a tile
     corrupted = f"{tables.SHORT_NAMES.get(images.corruption, images.corruption)}, severity {images.severity}"
-    columns = ["clean", corrupted] + [f"{label}: CAM" for label, _, _ in models]
-    columns = [textwrap.fill(title, width, break_long_words=False) for title in columns]
+    # a run's label ("ar2:gaussian_noise") may wrap after its colon; a word wider than a tile is cut
+    columns = ["clean", corrupted] + [f"{label.replace(':', ': ')}: CAM" for label, _, _ in models]
+    columns = [textwrap.fill(title, width) for title in columns]
     names = images.class_names or [f"class {i}" for i in range(int(images.labels.max()) + 1)]
     rows = [f"#{i}: {names[int(label)]}" for i, label in enumerate(images.labels)]
     figures.plot_panel_grid(

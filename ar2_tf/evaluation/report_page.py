@@ -180,8 +180,24 @@ def _lines(models, corruptions, severities, path):
     header = ["model", "clean", *[f"s{s}" for s in severities]]
     rows = [[model.label, model.result.clean_error, *curves[mean][model.label]] for model in models]
     return ["## Error against severity", "", f"![Error against severity]({LINES_PNG})", "",
+            *[f"{sentence}\n" for sentence in hidden_lines(models)],
             tables.to_markdown(f"Mean error (%) over the {len(corruptions)} corruptions at each severity", header,
                                rows, digits=DIGITS)]
+
+
+def hidden_lines(models) -> list:
+    """A sentence for each model whose errors equal an earlier model's on every test set (a repair that kept the
+    pretrained weights, say): its line is drawn exactly under that model's, so the figure alone would hide it."""
+    sentences, seen = [], []
+    for model in models:
+        same = next((earlier for earlier in seen if earlier.result.clean_error == model.result.clean_error
+                     and earlier.result.errors == model.result.errors), None)
+        if same is None:
+            seen.append(model)
+        else:
+            sentences.append(f"*{model.label}* has the same error as *{same.label}* on every test set: its line lies "
+                             "under that one.")
+    return sentences
 
 
 def _cam_section(models, images, path):

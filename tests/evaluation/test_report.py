@@ -171,3 +171,13 @@ def test_a_folder_that_cannot_be_written_is_one_clear_line(tmp_path, evaluated):
             evaluated[1]["gap"].write_report(str(locked / "report"))
     finally:
         locked.chmod(0o700)
+
+
+def test_a_model_with_the_same_errors_as_another_is_named_under_the_figure(tmp_path, evaluated):
+    _, results = evaluated
+    page = ar2_tf.robustness_report(str(tmp_path / "r"), {"gap": results["gap"], "vgg": results["vgg"],
+                                                          "kept pretrained": results["gap"]})
+    with open(page) as file:
+        text = file.read()
+    assert "*kept pretrained* has the same error as *gap* on every test set" in text
+    assert "*vgg* has the same error" not in text
