@@ -80,6 +80,17 @@ def tiny_classifier(num_classes=4, input_shape=(16, 16, 3), head="gap", seed=0):
     return keras.Model(inputs, outputs)
 
 
+def colour_class_images(count, size=16, classes=4, seed=0):
+    """(uint8 [count, size, size, 3] images, int64 labels): noise whose brightest channel is the class (class 3 and
+    above: none), a set a tiny classifier learns in a few epochs."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % classes
+    x = rng.integers(0, 150, (count, size, size, 3))
+    for channel in range(3):
+        x[labels == channel, ..., channel] += 100
+    return x.astype(np.uint8), labels.astype(np.int64)
+
+
 def frozen_base_classifier(num_classes=6, input_shape=(32, 32, 3)):
     """Transfer learning's usual model: `tiny_classifier`'s convolutions as a base saved with trainable=False,
     under a new global-pooling + Dense head (only the head trains)."""

@@ -10,7 +10,7 @@ import ar2_tf
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import cam_panel, figures, report_page
 from ar2_tf.evaluation.robustness import evaluate_robustness
-from tests.helpers import markdown_rows, page_links, pixels, png_size, tiny_classifier
+from tests.helpers import colour_class_images, markdown_rows, page_links, pixels, png_size, tiny_classifier
 
 CORRUPTIONS, SEVERITIES = ("contrast", "gaussian_noise"), (1, 3)
 CLASSES = ("red", "green", "blue", "grey")
@@ -19,12 +19,7 @@ CLASSES = ("red", "green", "blue", "grey")
 @pytest.fixture(scope="module")
 def data():
     """96 images whose brightest channel is the class (3: none)."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(96) % 4
-    x = rng.integers(0, 150, (96, 16, 16, 3))
-    for channel in range(3):
-        x[labels == channel, ..., channel] += 100
-    return x.astype(np.uint8), labels.astype(np.int64)
+    return colour_class_images(96)
 
 
 @pytest.fixture(scope="module")

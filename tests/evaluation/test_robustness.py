@@ -9,7 +9,7 @@ import tensorflow as tf
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import metrics
 from ar2_tf.evaluation.robustness import RobustnessResult, evaluate_robustness, mean_corruption_accuracy
-from tests.helpers import tiny_classifier
+from tests.helpers import colour_class_images, tiny_classifier
 
 CORRUPTIONS, SEVERITIES = ("gaussian_noise", "fog"), (1, 3)
 
@@ -17,12 +17,7 @@ CORRUPTIONS, SEVERITIES = ("gaussian_noise", "fog"), (1, 3)
 @pytest.fixture(scope="module")
 def data():
     """300 images (two evaluation batches, of 256 and 44): noise whose brightest channel is the class (3: none)."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(300) % 4
-    x = rng.integers(0, 150, (300, 16, 16, 3))
-    for channel in range(3):
-        x[labels == channel, ..., channel] += 100
-    return x.astype(np.uint8), labels.astype(np.int64)
+    return colour_class_images(300)
 
 
 @pytest.fixture(scope="module")
