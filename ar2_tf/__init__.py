@@ -29,7 +29,7 @@ def __getattr__(name):
 
     - `repair`: the command path from Python (ar2_tf/api.py);
     - the Keras path: `RepairModel`, `corrupted_pairs`, the callbacks of `ar2_tf.callbacks`,
-      `evaluate_robustness` and `robustness_report` (README, "Python: the Keras path").
+      `evaluate_robustness` and `robustness_report` (docs/guide/python.md).
     """
     import importlib
 

@@ -23,7 +23,7 @@ and benchmark.json (command, config, package versions, seeds, wall times).
 Every flag of `python -m ar2_tf.train` except --method, --corruption and --out
 is passed through (data, model, schedule, learning rates, seed).
 
-Example (the committed CIFAR-10 report, see README.md, "The benchmark"):
+Example (the committed CIFAR-10 report, see docs/results/benchmark.md):
     python -m ar2_tf.benchmark --dataset cifar10 --model ../shared/models/cifar10_resnet20v1.h5 \\
         --data-dir ../shared/data/cifar10/cifar10_jpeg_bytes_official_order.npz --train-size 5000 \\
         --eval-data-dir ../shared/data/cifar10/cifar10_exact_official_subset.npz \\

@@ -33,7 +33,7 @@ def write_tree(root, classes=2, train=4, val=2, side=256):
 # cost ResNet-50's own tracing at 224 px. Its pieces run in the default run at small sizes: the ImageNet data path
 # and a repair run (tests/test_imagenet_path.py), ResNet-50's repair steps and serving graph (test_model_families),
 # streamed evaluation (tests/evaluation), an export saved, reloaded and verified (tests/export). Run it with any
-# change to those paths (README, Tests).
+# change to those paths (docs/development/testing.md).
 @pytest.mark.slow
 @pytest.mark.scale
 def test_resnet50_at_224_px_trains_evaluates_15_by_5_streamed_and_serves_as_keras(tmp_path):

@@ -1,6 +1,6 @@
 """The layers of the code base: every module imports only its own layer or the layers below it.
 
-`LAYERS` is the one statement of the order (lowest first; the README's "Development" section draws it).
+`LAYERS` is the one statement of the order (lowest first; docs/development/architecture.md draws it).
 Every import is read with `ast`, those inside functions included, so an import deferred for speed still
 points down.
 """

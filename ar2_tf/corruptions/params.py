@@ -4,7 +4,7 @@
 "imagenet": the imagecorruptions package (`corruptions.py`), which repackages
 `make_imagenet_c.py` (ImageNet-C; 224 px) for any image size. Where the two
 ImageNet generators differ (elastic transform, frost, pixelate, motion blur)
-this set follows imagecorruptions, the reference backend; README.md (Corruptions)
+this set follows imagecorruptions, the reference backend; docs/method/corruptions.md
 lists the differences.
 
 Each value is a tuple of 5 entries, severity 1 to 5. Multi-field entries are

@@ -9,7 +9,7 @@ distributional check for random corruptions).
 `model_errors` measures a classifier's top-1 error on natively corrupted images per
 corruption and severity (the CIFAR-10-C check against FIELD-NOTES' reference numbers).
 
-`python scripts/corruption_fidelity.py` prints both as the README's tables.
+`python scripts/corruption_fidelity.py` prints both as the tables of docs/results/corruptions.md.
 """
 
 import dataclasses

@@ -7,7 +7,7 @@ averaged over the batch. x is the clean image, x' its corrupted view, θ the
 model being repaired and θ_ref the frozen pretrained copy. The MSE averages
 over the H x W positions of one map.
 
-Two choices the paper leaves open are arguments here (see the README):
+Two choices the paper leaves open are arguments here (docs/method/implementation.md):
 - `normalization`: "l2" scales each map (per image, per class) to unit L2 norm
   before the MSE; "none" uses raw CAMs. Raw CAM magnitudes grow with the
   feature scale, which made Eq. 2 diverge at ordinary learning rates in our

@@ -7,7 +7,7 @@ the convolution's kernel and bias: per output channel, `kernel' = kernel * s`
 and `bias' = (bias - mean) * s + beta` with `s = gamma / sqrt(var + eps)`. The
 folded model computes the same function with one op less per pair; measured
 on this project's CPU (`python scripts/bench_folding.py`), inference takes
-0.63-0.90x the time of the model as it is (README, "Speed" of the evaluation).
+0.63-0.90x the time of the model as it is (docs/results/evaluation.md).
 
 `fold_batchnorm` returns a folded *copy* of the current weights: evaluation
 of a fixed model uses it (`ErrorCounter(..., fold=True)`), training

@@ -34,7 +34,7 @@ def check_compatible(model, num_classes: int, image_shape):
     if outputs == 1 and num_classes == 2:
         raise UserError("the model has one output unit (a sigmoid binary classifier) but ar2-tf needs one score per "
                         "class, as CAMs are per class: convert it to the two-class softmax model with the same "
-                        "probabilities, ar2_tf.models.two_class.as_two_class_softmax (README, \"Your own model\"), and "
+                        "probabilities, ar2_tf.models.two_class.as_two_class_softmax (docs/guide/your-model.md), and "
                         "pass that.")
     if outputs != num_classes:
         counted = (" (the data's classes are its class folders or names; an .npz file without class_names "

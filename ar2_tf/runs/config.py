@@ -40,7 +40,7 @@ class RepairConfig:
     cam_normalization: str = "l2"  # CAM scaling before the MSE: "l2" (unit norm per map) or "none"
     topk_from: str = "repaired"  # whose clean prediction gives topk(x): the "repaired" model or the "reference"
     attention: str = "auto"  # Eq. 2's maps: "cam" (exact, linear heads), "gradcam" (any head), "auto" (cam if exact)
-    # The paper gives no learning rates; 0.003 for both phases is the measured choice (README, "Learning rates").
+    # The paper gives no learning rates; 0.003 for both phases is the measured choice (docs/results/learning-rates.md).
     refine_learning_rate: float = 0.003  # SGD learning rate of the refinement (CAM alignment) phase
     finetune_learning_rate: float = 0.003  # SGD learning rate of the fine-tuning (cross-entropy) phase
     momentum: float = 0.9  # SGD momentum of both phases (each phase keeps its own optimizer state)

@@ -160,7 +160,7 @@ def test_glass_blur_copies_match_reference_statistics():
 
 # On demand (`pytest -m fidelity`, pytest.ini), not in the default run: it is half of one worker's time in CI, and
 # the ImageNet-parameter tests above and the CIFAR-path oracles below guard the same code on every run. Run it
-# with any change to the CIFAR parameters or a corruption op (README, "Fidelity").
+# with any change to the CIFAR parameters or a corruption op (docs/results/corruptions.md).
 @pytest.mark.fidelity
 @pytest.mark.xdist_group("resnet20_fidelity")  # the longest test: its own worker slot, not its module's
 @needs_resnet20

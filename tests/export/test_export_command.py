@@ -2,7 +2,7 @@
 
 One export (module scope) is shared by every test: layout and models.config,
 signature contents, predictions against the Keras model, rejected inputs, and
-the request formats documented in README.md (Serving), sent through a real gRPC
+the request formats documented in the serving guide (docs/guide/serving.md), sent through a real gRPC
 server and a REST decoder that follows TF Serving's JSON rules.
 """
 
@@ -28,7 +28,7 @@ from export.verify import signature_summary
 from tests.helpers import CIFAR10_EXACT, ROOT
 
 NAME = "ar2_cifar10_gaussian_noise"
-DOCS = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "docs", "guide", "serving.md")
 OUTPUTS = {"probabilities", "classes", "top_k_classes", "top_k_scores", "class_names"}
 
 
@@ -153,7 +153,7 @@ def test_bounds_are_inclusive_and_preprocessed_inputs_are_checked(loaded):
         _run(loaded, "predict_preprocessed", inputs=np.zeros((2, 32, 32), np.float32))
 
 
-# The request formats of README.md (Serving).
+# The request formats of the serving guide (docs/guide/serving.md).
 
 
 def _docs_blocks(language):
