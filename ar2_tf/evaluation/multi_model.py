@@ -23,6 +23,7 @@ Nothing here keeps a batch or a dataset after its pass: memory is the
 models plus the few batches the source's pipeline holds.
 """
 
+import logging
 import weakref
 
 import tensorflow as tf
@@ -30,6 +31,20 @@ import tensorflow as tf
 from ar2_tf.data.preprocessing import get_preprocessor
 from ar2_tf.errors import UserError, first_line
 from ar2_tf.models.batchnorm_folding import fold_batchnorm
+
+
+class _CountersTraceOnce(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls to <function ErrorCounter...count> triggered tf.function
+    retracing" warning. Each counter compiles its own function, once per batch shape; TensorFlow's detector keys
+    its statistics on the function's code, which every counter shares, and so takes several models traced once
+    each for one function traced again and again."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "ErrorCounter.__init__.<locals>.count" in message)
+
+
+tf.get_logger().addFilter(_CountersTraceOnce())
 
 
 class ErrorCounter:

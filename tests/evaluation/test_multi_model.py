@@ -140,3 +140,23 @@ def test_a_folding_counter_counts_as_the_model_from_its_own_copy(demo):
     gc.collect()
     assert alive() is None  # the counter keeps its folded copy, not the model
     assert int(counter(tf.constant(images[:8]), tf.constant(labels[:8]))[1]) == 8
+
+
+def test_several_counters_tracing_once_each_raise_no_retracing_warning(classifiers, demo):
+    """Six counters, each compiled for a full and a last, smaller batch: TensorFlow's retracing detector counts them
+    as one function (their code is shared) and would warn of a loop that keeps retracing."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        images, labels = demo
+        for classifier in classifiers * 3:
+            counter = ErrorCounter(classifier, "unit")
+            counter(images[:64], labels[:64])
+            counter(images[64:], labels[64:])
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [record for record in records if "retracing" in record.getMessage()]
