@@ -54,7 +54,7 @@ class RepairResult:
         from ar2_tf.models.loading import load_model_file
         from ar2_tf.runs.run_folder import MODEL
 
-        return load_model_file(os.path.join(self.out, MODEL), unsafe=self.unsafe_model_loading)
+        return load_model_file(os.path.join(self.out, MODEL), unsafe_model_loading=self.unsafe_model_loading)
 
 
 def repair(model, train, test=None, *, val=None, corruption="gaussian_noise", out=None, force=False, verbose=1,

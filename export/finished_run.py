@@ -71,7 +71,7 @@ def read_run(path: str, unsafe_model_loading: bool = False) -> Run:
     if missing:
         raise UserError(f"{report_path!r} lacks {', '.join(missing)}; re-run training with this version of ar2-tf.")
     get_preprocessor(report["preprocessing"])  # an unknown name is a UserError naming the choices
-    model = loading.load_model_file(model_path, unsafe=unsafe_model_loading)
+    model = loading.load_model_file(model_path, unsafe_model_loading=unsafe_model_loading)
     input_shape = tuple(report["input_shape"])
     class_names = tuple(str(name) for name in report["class_names"])
     _check_agreement(path, model, input_shape, class_names)

@@ -38,7 +38,7 @@ def test_lambda_layers_are_refused_by_default_and_load_only_when_opted_in(tmp_pa
     with pytest.raises(UserError, match="pass `unsafe_model_loading`"):  # a Python caller's name for the opt-in
         loading.load_model_file(path)
     assert not os.path.exists(marker)
-    model = loading.load_model_file(path, unsafe=True)
+    model = loading.load_model_file(path, unsafe_model_loading=True)
     model(np.zeros((1, 8, 8, 3), np.float32))
     assert os.path.exists(marker)  # the opt-out really runs the file's code
 

@@ -136,7 +136,7 @@ class AR2HyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        classifier = loading.load_model_file(self.model_path, unsafe=self.unsafe)
+        classifier = loading.load_model_file(self.model_path, unsafe_model_loading=self.unsafe)
         trainer = self.plan.method.build_trainer(classifier, config)
         # Keras Tuner saves the weights after every epoch; a subclassed model must be built for that.
         trainer.build(classifier.inputs[0].shape)

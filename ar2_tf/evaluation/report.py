@@ -136,7 +136,7 @@ def _with_classifiers(entries, results, setup, unsafe):
     for entry in entries:
         if entry.no_cam is None:
             path = results["models"][entry.label]["source"]
-            entry = dataclasses.replace(entry, classifier=load_model_file(path, unsafe=unsafe))
+            entry = dataclasses.replace(entry, classifier=load_model_file(path, unsafe_model_loading=unsafe))
         loaded.append(entry)
     severities = [int(s) for s in setup["severities"]]
     images = cam_panel.panel_images(source_data.test, source, panel_corruption(entries[0].result),

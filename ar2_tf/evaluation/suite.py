@@ -300,7 +300,7 @@ def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
     """
     classifiers, counters, sample = {}, {}, None  # a counter holds its model weakly: these keep them alive
     for measured in measurements:  # every model loaded once (a TENT copy apart), before the first pass
-        classifier = classifiers[measured] = load_model_file(measured.source, unsafe=unsafe)
+        classifier = classifiers[measured] = load_model_file(measured.source, unsafe_model_loading=unsafe)
         check_compatible(classifier, source_data.num_classes, source_data.image_shape)
         if measured.check is not None:
             sample = sample or preprocessing_check.sample(setup.dataset, setup.data_dir, setup.image_size, setup.seed,

@@ -23,20 +23,20 @@ from ar2_tf.models.checks import check_classifier
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_model_file(path: str, unsafe: bool = False):
+def load_model_file(path: str, unsafe_model_loading: bool = False):
     """Loads a pretrained classifier from a `.keras` or legacy `.h5` file.
 
     `.keras` files load with Keras' `safe_mode` (no deserialised Python lambdas)
-    unless `unsafe` is set. SavedModel folders hold a graph, not Keras layers, so
+    unless `unsafe_model_loading` is set. SavedModel folders hold a graph, not Keras layers, so
     the feature map Eq. 1 needs cannot be found in them: they are refused with
     the fix (re-save as `.keras`).
     """
     _check_path(path)
     config = recorded_config(path)
     if config is not None:
-        _check_recorded_objects(path, config, unsafe)
+        _check_recorded_objects(path, config, unsafe_model_loading)
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+        model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe_model_loading)
     except Exception as error:  # Keras wraps deserialisation errors in several types
         raise UserError(f"could not load model file {path!r} ({type(error).__name__}: {first_line(error)}); "
                         "is it a complete Keras model file?") from None

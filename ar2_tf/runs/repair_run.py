@@ -47,7 +47,7 @@ def prepare_classifier(plan, source, out, verbose):
     config = plan.config
     saved = RunFolder(out).file(run_folder.PRETRAINED)
     if plan.model_file:
-        return loading.load_model_file(config.model, unsafe=config.unsafe_model_loading)
+        return loading.load_model_file(config.model, unsafe_model_loading=config.unsafe_model_loading)
     if os.path.exists(saved):
         return loading.load_model_file(saved)
     if config.model not in architectures.ARCHITECTURES:
@@ -310,7 +310,7 @@ def _run_worker(plan, strategy):
             shutil.copytree(checkpoints, os.path.join(work_dir, run_folder.CHECKPOINTS))
         data = plan.data  # the chief's splits; it alone selects
         if plan.model_file:
-            classifier = loading.load_model_file(config.model, unsafe=config.unsafe_model_loading)
+            classifier = loading.load_model_file(config.model, unsafe_model_loading=config.unsafe_model_loading)
         else:  # the architecture only: the chief's weights arrive by broadcast before the first step
             classifier = architectures.build_model(config.model, data.source.num_classes, (*data.source.image_shape, 3),
                                             "none")

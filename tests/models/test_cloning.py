@@ -28,7 +28,7 @@ def _lambda_model(path):
     x = inner(L.Conv2D(4, 3, padding="same")(L.Lambda(lambda x: x * 2.0)(inputs)))
     model = keras.Model(inputs, L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(x)))
     with_batchnorm_statistics(model).save(path)
-    return loading.load_model_file(path, unsafe=True)
+    return loading.load_model_file(path, unsafe_model_loading=True)
 
 
 def test_models_with_lambda_layers_are_copied_for_every_use_and_files_stay_safe(tmp_path):
