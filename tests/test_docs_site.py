@@ -92,11 +92,11 @@ def test_the_cli_reference_shows_every_flag_of_every_command(site):
                 assert " ".join(help_text.split()) in text, f"{parser.prog} {action.option_strings}: help not shown"
 
 
-# Flags of other programs that the pages show: pip, pytest, mkdocs, TensorBoard, Docker, saved_model_cli and
+# Flags of other programs that the pages show: pytest, mkdocs, TensorBoard, Docker, saved_model_cli and
 # tensorflow_model_server.
-OTHER_PROGRAMS_FLAGS = {"--all", "--bind", "--bind_all", "--durations", "--grpc_socket_path", "--host", "--logdir",
-                        "--model_config_file", "--model_config_file_poll_wait_seconds", "--no-deps", "--only-binary",
-                        "--platform", "--port", "--python-version", "--rest_api_port", "--rm", "--strict"}
+OTHER_PROGRAMS_FLAGS = {"--all", "--bind_all", "--durations", "--grpc_socket_path", "--host", "--logdir",
+                        "--model_config_file", "--model_config_file_poll_wait_seconds", "--port", "--rest_api_port",
+                        "--rm", "--strict"}
 
 
 def _script_flags() -> set:
