@@ -7,9 +7,8 @@
 #
 #   bash scripts/gpu_check.sh            # needs ../shared (the CIFAR-10 images) beside the checkout
 #
-# Not run yet: no GPU has been lent to this project, and the one this workplace lends has no TensorFlow
-# and cannot be given it (docs/guide/scale.md, "On a GPU"). On a machine with TensorFlow's GPU build, put the three
-# tables in docs/results/speed.md, labelled with the GPU this prints.
+# Not run yet on a GPU. It needs TensorFlow's GPU build (docs/guide/scale.md, "On a GPU"); put the three tables
+# it prints in docs/results/speed.md, labelled with the GPU it names.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
