@@ -66,6 +66,20 @@ def test_the_docs_hold_the_commands_of_every_entry_point():
                                                    "tuning.__main__", "export.__main__"}
 
 
+def test_every_command_sits_in_a_fenced_block():
+    """An indented code block is not a shell block the check above reads: a command there would go unchecked."""
+    unfenced = []
+    for path in documented_files():
+        inside = False
+        with open(os.path.join(ROOT, path)) as file:
+            for number, line in enumerate(file.read().splitlines(), 1):
+                if line.strip().startswith("```"):
+                    inside = not inside
+                elif not inside and re.match(r" {4,}(python3? -m |ar2-[a-z-]+ )", line):
+                    unfenced.append(f"{path}:{number}")
+    assert not unfenced, f"commands in indented, unfenced blocks (fence them with ```bash): {unfenced}"
+
+
 def _check_flags(module, argv):
     """What the command does with its flags before any work (TensorFlow-free): parse them, and build and
     check the config of a train (without a --config file: a run's own, such as a search's best.json),
