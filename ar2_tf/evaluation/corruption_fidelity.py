@@ -7,7 +7,7 @@ standard deviation of the corrupted pixels and their PSNR against the clean imag
 distributional check for random corruptions).
 
 `model_errors` measures a classifier's top-1 error on natively corrupted images per
-corruption and severity (the CIFAR-10-C check against FIELD-NOTES' reference numbers).
+corruption and severity (the CIFAR-10-C check against reference numbers measured with the reference generators).
 
 `python scripts/corruption_fidelity.py` prints both as the tables of docs/results/corruptions.md.
 """
@@ -96,12 +96,12 @@ def upsampled_cifar(path: str, count: int, size: int = 224) -> np.ndarray:
     return tf.cast(tf.clip_by_value(tf.round(tf.image.resize(x, (size, size), "bicubic")), 0, 255), tf.uint8).numpy()
 
 
-# FIELD-NOTES: the shared ResNet-20 on the 1,017 original-pixel CIFAR-10 test images, reference
-# CIFAR-10-C generator, error % averaged over severities 1-5.
+# Measured with the reference CIFAR-10-C generator: the shared ResNet-20 on the 1,017 original-pixel CIFAR-10
+# test images, error % averaged over severities 1-5.
 REFERENCE_RESNET20_ERRORS = {
     "clean": 7.4, "gaussian_noise": 56.3, "shot_noise": 46.3, "impulse_noise": 48.1, "defocus_blur": 10.9,
     "glass_blur": 50.4, "motion_blur": 18.9, "zoom_blur": 13.7, "snow": 23.3, "frost": 27.2, "fog": 16.7,
     "brightness": 9.7, "contrast": 25.2, "elastic_transform": 17.2, "pixelate": 26.9, "jpeg_compression": 24.3,
 }
-# FIELD-NOTES' own mean over the 15 (of unrounded errors; the rounded values above average 27.67).
+# The same measurement's mean over the 15 (of unrounded errors; the rounded values above average 27.67).
 REFERENCE_RESNET20_MEAN = 27.7
