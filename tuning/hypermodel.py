@@ -31,15 +31,16 @@ from ar2_tf.models import loading
 from ar2_tf.runs.config import RepairConfig
 
 # RepairConfig field -> how Keras Tuner samples it, given the number of classes.
-SEARCH_SPACE = {  # defaults: the paper's CIFAR setting (RepairConfig's defaults)
+_DEFAULTS = RepairConfig()
+SEARCH_SPACE = {  # defaults: the paper's CIFAR k, α, N, M and the project's learning rates (RepairConfig's)
     "k": lambda hp, classes: hp.Int("k", 1, min(5, classes), default=min(3, classes)),
     "alpha": lambda hp, classes: hp.Float("alpha", 0.1, 3.0, sampling="log", default=1.0),
     "refine_steps": lambda hp, classes: hp.Int("refine_steps", 0, 2, default=1),
     "finetune_steps": lambda hp, classes: hp.Int("finetune_steps", 1, 2, default=1),
     "refine_learning_rate": lambda hp, classes: hp.Float("refine_learning_rate", 1e-3, 3e-2, sampling="log",
-                                                         default=0.01),
+                                                         default=_DEFAULTS.refine_learning_rate),
     "finetune_learning_rate": lambda hp, classes: hp.Float("finetune_learning_rate", 1e-3, 3e-2, sampling="log",
-                                                           default=0.01),
+                                                           default=_DEFAULTS.finetune_learning_rate),
 }
 # Short spellings accepted in `SearchConfig.fixed` (python -m tuning --fix).
 ALIASES = {"N": "refine_steps", "M": "finetune_steps", "refine_lr": "refine_learning_rate",

@@ -12,6 +12,7 @@ from ar2_tf import train
 from ar2_tf.cli import run_main
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation.validation import ValidationSet, split_validation
+from ar2_tf.runs.config import RepairConfig
 from tests.helpers import frozen_base_classifier
 from tests.tuning.searches import TINY, metric, trials_of
 from tuning import __main__ as tuning_cli
@@ -48,7 +49,9 @@ def test_search_runs_scores_every_trial_and_logs_hparams(finished_search):
     # The paper's defaults, scored under the same budget, with RepairConfig's learning rates.
     with open(os.path.join(finished_search, "defaults.json")) as file:
         defaults = json.load(file)
-    assert defaults["hyperparameters"]["k"] == 3 and defaults["hyperparameters"]["refine_learning_rate"] == 0.01
+    assert defaults["hyperparameters"]["k"] == 3
+    assert defaults["hyperparameters"]["refine_learning_rate"] == RepairConfig().refine_learning_rate
+    assert defaults["hyperparameters"]["finetune_learning_rate"] == RepairConfig().finetune_learning_rate
     # TensorBoard: the experiment's hparams config at the root, one session per trial with its metrics.
     logs = os.path.join(finished_search, "logs")
     assert "_hparams_/experiment" in event_tags(logs)
