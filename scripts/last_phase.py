@@ -1,0 +1,69 @@
+"""Saves each finished benchmark run's last-phase weights as `last_phase.keras` beside its kept `model.keras`.
+
+A run keeps the phase the clean-error guard chose, which may be the pretrained weights. Its last checkpoint holds
+what training reached anyway: the classifier after the final epoch. Saved as a model file, it can be evaluated
+like any other, to see what each method did before the guard chose:
+
+    python scripts/last_phase.py --benchmark results/cifar10_benchmark_50k --model ../shared/models/cifar10_resnet20v1.h5
+    python -m ar2_tf.evaluate --baseline ../shared/models/cifar10_resnet20v1.h5 \
+        --model results/cifar10_benchmark_50k/runs/ar2_fog/last_phase.keras ...
+
+Runs without checkpoints (BatchNorm adaptation: one pass, no phases) and unfinished runs are skipped, each named.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+LAST_PHASE = "last_phase.keras"
+
+
+def save_last_phase(run: str, pretrained: str) -> str:
+    """Restores the run's latest checkpoint into a copy of the pretrained classifier and saves it as
+    `run/last_phase.keras`; returns its path."""
+    import tensorflow as tf
+
+    from ar2_tf.models.loading import load_model_file
+
+    checkpoint = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+    classifier = load_model_file(pretrained)
+    # The run's checkpoint holds the classifier beside the epoch and the optimizers (ar2_tf.method.callbacks).
+    status = tf.train.Checkpoint(classifier=classifier).restore(checkpoint).expect_partial()
+    status.assert_existing_objects_matched()
+    path = os.path.join(run, LAST_PHASE)
+    classifier.save(path)
+    return path
+
+
+def finished_runs(benchmark: str) -> tuple:
+    """(runs with a report and a checkpoint, [(run, why it is skipped)])."""
+    ready, skipped = [], []
+    for run in sorted(glob.glob(os.path.join(benchmark, "runs", "*", ""))):
+        run = run.rstrip(os.sep)
+        if not os.path.exists(os.path.join(run, "report.json")):
+            skipped.append((run, "not finished"))
+        elif not glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")):
+            skipped.append((run, "no checkpoint (a single pass)"))
+        else:
+            ready.append(run)
+    return ready, skipped
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", required=True, help="the benchmark's --out folder")
+    parser.add_argument("--model", required=True, help="the pretrained model file the benchmark repaired")
+    args = parser.parse_args(argv)
+    ready, skipped = finished_runs(args.benchmark)
+    for run, why in skipped:
+        print(f"skipped {run}: {why}")
+    for run in ready:
+        print(f"{save_last_phase(run, args.model)}  (kept: {json.load(open(os.path.join(run, 'report.json')))['validation']['kept']})")
+
+
+if __name__ == "__main__":
+    main()
