@@ -44,7 +44,7 @@ class _CountersTraceOnce(logging.Filter):
         return not ("triggered tf.function retracing" in message and "ErrorCounter.__init__.<locals>.count" in message)
 
 
-tf.get_logger().addFilter(_CountersTraceOnce())
+_COUNTERS_TRACE_ONCE = _CountersTraceOnce()
 
 
 class ErrorCounter:
@@ -65,6 +65,7 @@ class ErrorCounter:
     """
 
     def __init__(self, classifier, preprocessing=None, fold=False):
+        tf.get_logger().addFilter(_COUNTERS_TRACE_ONCE)  # once: a logger keeps one copy of a filter
         network = fold_batchnorm(classifier) if fold else classifier
         model = weakref.ref(classifier) if network is classifier else (lambda: network)
         preprocess = get_preprocessor(preprocessing) if preprocessing is not None else (lambda images: images)
