@@ -10,7 +10,15 @@ import ar2_tf
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import cam_panel, figures, report_page
 from ar2_tf.evaluation.robustness import evaluate_robustness
-from tests.helpers import colour_class_images, markdown_rows, page_links, pixels, png_size, tiny_classifier
+from tests.helpers import (
+    colour_class_classifier,
+    colour_class_images,
+    markdown_rows,
+    page_links,
+    pixels,
+    png_size,
+    tiny_classifier,
+)
 
 CORRUPTIONS, SEVERITIES = ("contrast", "gaussian_noise"), (1, 3)
 CLASSES = ("red", "green", "blue", "grey")
@@ -25,9 +33,7 @@ def data():
 @pytest.fixture(scope="module")
 def evaluated(data):
     """Two classifiers and their results: one with a global-pooling + Dense head, one VGG-like (no exact CAMs)."""
-    gap = tiny_classifier(4, (16, 16, 3), seed=1)
-    gap.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    gap.fit(data[0] / 255.0, data[1], epochs=10, batch_size=16, verbose=0)
+    gap = colour_class_classifier(data, epochs=10, batch_size=16)
     vgg = tiny_classifier(4, (16, 16, 3), head="flatten", seed=2)
     models = {"gap": gap, "vgg": vgg}
     results = {label: evaluate_robustness(model, data, corruptions=CORRUPTIONS, severities=SEVERITIES,

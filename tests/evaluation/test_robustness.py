@@ -9,7 +9,7 @@ import tensorflow as tf
 from ar2_tf.errors import UserError
 from ar2_tf.evaluation import metrics
 from ar2_tf.evaluation.robustness import RobustnessResult, evaluate_robustness, mean_corruption_accuracy
-from tests.helpers import colour_class_images, tiny_classifier
+from tests.helpers import colour_class_classifier, colour_class_images, tiny_classifier
 
 CORRUPTIONS, SEVERITIES = ("gaussian_noise", "fog"), (1, 3)
 
@@ -23,10 +23,7 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data):
     """A tiny classifier trained a little on `data`: right on many clean images, less so on corrupted ones."""
-    classifier = tiny_classifier(4, (16, 16, 3), seed=1)
-    classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    classifier.fit(data[0] / 255.0, data[1], epochs=15, batch_size=32, verbose=0)
-    return classifier
+    return colour_class_classifier(data, epochs=15, batch_size=32)
 
 
 def test_it_gives_the_evaluate_commands_numbers_on_the_same_images_and_seed(tmp_path, data, trained):
