@@ -255,3 +255,36 @@ def test_a_cache_over_budget_is_one_clear_line_and_status_2(models, tmp_path, ca
     from ar2_tf.evaluation.generated_sets import DEFAULT_CACHE_BUDGET_GB
 
     assert f"(default {DEFAULT_CACHE_BUDGET_GB:g} GB;" in " ".join(build_parser().format_help().split())
+
+
+def test_models_with_the_same_weights_are_measured_once_and_share_the_results(models, tmp_path, monkeypatch):
+    """A run whose guard kept the pretrained weights is the pretrained classifier under another name: it is
+    measured once, and each name gets the same errors; a model one weight value away is measured."""
+    import shutil
+
+    import keras
+
+    from ar2_tf.evaluation.suite import Measurement
+
+    copy = str(tmp_path / "copy_of_tiny0.keras")
+    shutil.copy(models[0], copy)
+    nudged = keras.saving.load_model(models[0], compile=False)
+    kernel = nudged.weights[0].numpy().copy()
+    kernel.flat[0] = np.nextafter(kernel.flat[0], np.inf)
+    nudged.weights[0].assign(kernel)
+    nudged_path = str(tmp_path / "nudged.keras")
+    nudged.save(nudged_path)
+    measured = []
+    counter = Measurement.counter
+    monkeypatch.setattr(Measurement, "counter", lambda self, model: measured.append(self.title) or counter(self, model))
+    out = str(tmp_path / "eval")
+    _run(["--model", copy, "--model", nudged_path, "--model", models[1], "--baseline", models[0],
+          "--dataset", "demo", "--corruptions", "gaussian_noise", "--severities", "1,3",
+          "--test-size", str(TEST_SIZE), "--out", out])
+    assert measured == ["tiny0 (baseline)", "nudged", "tiny1"]
+    results = json.load(open(os.path.join(out, "evaluation.json")))["models"]
+    base, same = results["tiny0 (baseline)"], results["copy_of_tiny0"]
+    assert same["same_weights_as"] == "tiny0 (baseline)" and "same_weights_as" not in results["nudged"]
+    assert (same["clean"], same["errors"]) == (base["clean"], base["errors"])
+    assert same["errors"]["gaussian_noise"]["3"] == pytest.approx(_errors_by_hand(models[0], "gaussian_noise", 3))
+    assert same["summary"]["baseline"]["mce"] == pytest.approx(100.0)

@@ -38,6 +38,7 @@ from ar2_tf.evaluation.model_spec import ModelSpec, as_baseline, under_tent, uni
 from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
 from ar2_tf.models import preprocessing_check
 from ar2_tf.models.checks import check_compatible
+from ar2_tf.models.digest import model_digest
 from ar2_tf.models.loading import load_model_file
 from ar2_tf.output_files import write_json_atomic
 
@@ -126,6 +127,13 @@ class Measurement:
     clean: float = None  # clean error (%); None until measured
     errors: dict = dataclasses.field(default_factory=dict)  # {corruption: {severity (str): error (%)}}
     failed: dict = dataclasses.field(default_factory=dict)  # {corruption: why its evaluation failed}
+    same_as: str = None  # the title of the identical model (`ar2_tf.models.digest`) measured in its place
+
+    def copy_from(self, measured: "Measurement"):
+        """Takes the results of `measured`, the identical model measured in its place."""
+        self.same_as, self.clean, self.failed = measured.title, measured.clean, dict(measured.failed)
+        for corruption, cells in measured.errors.items():
+            self.errors.setdefault(corruption, {}).update(cells)
 
     def counter(self, classifier):
         """The error counter: the model as it is, or adapted by TENT on each test set."""
@@ -153,6 +161,8 @@ class ModelResult:
                  "errors": measured.errors, "failed": measured.failed}
         if measured.clean is not None:
             entry["clean"] = measured.clean
+        if measured.same_as is not None:
+            entry["same_weights_as"] = measured.same_as
         if self.summary is not None:
             entry["summary"] = self.summary
         return entry
@@ -299,18 +309,34 @@ def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
         unsafe: load model files holding Python lambdas.
     """
     classifiers, counters, sample = {}, {}, None  # a counter holds its model weakly: these keep them alive
+    first, copies = {}, {}  # {digest key: the measurement that measures it}, {that one: the identical others}
     for measured in measurements:  # every model loaded once (a TENT copy apart), before the first pass
-        classifier = classifiers[measured] = load_model_file(measured.source, unsafe_model_loading=unsafe)
+        classifier = load_model_file(measured.source, unsafe_model_loading=unsafe)
         check_compatible(classifier, source_data.num_classes, source_data.image_shape)
         if measured.check is not None:
             sample = sample or preprocessing_check.sample(setup.dataset, setup.data_dir, setup.image_size, setup.seed,
                                                           "test")
             _check_preprocessing(classifier, sample, measured.preprocessing, measured.check, measured.title)
+        measuring = first.setdefault((model_digest(classifier), measured.preprocessing, measured.adaptation), measured)
+        if measuring is not measured:  # the same classifier under another name: measured once
+            copies.setdefault(measuring, []).append(measured)
+            continue
+        classifiers[measured] = classifier
         counters[measured] = measured.counter(classifier)
     if verbose:
-        print(f"\n== {len(measurements)} model(s) in one pass per set: " + ", ".join(
-            f"{measured.title} ({measured.preprocessing})" for measured in measurements))
-    clean = {measured: counters[measured] for measured in measurements if measured.clean is None}
+        print(f"\n== {len(counters)} model(s) in one pass per set: " + ", ".join(
+            f"{measured.title} ({measured.preprocessing})" for measured in counters))
+        for measuring, same in copies.items():
+            print(f"   the same weights as {measuring.title}, not measured again: "
+                  + ", ".join(measured.title for measured in same))
+
+    def share(measuring):
+        for measured in copies.get(measuring, ()):
+            measured.copy_from(measuring)
+
+    for measuring in copies:  # what an earlier evaluation measured
+        share(measuring)
+    clean = {measured: counter for measured, counter in counters.items() if measured.clean is None}
     if clean:
         counts, failed = count_errors(source_data.test.batch(setup.batch_size).prefetch(2), clean)
         if failed:
@@ -318,6 +344,7 @@ def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
             raise UserError(f"{measured.source} failed on the clean test images: {message}")
         for measured, (wrong, total) in counts.items():
             measured.clean = 100.0 * wrong / total
+            share(measured)
         save()
 
     def on_result(measured, corruption, severity, value):
@@ -325,11 +352,12 @@ def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
             measured.failed[corruption] = value
         else:
             measured.errors.setdefault(corruption, {})[str(severity)] = value
+        share(measured)
         save()
 
     evaluate_cells(counters, source, corruptions=setup.corruptions, severities=setup.severities,
-                   batch_size=setup.batch_size, done={measured: measured.errors for measured in measurements},
-                   on_result=on_result, titles={measured: measured.title for measured in measurements},
+                   batch_size=setup.batch_size, done={measured: measured.errors for measured in counters},
+                   on_result=on_result, titles={measured: measured.title for measured in counters},
                    verbose=verbose)
     wanted = {str(s) for s in setup.severities}
     for measured in measurements:
