@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--evaluation", dest="evaluation_dir", required=True,
                         help="the --out folder of python -m ar2_tf.evaluate on its runs")
     parser.add_argument("--out", help="tables folder (default: EVALUATION/benchmark_tables)")
+    parser.add_argument("--weights", choices=("kept", "last-phase"), default="kept",
+                        help="which model of each run the evaluation measured: kept (model.keras, the phase the "
+                        "clean-error guard chose) or last-phase (last_phase.keras, the last epoch's weights, "
+                        "written by scripts/last_phase.py)")
     return parser
 
 
@@ -41,7 +45,7 @@ def main(argv=None):
     from ar2_tf.benchmarking.view import write_view
     from ar2_tf.evaluation import tables
 
-    view = write_view(args.benchmark_dir, args.evaluation_dir, args.out)
+    view = write_view(args.benchmark_dir, args.evaluation_dir, args.out, args.weights)
     table = view["tables"]["table1_repaired"]
     print(tables.to_markdown(table["title"], table["header"], table["rows"]))
     if view["missing_runs"]:

@@ -6,7 +6,13 @@ like any other, to see what each method did before the guard chose:
 
     python scripts/last_phase.py --benchmark results/cifar10_benchmark_50k --model ../shared/models/cifar10_resnet20v1.h5
     python -m ar2_tf.evaluate --baseline ../shared/models/cifar10_resnet20v1.h5 \
-        --model results/cifar10_benchmark_50k/runs/ar2_fog/last_phase.keras ...
+        --model results/cifar10_benchmark_50k/runs/ar2_fog \
+        --model results/cifar10_benchmark_50k/runs/ar2_fog/last_phase.keras ... --out EVAL
+    python -m ar2_tf.benchmark_view --benchmark results/cifar10_benchmark_50k --evaluation EVAL --weights last-phase
+
+The run folder among the models gives the evaluation the runs' test data and leaves out their validation images,
+as the benchmark did; a run that kept its last phase, or the pretrained weights, is measured once
+(`ar2_tf.models.digest`).
 
 Runs without checkpoints (BatchNorm adaptation: one pass, no phases) and unfinished runs are skipped, each named.
 """
@@ -19,8 +25,6 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-LAST_PHASE = "last_phase.keras"
-
 
 def save_last_phase(run: str, pretrained: str) -> str:
     """Restores the run's latest checkpoint into a copy of the pretrained classifier and saves it as
@@ -28,6 +32,7 @@ def save_last_phase(run: str, pretrained: str) -> str:
     import tensorflow as tf
 
     from ar2_tf.models.loading import load_model_file
+    from ar2_tf.runs.run_folder import LAST_PHASE
 
     checkpoint = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
     classifier = load_model_file(pretrained)

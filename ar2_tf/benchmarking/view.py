@@ -24,12 +24,15 @@ from ar2_tf.runs.run_folder import RunFolder
 
 BENCHMARK_FILE = "benchmark.json"
 VIEW_FOLDER = "benchmark_tables"
+# Which model of each run folder the evaluation measured: what the run kept, or its last epoch's weights.
+WEIGHTS = {"kept": run_folder.MODEL, "last-phase": run_folder.LAST_PHASE}
 
 
-def match_runs(benchmark_dir, record, results) -> tuple:
+def match_runs(benchmark_dir, record, results, weights="kept") -> tuple:
     """The benchmark's runs that `results` evaluated: (table runs with vanilla first, {run key: entry}).
 
-    A run matches the evaluated model whose fingerprint path is its model.keras; its size and
+    A run matches the evaluated model whose fingerprint path is its model.keras (`weights` "kept") or its
+    last_phase.keras ("last-phase"); its size and
     modification time must still be the evaluated ones. The evaluation's baseline is vanilla. A matched
     run of an `adapted.ADAPTED` entry evaluated under TENT too adds its twin ("ar2_fog+tent").
     """
@@ -48,7 +51,7 @@ def match_runs(benchmark_dir, record, results) -> tuple:
     runs = [{"key": key, "method": key, "corruption": "all", "seed": seed} for seed in seeds for key in entries]
     twins = []
     for run in record["runs"]:
-        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(run_folder.MODEL)
+        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(WEIGHTS[weights])
         entry = by_path.get((model, None))
         if entry is None:
             continue
@@ -67,15 +70,23 @@ def match_runs(benchmark_dir, record, results) -> tuple:
             entries[twins[-1]["key"]] = twin
     runs += twins
     if len(entries) == untrained:  # vanilla (and TENT) alone
-        raise UserError(f"the evaluation holds none of the models in {os.path.join(benchmark_dir, 'runs')}; "
-                        "evaluate the run folders themselves "
-                        "(python -m ar2_tf.evaluate --model <benchmark>/runs/<run>).")
+        how = ("the run folders themselves (python -m ar2_tf.evaluate --model <benchmark>/runs/<run>)"
+               if weights == "kept" else f"each run's {WEIGHTS[weights]} (python -m ar2_tf.evaluate --model "
+               f"<benchmark>/runs/<run>/{WEIGHTS[weights]}, written by scripts/last_phase.py)")
+        raise UserError(f"the evaluation holds none of the {weights} models in "
+                        f"{os.path.join(benchmark_dir, 'runs')}; evaluate {how}.")
     return runs, entries
 
 
-def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
+def write_view(benchmark_dir, evaluation_dir, out=None, weights="kept") -> dict:
     """Writes the benchmark's tables for the models of `evaluation_dir` into `out` (default
-    evaluation_dir/benchmark_tables) and returns the record written to view.json."""
+    evaluation_dir/benchmark_tables) and returns the record written to view.json.
+
+    `weights`: which model of each run the evaluation measured (`WEIGHTS`): "kept" (model.keras, what the
+    clean-error guard chose) or "last-phase" (last_phase.keras, the last epoch's weights).
+    """
+    if weights not in WEIGHTS:
+        raise UserError(f"`weights` must be one of {', '.join(WEIGHTS)}, not {weights!r}.")
     record = read_json(os.path.join(benchmark_dir, BENCHMARK_FILE),
                        "not a benchmark folder: pass as `benchmark_dir` the folder of "
                        "python -m ar2_tf.benchmark --out.")
@@ -85,7 +96,7 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
     if not results.get("complete"):
         raise UserError(f"the evaluation in {evaluation_dir!r} is not complete; re-run its python -m ar2_tf.evaluate "
                         "command to finish it (finished cells are kept), then this one.")
-    runs, entries = match_runs(benchmark_dir, record, results)
+    runs, entries = match_runs(benchmark_dir, record, results, weights)
     evaluated = list(results["setup"]["corruptions"])
     repaired_for = [c for c in record["corruptions"] if c in evaluated]
     out = out or os.path.join(evaluation_dir, VIEW_FOLDER)
@@ -96,7 +107,7 @@ def write_view(benchmark_dir, evaluation_dir, out=None) -> dict:
                                                        "vanilla", seeds)
     first = [run for run in runs if run.get("seed", seeds[0]) == seeds[0]]
     transfers = benchmark_report.write_transfers(out, first, entries, "vanilla", evaluated)
-    view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out,
+    view = {"benchmark": benchmark_dir, "evaluation": evaluation_dir, "tables_dir": out, "weights": weights,
             "evaluation_setup": results["setup"],
             "runs": {key: entry["source"] for key, entry in entries.items()},
             "missing_runs": [run["key"] for run in record["runs"] if run["key"] not in entries],

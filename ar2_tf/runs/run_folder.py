@@ -7,6 +7,8 @@
     logs/            TensorBoard: scalars per phase, CAM panels
     model.keras      the repaired classifier          } written last: a folder with
     report.json      before/after errors, schedule... } report.json is finished
+    last_phase.keras the classifier after the last epoch, whatever phase was kept (optional: written by
+                     scripts/last_phase.py, to evaluate what training reached before the guard chose)
 
 Re-running the same command with the same `out` resumes or reuses the run; a
 different config in the same folder is refused unless `force`.
@@ -24,6 +26,7 @@ CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 MODEL = "model.keras"
 REPORT = "report.json"
+LAST_PHASE = "last_phase.keras"
 # What `force` discards of a different run (the pre-trained model stays: it depends only on the data and seed).
 _OUTPUTS = (CHECKPOINTS, LOGS, REPORT, MODEL, BEFORE)
 

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_runs_left_out_of_the_evaluation_are_listed(second_view, tmp_path):
 @pytest.mark.parametrize("change, message", [
     ("incomplete", "is not complete; re-run its python -m ar2_tf.evaluate command"),
     ("no_baseline", "evaluate again with --baseline"),
-    ("other_models", "holds none of the models in"),
+    ("other_models", "holds none of the kept models in"),
     ("not_an_evaluation", "not an evaluation folder"),
 ])
 def test_bad_input_gets_one_clear_message(second_view, tmp_path, capsys, change, message):
@@ -117,3 +118,42 @@ def test_a_model_changed_since_its_evaluation_is_refused(second_view, tmp_path, 
     os.utime(copy / "runs" / "ar2_contrast" / "model.keras", ns=(1, 1))
     assert run_main(benchmark_view.main, ["--benchmark", str(copy), "--evaluation", str(tmp_path)]) == 2
     assert "ar2_contrast/model.keras changed after it was evaluated" in capsys.readouterr().err
+
+
+def test_last_phase_weights_fill_the_tables_with_what_training_reached(tiny_benchmark, tmp_path, capsys):
+    """scripts/last_phase.py writes each run's last epoch as last_phase.keras; an evaluation of those files, one
+    run folder beside them for the run's data, fills the tables with them (`--weights last-phase`)."""
+    argv, bench = tiny_benchmark
+    copy = str(tmp_path / "bench")
+    shutil.copytree(bench, copy)
+    model = argv[argv.index("--model") + 1]
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    import last_phase  # scripts/last_phase.py
+
+    last_phase.main(["--benchmark", copy, "--model", model])
+    runs = os.path.join(copy, "runs")
+    files = {key: os.path.join(runs, key, "last_phase.keras") for key in ("ar2_gaussian_noise", "ar2_contrast")}
+    evaluation = str(tmp_path / "last")
+    assert run_main(evaluate.main, ["--baseline", model, "--model", os.path.join(runs, "finetune_contrast"),
+                                    *[arg for path in files.values() for arg in ("--model", path)],
+                                    "--corruptions", "gaussian_noise,contrast", "--severities", "1,5",
+                                    "--verbose", "0", "--out", evaluation]) == 0
+    models = {entry["fingerprint"]["path"]: entry for entry in _results(evaluation)["models"].values()}
+    assert run_main(benchmark_view.main, ["--benchmark", copy, "--evaluation", evaluation,
+                                          "--weights", "last-phase"]) == 0
+    with open(os.path.join(evaluation, "benchmark_tables", "view.json")) as file:
+        view = json.load(file)
+    assert view["weights"] == "last-phase"
+    rows = {row[0]: row for row in view["tables"]["table1_repaired"]["rows"]}
+    reached = [models[files[key]]["summary"]["unnormalized"]["ce"][corruption]
+               for key, corruption in (("ar2_gaussian_noise", "gaussian_noise"), ("ar2_contrast", "contrast"))]
+    assert rows["AR2"][3:5] == pytest.approx(reached)
+    assert "finetune_contrast" in view["missing_runs"]  # its kept model, not its last phase, was evaluated
+
+
+def test_last_phase_tables_of_an_evaluation_of_kept_models_is_one_clear_line(second_view, capsys):
+    bench, evaluation, _ = second_view
+    assert run_main(benchmark_view.main, ["--benchmark", bench, "--evaluation", evaluation,
+                                          "--weights", "last-phase"]) == 2
+    error = capsys.readouterr().err
+    assert "holds none of the last-phase models" in error and "scripts/last_phase.py" in error
