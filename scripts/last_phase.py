@@ -14,7 +14,7 @@ The run folder among the models gives the evaluation the runs' test data and lea
 as the benchmark did; a run that kept its last phase, or the pretrained weights, is measured once
 (`ar2_tf.models.digest`).
 
-Runs without checkpoints (BatchNorm adaptation: one pass, no phases) and unfinished runs are skipped, each named.
+Runs without phases to choose from (BatchNorm adaptation: one pass) and unfinished runs are skipped, each named.
 """
 
 import argparse
@@ -53,6 +53,8 @@ def finished_runs(benchmark: str) -> tuple:
             skipped.append((run, "not finished"))
         elif not glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")):
             skipped.append((run, "no checkpoint (a single pass)"))
+        elif not json.load(open(os.path.join(run, "report.json"))).get("validation"):
+            skipped.append((run, "no phases to choose from (its model is its last phase)"))
         else:
             ready.append(run)
     return ready, skipped

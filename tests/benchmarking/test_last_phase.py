@@ -19,16 +19,18 @@ def test_the_last_checkpoint_is_saved_as_a_model_with_the_last_epoch_weights(tmp
     pretrained.save(tmp_path / "pretrained.keras")
     trained = tiny_classifier(seed=1)  # stands for the classifier after the run's final epoch
     runs = tmp_path / "bench" / "runs"
-    for name, checkpointed in (("ar2_fog", True), ("bn_adapt_fog", False), ("ar2_snow", None)):
+    for name, checkpointed in (("ar2_fog", True), ("finetune_fog", False), ("ar2_snow", None), ("bn_adapt_fog", True)):
         (runs / name / "checkpoints").mkdir(parents=True)
-        if checkpointed is not None:
-            (runs / name / "report.json").write_text(json.dumps({"validation": {"kept": "pretrained"}}))
+        if checkpointed is not None:  # BatchNorm adaptation: one pass, checkpointed, nothing validated
+            validation = None if name.startswith("bn_adapt") else {"kept": "pretrained"}
+            (runs / name / "report.json").write_text(json.dumps({"validation": validation}))
         if checkpointed:  # as the run's checkpoint callback writes it: the classifier beside the optimizers
             tf.train.Checkpoint(classifier=trained, epoch=tf.Variable(3)).save(str(runs / name / "checkpoints" / "ckpt"))
     ready, skipped = last_phase.finished_runs(str(tmp_path / "bench"))
     assert ready == [str(runs / "ar2_fog")]
-    assert dict(skipped) == {str(runs / "bn_adapt_fog"): "no checkpoint (a single pass)",
-                             str(runs / "ar2_snow"): "not finished"}
+    assert dict(skipped) == {str(runs / "finetune_fog"): "no checkpoint (a single pass)",
+                             str(runs / "ar2_snow"): "not finished",
+                             str(runs / "bn_adapt_fog"): "no phases to choose from (its model is its last phase)"}
     path = last_phase.save_last_phase(ready[0], str(tmp_path / "pretrained.keras"))
     import keras
 
