@@ -264,7 +264,7 @@ def test_models_with_the_same_weights_are_measured_once_and_share_the_results(mo
 
     import keras
 
-    from ar2_tf.evaluation.suite import Measurement
+    from ar2_tf.evaluation.measurement import Measurement
 
     copy = str(tmp_path / "copy_of_tiny0.keras")
     shutil.copy(models[0], copy)

@@ -34,8 +34,9 @@ from ar2_tf.data.sources import check_test_split, load_dataset
 from ar2_tf.data.stateless_seeds import EVAL_BATCH_SIZE
 from ar2_tf.errors import UserError, check_severity, note
 from ar2_tf.evaluation import corrupted_sets, metrics, tables
+from ar2_tf.evaluation.measurement import Measurement, ModelResult
 from ar2_tf.evaluation.model_spec import ModelSpec, as_baseline, under_tent, unique_labels
-from ar2_tf.evaluation.multi_model import ErrorCounter, count_errors, evaluate_cells
+from ar2_tf.evaluation.multi_model import count_errors, evaluate_cells
 from ar2_tf.models import preprocessing_check
 from ar2_tf.models.checks import check_compatible
 from ar2_tf.models.digest import model_digest
@@ -112,60 +113,6 @@ def _load_results(path, setup_record):
     same = {k: v for k, v in previous.get("setup", {}).items() if k not in _CELL_INDEPENDENT}
     wanted = {k: v for k, v in setup_record.items() if k not in _CELL_INDEPENDENT}
     return previous.get("models", {}) if same == wanted else {}
-
-
-@dataclasses.dataclass(eq=False)
-class Measurement:
-    """The errors of one model file under one preprocessing and adaptation, measured once for every model that
-    names it (a baseline also passed as a model is evaluated once)."""
-
-    source: str  # the model file
-    preprocessing: str  # the preprocessing it is evaluated under
-    adaptation: str = None  # None, or "tent" (`ar2_tf.baselines.tent`)
-    title: str = ""  # the label of the first model that names it, for progress lines
-    check: bool = None  # None: not checked (a run's own preprocessing); else checked first, True when passed
-    clean: float = None  # clean error (%); None until measured
-    errors: dict = dataclasses.field(default_factory=dict)  # {corruption: {severity (str): error (%)}}
-    failed: dict = dataclasses.field(default_factory=dict)  # {corruption: why its evaluation failed}
-    same_as: str = None  # the title of the identical model (`ar2_tf.models.digest`) measured in its place
-
-    def copy_from(self, measured: "Measurement"):
-        """Takes the results of `measured`, the identical model measured in its place."""
-        self.same_as, self.clean, self.failed = measured.title, measured.clean, dict(measured.failed)
-        for corruption, cells in measured.errors.items():
-            self.errors.setdefault(corruption, {}).update(cells)
-
-    def counter(self, classifier):
-        """The error counter: the model as it is, or adapted by TENT on each test set."""
-        if self.adaptation == "tent":
-            from ar2_tf.baselines.tent import TentCounter
-
-            return TentCounter(classifier, self.preprocessing)
-        return ErrorCounter(classifier, self.preprocessing, fold=True)
-
-
-@dataclasses.dataclass(eq=False)
-class ModelResult:
-    """One model of an evaluation: its spec and the measurement it reads (shared by models naming one file)."""
-
-    spec: ModelSpec
-    measurement: Measurement
-    fingerprint: dict  # the model file's path, size and modification time when the evaluation started
-    summary: dict = None  # every normalisation of CE / mCE (`ar2_tf.evaluation.metrics.summarize`)
-
-    def record(self) -> dict:
-        """The model's entry in evaluation.json."""
-        measured = self.measurement
-        entry = {"source": self.spec.path, "fingerprint": self.fingerprint, "config": self.spec.config,
-                 "adaptation": self.spec.adaptation, "preprocessing": measured.preprocessing,
-                 "errors": measured.errors, "failed": measured.failed}
-        if measured.clean is not None:
-            entry["clean"] = measured.clean
-        if measured.same_as is not None:
-            entry["same_weights_as"] = measured.same_as
-        if self.summary is not None:
-            entry["summary"] = self.summary
-        return entry
 
 
 def run_evaluation(models, setup: EvaluationSetup, *, baseline=None, tent=(), preprocessing=None, out=None,
