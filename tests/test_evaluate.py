@@ -288,3 +288,36 @@ def test_models_with_the_same_weights_are_measured_once_and_share_the_results(mo
     assert (same["clean"], same["errors"]) == (base["clean"], base["errors"])
     assert same["errors"]["gaussian_noise"]["3"] == pytest.approx(_errors_by_hand(models[0], "gaussian_noise", 3))
     assert same["summary"]["baseline"]["mce"] == pytest.approx(100.0)
+
+
+def test_earlier_cells_are_reused_by_file_and_preprocessing_whatever_the_label(models, tmp_path, monkeypatch):
+    """A file keeps its cells when a second file of its name changes its label; the same file under another
+    preprocessing is measured again."""
+    import shutil
+
+    from ar2_tf.evaluation import multi_model, suite
+
+    paths = []
+    for seed, folder in ((0, "a"), (1, "b")):
+        (tmp_path / folder).mkdir()
+        paths.append(str(tmp_path / folder / "model.keras"))
+        shutil.copy(models[seed], paths[-1])
+    measured = []  # (model, preprocessing) of every pass over a test set, clean or corrupted
+    count = multi_model.count_errors
+
+    def counting(batches, counters, *args):
+        measured.extend((key.title, key.preprocessing) for key in counters)
+        return count(batches, counters, *args)
+
+    monkeypatch.setattr(multi_model, "count_errors", counting)
+    monkeypatch.setattr(suite, "count_errors", counting)
+    common = ["--dataset", "demo", "--corruptions", "brightness", "--severities", "1", "--test-size", str(TEST_SIZE),
+              "--out", str(tmp_path / "eval")]
+    _run(["--model", paths[0], "--preprocessing", "unit"] + common)
+    assert measured == [("model", "unit")] * 2  # clean, then brightness 1
+    _run(["--model", paths[0], "--model", paths[1], "--preprocessing", "unit"] + common)
+    assert measured[2:] == [("b/model", "unit")] * 2
+    _run(["--model", paths[0], "--preprocessing", "tf"] + common)
+    assert measured[4:] == [("model", "tf")] * 2
+    results = json.load(open(tmp_path / "eval" / "evaluation.json"))["models"]
+    assert results["model"]["preprocessing"] == "tf"

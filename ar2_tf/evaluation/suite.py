@@ -183,16 +183,18 @@ def _spec(model) -> ModelSpec:
 
 def _model_results(specs, previous, preprocessing, dataset) -> list:
     """A `ModelResult` per spec; specs naming one model file, preprocessing and adaptation share a measurement,
-    which starts from what a previous evaluation of the same file measured."""
+    which starts from what a previous evaluation measured of the same file (unchanged since), preprocessing and
+    adaptation, whatever its label was."""
+    earlier_by = {(json.dumps(entry.get("fingerprint"), sort_keys=True), entry.get("preprocessing"),
+                   entry.get("adaptation")): entry for entry in previous.values()}
     measurements, models = {}, []
     for spec in specs:
         chosen = preprocessing or spec.preprocessing or default_preprocessing(spec.path, dataset)
         key, fingerprint = (os.path.abspath(spec.path), chosen, spec.adaptation), spec.fingerprint
         if key not in measurements:
             measurements[key] = Measurement(spec.path, chosen, spec.adaptation, title=spec.label)
-            earlier = previous.get(spec.label, {})
-            if earlier.get("fingerprint") == fingerprint:
-                measurements[key].errors, measurements[key].clean = earlier.get("errors", {}), earlier.get("clean")
+            earlier = earlier_by.get((json.dumps(fingerprint, sort_keys=True), chosen, spec.adaptation), {})
+            measurements[key].errors, measurements[key].clean = earlier.get("errors", {}), earlier.get("clean")
         if preprocessing or not spec.preprocessing:  # not a run's own: a model file's input scale is a guess
             measurements[key].check = preprocessing is not None
         models.append(ModelResult(spec, measurements[key], fingerprint))
