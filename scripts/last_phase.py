@@ -28,18 +28,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 def save_last_phase(run: str, pretrained: str) -> str:
     """Restores the run's latest checkpoint into a copy of the pretrained classifier and saves it as
-    `run/last_phase.keras`; returns its path."""
+    `run/last_phase.keras`; returns its path. A file newer than the checkpoint is kept as it is (rewriting it
+    would change its fingerprint, and evaluations would measure it again)."""
     import tensorflow as tf
 
     from ar2_tf.models.loading import load_model_file
     from ar2_tf.runs.run_folder import LAST_PHASE
 
     checkpoint = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+    path = os.path.join(run, LAST_PHASE)
+    if os.path.exists(path) and os.path.getmtime(path) > os.path.getmtime(checkpoint + ".index"):
+        return path
     classifier = load_model_file(pretrained)
     # The run's checkpoint holds the classifier beside the epoch and the optimizers (ar2_tf.method.callbacks).
     status = tf.train.Checkpoint(classifier=classifier).restore(checkpoint).expect_partial()
     status.assert_existing_objects_matched()
-    path = os.path.join(run, LAST_PHASE)
     classifier.save(path)
     return path
 

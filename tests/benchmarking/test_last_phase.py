@@ -1,6 +1,7 @@
 """scripts/last_phase.py: a run's last checkpoint becomes a model file with the last epoch's weights, whatever
 phase the run kept."""
 
+import glob
 import json
 import os
 import sys
@@ -38,3 +39,12 @@ def test_the_last_checkpoint_is_saved_as_a_model_with_the_last_epoch_weights(tmp
     for got, want in zip(restored.weights, trained.weights):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
     assert any(not np.array_equal(w.numpy(), b.numpy()) for w, b in zip(trained.weights, pretrained.weights))
+    # Saved once: a second call keeps the file (and its fingerprint); a newer checkpoint replaces it.
+    stamp = os.stat(path).st_mtime_ns
+    assert last_phase.save_last_phase(ready[0], str(tmp_path / "pretrained.keras")) == path
+    assert os.stat(path).st_mtime_ns == stamp
+    later = os.path.getmtime(path) + 10
+    for index in glob.glob(str(runs / "ar2_fog" / "checkpoints" / "ckpt-*.index")):
+        os.utime(index, (later, later))
+    last_phase.save_last_phase(ready[0], str(tmp_path / "pretrained.keras"))
+    assert os.stat(path).st_mtime_ns != stamp
