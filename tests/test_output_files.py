@@ -43,3 +43,14 @@ def test_run_folder_reads_only_finished_runs(tmp_path):
     (tmp_path / "run" / "report.json").write_text("{not json")
     with pytest.raises(UserError, match="could not read"):
         run.read_report()
+
+
+def test_forcing_another_run_into_a_run_folder_discards_its_last_phase_too(tmp_path):
+    """A last_phase.keras left from the run before would be evaluated as the new run's last epoch."""
+    from ar2_tf.runs import run_folder
+
+    RunFolder(tmp_path / "run").claim({"seed": 0})
+    for name in (run_folder.MODEL, run_folder.LAST_PHASE, run_folder.PRETRAINED):
+        (tmp_path / "run" / name).write_text("weights")
+    RunFolder(tmp_path / "run").claim({"seed": 1}, force=True)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [run_folder.CONFIG, run_folder.PRETRAINED]

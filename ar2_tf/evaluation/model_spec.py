@@ -61,18 +61,19 @@ def as_baseline(spec) -> ModelSpec:
 def unique_labels(specs) -> list:
     """`specs` with distinct labels. Model files of one name in different folders take their folder's name
     ("ar2_fog/last_phase", "ar2_fog_seed1/last_phase"); a label still repeated is numbered: "m", "m#2", ..."""
+    def parent(spec):
+        return os.path.dirname(os.path.abspath(spec.path))
+
     folders = {}
     for spec in specs:
         if spec.folder is None:
-            folders.setdefault(spec.label, set()).add(os.path.dirname(os.path.abspath(spec.path)))
-    named, seen, unique = [], {}, []
+            folders.setdefault(spec.label, set()).add(parent(spec))
+    seen, unique = {}, []
     for spec in specs:
-        if spec.folder is None and len(folders[spec.label]) > 1:
-            spec = dataclasses.replace(spec, label=f"{os.path.basename(os.path.dirname(os.path.abspath(spec.path)))}"
-                                                   f"/{spec.label}")
-        named.append(spec)
-    for spec in named:
-        count = seen.get(spec.label, 0)
-        seen[spec.label] = count + 1
-        unique.append(dataclasses.replace(spec, label=spec.label if not count else f"{spec.label}#{count + 1}"))
+        label = spec.label
+        if spec.folder is None and len(folders[label]) > 1:
+            label = f"{os.path.basename(parent(spec))}/{label}"
+        count = seen.get(label, 0)
+        seen[label] = count + 1
+        unique.append(dataclasses.replace(spec, label=label if not count else f"{label}#{count + 1}"))
     return unique

@@ -28,7 +28,7 @@ MODEL = "model.keras"
 REPORT = "report.json"
 LAST_PHASE = "last_phase.keras"
 # What `force` discards of a different run (the pre-trained model stays: it depends only on the data and seed).
-_OUTPUTS = (CHECKPOINTS, LOGS, REPORT, MODEL, BEFORE)
+_OUTPUTS = (CHECKPOINTS, LOGS, REPORT, MODEL, BEFORE, LAST_PHASE)
 
 
 class RunFolder:
