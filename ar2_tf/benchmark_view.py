@@ -20,6 +20,7 @@ import argparse
 import sys
 
 from ar2_tf.cli import command, console_script, start_tensorflow
+from ar2_tf.runs.run_folder import MODEL_FILES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--evaluation", dest="evaluation_dir", required=True,
                         help="the --out folder of python -m ar2_tf.evaluate on its runs")
     parser.add_argument("--out", help="tables folder (default: EVALUATION/benchmark_tables)")
-    parser.add_argument("--weights", choices=("kept", "last-phase"), default="kept",
+    parser.add_argument("--weights", choices=tuple(MODEL_FILES), default="kept",
                         help="which model of each run the evaluation measured: kept (model.keras, the phase the "
                         "clean-error guard chose) or last-phase (last_phase.keras, the last epoch's weights, "
                         "written by scripts/last_phase.py)")

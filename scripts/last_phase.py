@@ -19,7 +19,6 @@ Runs without phases to choose from (BatchNorm adaptation: one pass) and unfinish
 
 import argparse
 import glob
-import json
 import os
 import sys
 
@@ -33,10 +32,11 @@ def save_last_phase(run: str, pretrained: str) -> str:
     import tensorflow as tf
 
     from ar2_tf.models.loading import load_model_file
-    from ar2_tf.runs.run_folder import LAST_PHASE
+    from ar2_tf.runs import run_folder
 
-    checkpoint = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
-    path = os.path.join(run, LAST_PHASE)
+    folder = run_folder.RunFolder(run)
+    checkpoint = tf.train.latest_checkpoint(folder.file(run_folder.CHECKPOINTS))
+    path = folder.file(run_folder.LAST_PHASE)
     if os.path.exists(path) and os.path.getmtime(path) > os.path.getmtime(checkpoint + ".index"):
         return path
     classifier = load_model_file(pretrained)
@@ -48,18 +48,20 @@ def save_last_phase(run: str, pretrained: str) -> str:
 
 
 def finished_runs(benchmark: str) -> tuple:
-    """(runs with a report and a checkpoint, [(run, why it is skipped)])."""
+    """([(run, the phase its guard kept)] of runs with phases and a checkpoint, [(run, why it is skipped)])."""
+    from ar2_tf.runs import run_folder
+
     ready, skipped = [], []
     for run in sorted(glob.glob(os.path.join(benchmark, "runs", "*", ""))):
-        run = run.rstrip(os.sep)
-        if not os.path.exists(os.path.join(run, "report.json")):
-            skipped.append((run, "not finished"))
-        elif not glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")):
-            skipped.append((run, "no checkpoint (a single pass)"))
-        elif not json.load(open(os.path.join(run, "report.json"))).get("validation"):
-            skipped.append((run, "no phases to choose from (its model is its last phase)"))
+        folder = run_folder.RunFolder(run.rstrip(os.sep))
+        if not folder.finished:
+            skipped.append((folder.path, "not finished"))
+        elif not glob.glob(os.path.join(folder.file(run_folder.CHECKPOINTS), "ckpt-*.index")):
+            skipped.append((folder.path, "no checkpoint (a single pass)"))
+        elif not folder.read_report().get("validation"):
+            skipped.append((folder.path, "no phases to choose from (its model is its last phase)"))
         else:
-            ready.append(run)
+            ready.append((folder.path, folder.read_report()["validation"]["kept"]))
     return ready, skipped
 
 
@@ -71,8 +73,8 @@ def main(argv=None):
     ready, skipped = finished_runs(args.benchmark)
     for run, why in skipped:
         print(f"skipped {run}: {why}")
-    for run in ready:
-        print(f"{save_last_phase(run, args.model)}  (kept: {json.load(open(os.path.join(run, 'report.json')))['validation']['kept']})")
+    for run, kept in ready:
+        print(f"{save_last_phase(run, args.model)}  (kept: {kept})")
 
 
 if __name__ == "__main__":

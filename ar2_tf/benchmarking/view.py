@@ -24,8 +24,6 @@ from ar2_tf.runs.run_folder import RunFolder
 
 BENCHMARK_FILE = "benchmark.json"
 VIEW_FOLDER = "benchmark_tables"
-# Which model of each run folder the evaluation measured: what the run kept, or its last epoch's weights.
-WEIGHTS = {"kept": run_folder.MODEL, "last-phase": run_folder.LAST_PHASE}
 
 
 def match_runs(benchmark_dir, record, results, weights="kept") -> tuple:
@@ -51,7 +49,7 @@ def match_runs(benchmark_dir, record, results, weights="kept") -> tuple:
     runs = [{"key": key, "method": key, "corruption": "all", "seed": seed} for seed in seeds for key in entries]
     twins = []
     for run in record["runs"]:
-        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(WEIGHTS[weights])
+        model = RunFolder(os.path.join(benchmark_dir, "runs", run["key"])).file(run_folder.MODEL_FILES[weights])
         entry = by_path.get((model, None))
         if entry is None:
             continue
@@ -71,8 +69,8 @@ def match_runs(benchmark_dir, record, results, weights="kept") -> tuple:
     runs += twins
     if len(entries) == untrained:  # vanilla (and TENT) alone
         how = ("the run folders themselves (python -m ar2_tf.evaluate --model <benchmark>/runs/<run>)"
-               if weights == "kept" else f"each run's {WEIGHTS[weights]} (python -m ar2_tf.evaluate --model "
-               f"<benchmark>/runs/<run>/{WEIGHTS[weights]}, written by scripts/last_phase.py)")
+               if weights == "kept" else f"each run's {run_folder.MODEL_FILES[weights]} (python -m ar2_tf.evaluate --model "
+               f"<benchmark>/runs/<run>/{run_folder.MODEL_FILES[weights]}, written by scripts/last_phase.py)")
         raise UserError(f"the evaluation holds none of the {weights} models in "
                         f"{os.path.join(benchmark_dir, 'runs')}; evaluate {how}.")
     return runs, entries
@@ -82,11 +80,11 @@ def write_view(benchmark_dir, evaluation_dir, out=None, weights="kept") -> dict:
     """Writes the benchmark's tables for the models of `evaluation_dir` into `out` (default
     evaluation_dir/benchmark_tables) and returns the record written to view.json.
 
-    `weights`: which model of each run the evaluation measured (`WEIGHTS`): "kept" (model.keras, what the
+    `weights`: which model of each run the evaluation measured (`run_folder.MODEL_FILES`): "kept" (model.keras, what the
     clean-error guard chose) or "last-phase" (last_phase.keras, the last epoch's weights).
     """
-    if weights not in WEIGHTS:
-        raise UserError(f"`weights` must be one of {', '.join(WEIGHTS)}, not {weights!r}.")
+    if weights not in run_folder.MODEL_FILES:
+        raise UserError(f"`weights` must be one of {', '.join(run_folder.MODEL_FILES)}, not {weights!r}.")
     record = read_json(os.path.join(benchmark_dir, BENCHMARK_FILE),
                        "not a benchmark folder: pass as `benchmark_dir` the folder of "
                        "python -m ar2_tf.benchmark --out.")

@@ -279,12 +279,12 @@ def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
             print(f"   the same weights as {measuring.title}, not measured again: "
                   + ", ".join(measured.title for measured in same))
 
-    def share(measuring):
-        for measured in copies.get(measuring, ()):
-            measured.copy_from(measuring)
+    def publish():  # every result so far, to the identical models too, then to evaluation.json
+        for measuring, same in copies.items():
+            for measured in same:
+                measured.copy_from(measuring)
+        save()
 
-    for measuring in copies:  # what an earlier evaluation measured
-        share(measuring)
     clean = {measured: counter for measured, counter in counters.items() if measured.clean is None}
     if clean:
         counts, failed = count_errors(source_data.test.batch(setup.batch_size).prefetch(2), clean)
@@ -293,21 +293,20 @@ def _measure(measurements, setup, source, source_data, save, unsafe, verbose):
             raise UserError(f"{measured.source} failed on the clean test images: {message}")
         for measured, (wrong, total) in counts.items():
             measured.clean = 100.0 * wrong / total
-            share(measured)
-        save()
+        publish()
 
     def on_result(measured, corruption, severity, value):
         if severity is None:
             measured.failed[corruption] = value
         else:
             measured.errors.setdefault(corruption, {})[str(severity)] = value
-        share(measured)
-        save()
+        publish()
 
     evaluate_cells(counters, source, corruptions=setup.corruptions, severities=setup.severities,
                    batch_size=setup.batch_size, done={measured: measured.errors for measured in counters},
                    on_result=on_result, titles={measured: measured.title for measured in counters},
                    verbose=verbose)
+    publish()  # also what an earlier evaluation measured, when nothing was left to measure
     wanted = {str(s) for s in setup.severities}
     for measured in measurements:
         errors = {c: {s: e for s, e in measured.errors.get(c, {}).items() if s in wanted} for c in setup.corruptions}

@@ -27,6 +27,8 @@ LOGS = "logs"
 MODEL = "model.keras"
 REPORT = "report.json"
 LAST_PHASE = "last_phase.keras"
+# A run's model files by what they hold: the phase its guard kept, or its last epoch.
+MODEL_FILES = {"kept": MODEL, "last-phase": LAST_PHASE}
 # What `force` discards of a different run (the pre-trained model stays: it depends only on the data and seed).
 _OUTPUTS = (CHECKPOINTS, LOGS, REPORT, MODEL, BEFORE, LAST_PHASE)
 

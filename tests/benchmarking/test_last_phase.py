@@ -28,11 +28,11 @@ def test_the_last_checkpoint_is_saved_as_a_model_with_the_last_epoch_weights(tmp
         if checkpointed:  # as the run's checkpoint callback writes it: the classifier beside the optimizers
             tf.train.Checkpoint(classifier=trained, epoch=tf.Variable(3)).save(str(runs / name / "checkpoints" / "ckpt"))
     ready, skipped = last_phase.finished_runs(str(tmp_path / "bench"))
-    assert ready == [str(runs / "ar2_fog")]
+    assert ready == [(str(runs / "ar2_fog"), "pretrained")]
     assert dict(skipped) == {str(runs / "finetune_fog"): "no checkpoint (a single pass)",
                              str(runs / "ar2_snow"): "not finished",
                              str(runs / "bn_adapt_fog"): "no phases to choose from (its model is its last phase)"}
-    path = last_phase.save_last_phase(ready[0], str(tmp_path / "pretrained.keras"))
+    path = last_phase.save_last_phase(ready[0][0], str(tmp_path / "pretrained.keras"))
     import keras
 
     restored = keras.saving.load_model(path, compile=False)
@@ -41,10 +41,10 @@ def test_the_last_checkpoint_is_saved_as_a_model_with_the_last_epoch_weights(tmp
     assert any(not np.array_equal(w.numpy(), b.numpy()) for w, b in zip(trained.weights, pretrained.weights))
     # Saved once: a second call keeps the file (and its fingerprint); a newer checkpoint replaces it.
     stamp = os.stat(path).st_mtime_ns
-    assert last_phase.save_last_phase(ready[0], str(tmp_path / "pretrained.keras")) == path
+    assert last_phase.save_last_phase(ready[0][0], str(tmp_path / "pretrained.keras")) == path
     assert os.stat(path).st_mtime_ns == stamp
     later = os.path.getmtime(path) + 10
     for index in glob.glob(str(runs / "ar2_fog" / "checkpoints" / "ckpt-*.index")):
         os.utime(index, (later, later))
-    last_phase.save_last_phase(ready[0], str(tmp_path / "pretrained.keras"))
+    last_phase.save_last_phase(ready[0][0], str(tmp_path / "pretrained.keras"))
     assert os.stat(path).st_mtime_ns != stamp
